@@ -1,0 +1,373 @@
+//! PostgreSQL's binary format for result values and parameters.
+//!
+//! Encoding writes one Arrow value in the byte layout PostgreSQL's `*send`
+//! functions produce. Decoding turns a binary parameter into its text form,
+//! which then goes through the same parser as text parameters, so both
+//! formats share one validation path.
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type,
+    Int32Type, Int64Type, IntervalMonthDayNanoType, IntervalUnit, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
+};
+
+use crate::datetime::{PG_EPOCH_DAYS, PG_EPOCH_MICROS, format_date, format_interval, format_timestamp};
+use crate::text::{format_decimal, format_value, timestamp_micros};
+use crate::{Error, PgType, Result};
+
+fn invalid(pg_type: PgType) -> Error {
+    Error::InvalidBinary {
+        type_name: pg_type.to_string(),
+    }
+}
+
+/// Appends the binary form of `array[row]` as `pg_type`. Returns false for NULL.
+pub fn encode_value(array: &dyn Array, row: usize, pg_type: PgType, out: &mut Vec<u8>) -> Result<bool> {
+    if array.is_null(row) {
+        return Ok(false);
+    }
+    match (pg_type, array.data_type()) {
+        (PgType::Bool, DataType::Boolean) => out.push(array.as_boolean().value(row) as u8),
+        (PgType::Int2, _) | (PgType::Int4, _) | (PgType::Int8, _)
+            if array.data_type().is_integer() =>
+        {
+            let value = integer_value(array, row)?;
+            match pg_type {
+                PgType::Int2 => out.extend_from_slice(&(value as i16).to_be_bytes()),
+                PgType::Int4 => out.extend_from_slice(&(value as i32).to_be_bytes()),
+                _ => out.extend_from_slice(&(value as i64).to_be_bytes()),
+            }
+        }
+        (PgType::Float4, DataType::Float32) => out.extend_from_slice(
+            &array.as_primitive::<Float32Type>().value(row).to_be_bytes(),
+        ),
+        (PgType::Float4, DataType::Float16) => {
+            let value = array.as_primitive::<datafusion::arrow::datatypes::Float16Type>().value(row);
+            out.extend_from_slice(&f32::from(value).to_be_bytes())
+        }
+        (PgType::Float8, DataType::Float64) => out.extend_from_slice(
+            &array.as_primitive::<Float64Type>().value(row).to_be_bytes(),
+        ),
+        (PgType::Numeric { .. }, DataType::Decimal128(_, scale)) => encode_numeric(
+            array.as_primitive::<Decimal128Type>().value(row),
+            *scale,
+            out,
+        ),
+        (PgType::Timestamptz | PgType::Timestamp, DataType::Timestamp(unit, _)) => {
+            let micros = timestamp_micros(array, row, unit);
+            out.extend_from_slice(&(micros - PG_EPOCH_MICROS).to_be_bytes());
+        }
+        (PgType::Date, DataType::Date32) => {
+            let days = array.as_primitive::<Date32Type>().value(row);
+            out.extend_from_slice(&(days - PG_EPOCH_DAYS).to_be_bytes());
+        }
+        (PgType::Interval, DataType::Interval(IntervalUnit::MonthDayNano)) => {
+            let interval = array.as_primitive::<IntervalMonthDayNanoType>().value(row);
+            out.extend_from_slice(&(interval.nanoseconds / 1_000).to_be_bytes());
+            out.extend_from_slice(&interval.days.to_be_bytes());
+            out.extend_from_slice(&interval.months.to_be_bytes());
+        }
+        (PgType::Uuid, _) => {
+            let mut text = String::new();
+            format_value(array, row, pg_type, &mut text)?;
+            let hex: String = text.chars().filter(|c| *c != '-').collect();
+            for index in 0..16 {
+                let byte = hex
+                    .get(index * 2..index * 2 + 2)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                    .ok_or_else(|| invalid(pg_type))?;
+                out.push(byte);
+            }
+        }
+        (PgType::Jsonb, _) => {
+            out.push(1);
+            let mut text = String::new();
+            format_value(array, row, pg_type, &mut text)?;
+            out.extend_from_slice(text.as_bytes());
+        }
+        (PgType::Bytea, DataType::Binary) => out.extend_from_slice(array.as_binary::<i32>().value(row)),
+        (PgType::Bytea, DataType::LargeBinary) => {
+            out.extend_from_slice(array.as_binary::<i64>().value(row))
+        }
+        (PgType::Bytea, DataType::BinaryView) => out.extend_from_slice(array.as_binary_view().value(row)),
+        (PgType::Bytea, DataType::FixedSizeBinary(_)) => {
+            out.extend_from_slice(array.as_fixed_size_binary().value(row))
+        }
+        (PgType::Int8Array | PgType::TextArray | PgType::Float8Array, DataType::List(_)) => {
+            encode_array(array, row, pg_type, out)?
+        }
+        // Text-like types (text, varchar, json) and everything whose binary form is its text.
+        _ => {
+            let mut text = String::new();
+            format_value(array, row, pg_type, &mut text)?;
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+    Ok(true)
+}
+
+fn integer_value(array: &dyn Array, row: usize) -> Result<i128> {
+    Ok(match array.data_type() {
+        DataType::Int8 => array.as_primitive::<Int8Type>().value(row) as i128,
+        DataType::Int16 => array.as_primitive::<Int16Type>().value(row) as i128,
+        DataType::Int32 => array.as_primitive::<Int32Type>().value(row) as i128,
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(row) as i128,
+        DataType::UInt8 => array.as_primitive::<UInt8Type>().value(row) as i128,
+        DataType::UInt16 => array.as_primitive::<UInt16Type>().value(row) as i128,
+        DataType::UInt32 => array.as_primitive::<UInt32Type>().value(row) as i128,
+        DataType::UInt64 => array.as_primitive::<UInt64Type>().value(row) as i128,
+        other => {
+            return Err(Error::UnsupportedArrowType {
+                data_type: other.to_string(),
+            });
+        }
+    })
+}
+
+/// PostgreSQL's numeric wire layout: ndigits, weight, sign, dscale, then base-10000 digits.
+fn encode_numeric(value: i128, scale: i8, out: &mut Vec<u8>) {
+    let dscale = scale.max(0) as i16;
+    let negative = value < 0;
+    let mut text = String::new();
+    format_decimal(value.abs(), scale, false, &mut text);
+    let (int_part, frac_part) = text.split_once('.').unwrap_or((&text, ""));
+    let int_part = int_part.trim_start_matches('0');
+    // Left-pad the integer part and right-pad the fraction to whole groups of 4.
+    let int_pad = (4 - int_part.len() % 4) % 4;
+    let frac_pad = (4 - frac_part.len() % 4) % 4;
+    let padded_int = format!("{}{}", "0".repeat(int_pad), int_part);
+    let padded_frac = format!("{}{}", frac_part, "0".repeat(frac_pad));
+    let mut digits: Vec<i16> = padded_int
+        .as_bytes()
+        .chunks(4)
+        .chain(padded_frac.as_bytes().chunks(4))
+        .map(|group| {
+            group
+                .iter()
+                .fold(0i16, |acc, b| acc * 10 + (b - b'0') as i16)
+        })
+        .collect();
+    let mut weight = (padded_int.len() / 4) as i16 - 1;
+    while digits.first() == Some(&0) {
+        digits.remove(0);
+        weight -= 1;
+    }
+    while digits.last() == Some(&0) {
+        digits.pop();
+    }
+    if digits.is_empty() {
+        weight = 0;
+    }
+    out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    let sign: u16 = if negative && !digits.is_empty() { 0x4000 } else { 0 };
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&dscale.to_be_bytes());
+    for digit in digits {
+        out.extend_from_slice(&digit.to_be_bytes());
+    }
+}
+
+fn encode_array(array: &dyn Array, row: usize, pg_type: PgType, out: &mut Vec<u8>) -> Result<()> {
+    let list = array.as_list::<i32>();
+    let values = list.value(row);
+    let item_type = match pg_type {
+        PgType::Int8Array => PgType::Int8,
+        PgType::Float8Array => PgType::Float8,
+        _ => PgType::Text,
+    };
+    let values = if item_type == PgType::Float8 && values.data_type() != &DataType::Float64 {
+        datafusion::arrow::compute::cast(&values, &DataType::Float64)
+            .map_err(|_| invalid(pg_type))?
+    } else {
+        values
+    };
+    let has_nulls = values.null_count() > 0;
+    out.extend_from_slice(&1i32.to_be_bytes());
+    out.extend_from_slice(&(has_nulls as i32).to_be_bytes());
+    out.extend_from_slice(&(item_type.oid() as i32).to_be_bytes());
+    out.extend_from_slice(&(values.len() as i32).to_be_bytes());
+    out.extend_from_slice(&1i32.to_be_bytes());
+    for index in 0..values.len() {
+        let length_at = out.len();
+        out.extend_from_slice(&(-1i32).to_be_bytes());
+        if encode_value(values.as_ref(), index, item_type, out)? {
+            let length = (out.len() - length_at - 4) as i32;
+            out[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+        }
+    }
+    Ok(())
+}
+
+fn take<const N: usize>(bytes: &[u8], pg_type: PgType) -> Result<[u8; N]> {
+    bytes.try_into().map_err(|_| invalid(pg_type))
+}
+
+/// Decodes a binary parameter into the text form PostgreSQL would print for it.
+pub fn decode_to_text(pg_type: PgType, bytes: &[u8]) -> Result<String> {
+    Ok(match pg_type {
+        PgType::Bool => match bytes {
+            [0] => "f".to_owned(),
+            [_] => "t".to_owned(),
+            _ => return Err(invalid(pg_type)),
+        },
+        PgType::Int2 => i16::from_be_bytes(take(bytes, pg_type)?).to_string(),
+        PgType::Int4 => i32::from_be_bytes(take(bytes, pg_type)?).to_string(),
+        PgType::Int8 => i64::from_be_bytes(take(bytes, pg_type)?).to_string(),
+        PgType::Float4 => {
+            let value = f32::from_be_bytes(take(bytes, pg_type)?);
+            let mut out = String::new();
+            crate::text::format_float(value as f64, 17, &mut out);
+            out
+        }
+        PgType::Float8 => {
+            let value = f64::from_be_bytes(take(bytes, pg_type)?);
+            let mut out = String::new();
+            crate::text::format_float(value, 17, &mut out);
+            out
+        }
+        PgType::Numeric { .. } => decode_numeric(bytes).ok_or_else(|| invalid(pg_type))?,
+        PgType::Timestamptz | PgType::Timestamp => {
+            let micros = i64::from_be_bytes(take(bytes, pg_type)?) + PG_EPOCH_MICROS;
+            let mut out = String::new();
+            format_timestamp(micros, pg_type == PgType::Timestamptz, &mut out);
+            out
+        }
+        PgType::Date => {
+            let days = i32::from_be_bytes(take(bytes, pg_type)?) + PG_EPOCH_DAYS;
+            let mut out = String::new();
+            format_date(days, &mut out);
+            out
+        }
+        PgType::Interval => {
+            if bytes.len() != 16 {
+                return Err(invalid(pg_type));
+            }
+            let micros = i64::from_be_bytes(take(&bytes[0..8], pg_type)?);
+            let days = i32::from_be_bytes(take(&bytes[8..12], pg_type)?);
+            let months = i32::from_be_bytes(take(&bytes[12..16], pg_type)?);
+            let mut out = String::new();
+            format_interval(
+                datafusion::arrow::datatypes::IntervalMonthDayNano {
+                    months,
+                    days,
+                    nanoseconds: micros * 1_000,
+                },
+                &mut out,
+            );
+            out
+        }
+        PgType::Uuid => {
+            let raw: [u8; 16] = take(bytes, pg_type)?;
+            let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            format!(
+                "{}-{}-{}-{}-{}",
+                &hex[0..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..32]
+            )
+        }
+        PgType::Jsonb => match bytes.split_first() {
+            Some((1, rest)) => String::from_utf8(rest.to_vec()).map_err(|_| invalid(pg_type))?,
+            _ => return Err(invalid(pg_type)),
+        },
+        PgType::Bytea => {
+            let mut out = String::from("\\x");
+            for b in bytes {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out
+        }
+        PgType::Text | PgType::Varchar { .. } | PgType::Json => {
+            String::from_utf8(bytes.to_vec()).map_err(|_| invalid(pg_type))?
+        }
+        PgType::Int8Array | PgType::TextArray | PgType::Float8Array => {
+            return Err(invalid(pg_type));
+        }
+    })
+}
+
+fn decode_numeric(bytes: &[u8]) -> Option<String> {
+    let read_i16 = |at: usize| -> Option<i16> {
+        Some(i16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+    };
+    let ndigits = read_i16(0)? as usize;
+    let weight = read_i16(2)? as i32;
+    let sign = read_i16(4)? as u16;
+    let dscale = read_i16(6)? as usize;
+    if sign == 0xC000 {
+        return Some("NaN".to_owned());
+    }
+    let digits: Vec<i16> = (0..ndigits)
+        .map(|i| read_i16(8 + i * 2))
+        .collect::<Option<Vec<_>>>()?;
+    let mut int_part = String::new();
+    let mut frac_part = String::new();
+    for (index, digit) in digits.iter().enumerate() {
+        let position = weight - index as i32;
+        let group = format!("{digit:04}");
+        if position >= 0 {
+            int_part.push_str(&group);
+        } else {
+            // Groups between the decimal point and this one are zero.
+            while (frac_part.len() as i32) < (-position - 1) * 4 {
+                frac_part.push_str("0000");
+            }
+            frac_part.push_str(&group);
+        }
+    }
+    // Integer groups after the last stored digit are zero.
+    let stored_int_groups = digits.len().min((weight + 1).max(0) as usize);
+    for _ in stored_int_groups as i32..(weight + 1) {
+        int_part.push_str("0000");
+    }
+    let int_part = int_part.trim_start_matches('0');
+    let int_part = if int_part.is_empty() { "0" } else { int_part };
+    while frac_part.len() < dscale {
+        frac_part.push('0');
+    }
+    frac_part.truncate(dscale);
+    let sign = if sign == 0x4000 { "-" } else { "" };
+    Some(if frac_part.is_empty() {
+        format!("{sign}{int_part}")
+    } else {
+        format!("{sign}{int_part}.{frac_part}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Decimal128Array;
+    use proptest::prelude::*;
+
+    fn numeric_round_trip(value: i128, scale: i8) -> String {
+        let array = Decimal128Array::from(vec![value])
+            .with_precision_and_scale(38, scale)
+            .unwrap();
+        let mut out = Vec::new();
+        encode_value(&array, 0, PgType::Numeric { precision: Some(38), scale: Some(scale) }, &mut out)
+            .unwrap();
+        decode_numeric(&out).unwrap()
+    }
+
+    #[test]
+    fn numeric_binary_round_trips() {
+        assert_eq!(numeric_round_trip(12345, 2), "123.45");
+        assert_eq!(numeric_round_trip(-5, 3), "-0.005");
+        assert_eq!(numeric_round_trip(0, 2), "0.00");
+        assert_eq!(numeric_round_trip(100000000, 0), "100000000");
+    }
+
+    proptest! {
+        #[test]
+        fn numeric_binary_matches_text(value in any::<i64>(), scale in 0i8..12) {
+            let mut text = String::new();
+            format_decimal(value as i128, scale, false, &mut text);
+            prop_assert_eq!(numeric_round_trip(value as i128, scale), text);
+        }
+    }
+}
