@@ -1,1 +1,659 @@
-//! placeholder
+//! The storage engine: WAL, memtables, immutable segment files, checkpoints.
+//!
+//! | module      | owns                                                          |
+//! |-------------|---------------------------------------------------------------|
+//! | `wal`       | the log files, record framing, group commit, torn-tail reads  |
+//! | `record`    | what a WAL record says (rows per chunk, as Arrow IPC)         |
+//! | `segment`   | Parquet segment files: sort, encode, checksum, verify         |
+//! | this file   | [`Store`]: routing rows to chunks, memtables, checkpoints     |
+//!
+//! Write path (one statement, or one whole COPY):
+//! ```text
+//! insert(table, batches) ─ route rows to chunks (create missing chunks: catalog txn, fsync)
+//!   ─ encode one commit record ─ WAL append (group fsync) ─ apply to memtables ─ ack
+//! ```
+//! Read path: [`Store::snapshot`] takes the catalog snapshot and the memtable
+//! batches under one lock, so a reader sees every row exactly once: either in
+//! a segment the catalog lists or in a memtable, never both, never neither.
+//!
+//! Checkpoint: freeze all memtables and rotate the WAL (under the write gate,
+//! so every appended record is applied), write each frozen chunk as a segment,
+//! then in one catalog transaction add the segments and move the replay start
+//! to the new WAL file, drop the frozen batches, and delete the old WAL files.
+//!
+//! Lock order: `checkpoint_lock` -> `write_gate` -> `memtables` -> catalog.
+//! When you change the WAL record layout, also change `docs/formats/wal.md`;
+//! when you change segment files, `docs/formats/segment.md`.
+
+mod record;
+pub mod segment;
+mod wal;
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{concat_batches, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Int16Type, Int32Type, Int64Type, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use parking_lot::{Mutex, RwLock};
+
+use tempora_catalog::{Catalog, CatalogState, ChunkDef, ChunkId, SegmentDef, TableDef, TableId};
+use tempora_types::datetime::MICROS_PER_DAY;
+use tempora_types::text::timestamp_micros;
+
+pub use record::ChunkWrite;
+
+/// Catalog `meta` key: the first WAL file a restart must replay.
+const META_WAL_REPLAY_FROM: &str = "wal_replay_from";
+/// Memtable batches smaller than this are merged once enough of them pile up,
+/// so many single-row INSERTs do not leave thousands of tiny batches to scan.
+const SMALL_BATCH_ROWS: usize = 8192;
+const SMALL_BATCHES_MAX: usize = 32;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("corrupt file {path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("corrupt WAL record: {reason}")]
+    CorruptRecord { reason: String },
+    #[error("the write-ahead log failed and accepts no more writes: {reason}")]
+    WalFailed { reason: String },
+    #[error("data directory {path} is in use by another tempora process")]
+    Locked { path: PathBuf },
+    #[error(transparent)]
+    Arrow {
+        #[from]
+        source: ArrowError,
+    },
+    #[error(transparent)]
+    Parquet {
+        #[from]
+        source: parquet::errors::ParquetError,
+    },
+    #[error(transparent)]
+    Catalog {
+        #[from]
+        source: tempora_catalog::Error,
+    },
+    #[error("null value in column \"{column}\" violates not-null constraint")]
+    NullTime { column: String },
+    #[error("rows for table \"{table}\" do not match its columns: {reason}")]
+    SchemaMismatch { table: String, reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Makes a directory's entries (new or removed files) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(dir, e))
+}
+
+/// Tunables of the storage engine.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Memtable size at which a background checkpoint starts.
+    pub flush_threshold_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            flush_threshold_bytes: 256 << 20,
+        }
+    }
+}
+
+#[derive(Default)]
+struct ChunkMemtable {
+    /// Being written to a segment by the running checkpoint.
+    frozen: Vec<RecordBatch>,
+    active: Vec<RecordBatch>,
+}
+
+/// The rows of one chunk visible to one reader.
+#[derive(Debug, Clone)]
+pub struct ChunkSnapshot {
+    pub chunk: Arc<ChunkDef>,
+    /// Unflushed rows, all with the table's schema.
+    pub memtable: Vec<RecordBatch>,
+}
+
+/// A consistent view of one table for a query.
+#[derive(Debug, Clone)]
+pub struct TableSnapshot {
+    pub table: Arc<TableDef>,
+    pub chunks: Vec<ChunkSnapshot>,
+}
+
+/// The storage engine of one data directory.
+pub struct Store {
+    segment_dir: PathBuf,
+    wal_dir: PathBuf,
+    catalog: Arc<Catalog>,
+    wal: wal::Wal,
+    /// Writers hold it shared from WAL append to memtable apply; a checkpoint
+    /// freeze or a chunk drop holds it exclusively.
+    write_gate: RwLock<()>,
+    memtables: RwLock<HashMap<ChunkId, ChunkMemtable>>,
+    memtable_bytes: AtomicUsize,
+    checkpoint_lock: Mutex<()>,
+    checkpoint_running: AtomicBool,
+    verified_segments: Mutex<HashSet<String>>,
+    options: StoreOptions,
+    /// Held for the life of the store: one process per data directory.
+    _lock_file: fs::File,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("segment_dir", &self.segment_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the data directory (creating it if needed) and replays the WAL.
+    pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Arc<Store>> {
+        let segment_dir = data_dir.join("segments");
+        let wal_dir = data_dir.join("wal");
+        for dir in [data_dir, &segment_dir, &wal_dir] {
+            fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        }
+        let lock_path = data_dir.join("LOCK");
+        let lock_file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_error(&lock_path, e))?;
+        if lock_file.try_lock().is_err() {
+            return Err(Error::Locked {
+                path: data_dir.to_owned(),
+            });
+        }
+        let catalog = Arc::new(Catalog::open(&data_dir.join("catalog.redb"))?);
+        let state = catalog.snapshot();
+        let replay_from = state.meta_value(META_WAL_REPLAY_FROM);
+
+        let mut memtables: HashMap<ChunkId, ChunkMemtable> = HashMap::new();
+        let files = wal::list_wal_files(&wal_dir)?;
+        let last_seq = files.last().map(|(seq, _)| *seq).unwrap_or(0);
+        let mut replayed = 0usize;
+        for (seq, path) in &files {
+            if *seq < replay_from {
+                fs::remove_file(path).map_err(|e| io_error(path, e))?;
+                continue;
+            }
+            let is_last = *seq == last_seq;
+            for payload in wal::read_wal_file(path, is_last)? {
+                for write in record::decode_commit(&payload)? {
+                    // Chunks dropped after this record was written are skipped:
+                    // chunk ids are never reused, so nothing else can claim the rows.
+                    if state.chunks.contains_key(&write.chunk_id) {
+                        memtables.entry(write.chunk_id).or_default().active.push(write.batch);
+                        replayed += 1;
+                    }
+                }
+            }
+        }
+        let memtable_bytes = memtables
+            .values()
+            .flat_map(|m| m.active.iter())
+            .map(|b| b.get_array_memory_size())
+            .sum();
+        tracing::info!(wal_files = files.len(), replayed, "storage recovered");
+        let wal = wal::Wal::create(&wal_dir, last_seq.max(replay_from) + 1)?;
+
+        let store = Store {
+            segment_dir,
+            wal_dir,
+            catalog,
+            wal,
+            write_gate: RwLock::new(()),
+            memtables: RwLock::new(memtables),
+            memtable_bytes: AtomicUsize::new(memtable_bytes),
+            checkpoint_lock: Mutex::new(()),
+            checkpoint_running: AtomicBool::new(false),
+            verified_segments: Mutex::new(HashSet::new()),
+            options,
+            _lock_file: lock_file,
+        };
+        store.remove_orphan_segments()?;
+        Ok(Arc::new(store))
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Segment files no chunk lists are left by a checkpoint that crashed
+    /// before its catalog commit, or by dropped chunks; they hold no live rows.
+    fn remove_orphan_segments(&self) -> Result<()> {
+        let state = self.catalog.snapshot();
+        let live: HashSet<&str> = state
+            .chunks
+            .values()
+            .flat_map(|c| c.segments.iter().map(|s| s.file_name.as_str()))
+            .collect();
+        for entry in fs::read_dir(&self.segment_dir).map_err(|e| io_error(&self.segment_dir, e))? {
+            let entry = entry.map_err(|e| io_error(&self.segment_dir, e))?;
+            let name = entry.file_name();
+            if let Some(name) = name.to_str()
+                && !live.contains(name)
+            {
+                fs::remove_file(entry.path()).map_err(|e| io_error(&entry.path(), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Durably writes `batches` (already in the table's column order and types)
+    /// and makes them visible. Returns the number of rows written.
+    pub fn insert(&self, table: &TableDef, batches: Vec<RecordBatch>) -> Result<u64> {
+        let schema = table.arrow_schema();
+        let mut rows_by_start: Vec<(i64, RecordBatch)> = Vec::new();
+        let mut row_count = 0u64;
+        for batch in batches {
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            row_count += batch.num_rows() as u64;
+            let batch = conform(table, &schema, batch)?;
+            rows_by_start.extend(split_by_chunk(table, batch)?);
+        }
+        if rows_by_start.is_empty() {
+            return Ok(0);
+        }
+        let _gate = self.write_gate.read();
+        let chunk_ids = self.ensure_chunks(table, rows_by_start.iter().map(|(start, _)| *start))?;
+        let writes: Vec<ChunkWrite> = rows_by_start
+            .into_iter()
+            .map(|(start, batch)| ChunkWrite {
+                table_id: table.id,
+                chunk_id: chunk_ids[&start],
+                batch,
+            })
+            .collect();
+        let payload = record::encode_commit(&writes)?;
+        self.wal.append(&payload)?;
+        self.apply(writes);
+        drop(_gate);
+        self.maybe_start_checkpoint();
+        Ok(row_count)
+    }
+
+    /// Chunk ids for the given chunk starts, creating the missing chunks in
+    /// one catalog transaction (which serialises concurrent creators).
+    fn ensure_chunks(&self, table: &TableDef, starts: impl Iterator<Item = i64>) -> Result<HashMap<i64, ChunkId>> {
+        let starts: HashSet<i64> = starts.collect();
+        let find = |state: &CatalogState| -> HashMap<i64, ChunkId> {
+            state
+                .chunks
+                .values()
+                .filter(|c| c.table_id == table.id && starts.contains(&c.range_start))
+                .map(|c| (c.range_start, c.id))
+                .collect()
+        };
+        let found = find(&self.catalog.snapshot());
+        if found.len() == starts.len() {
+            return Ok(found);
+        }
+        Ok(self.catalog.transact(|txn| {
+            let mut found = find(txn.state());
+            for start in &starts {
+                if found.contains_key(start) {
+                    continue;
+                }
+                let id = txn.allocate_id();
+                let end = match &table.hypertable {
+                    Some(h) => start.saturating_add(h.chunk_interval),
+                    None => i64::MAX,
+                };
+                txn.put_chunk(ChunkDef {
+                    id,
+                    table_id: table.id,
+                    range_start: *start,
+                    range_end: end,
+                    segments: Vec::new(),
+                });
+                found.insert(*start, id);
+            }
+            Ok(found)
+        })?)
+    }
+
+    fn apply(&self, writes: Vec<ChunkWrite>) {
+        let mut memtables = self.memtables.write();
+        for write in writes {
+            self.memtable_bytes
+                .fetch_add(write.batch.get_array_memory_size(), Ordering::Relaxed);
+            let memtable = memtables.entry(write.chunk_id).or_default();
+            memtable.active.push(write.batch);
+            merge_small_tail(&mut memtable.active);
+        }
+    }
+
+    /// A consistent view of a table's chunks and unflushed rows.
+    pub fn snapshot(&self, table_id: TableId) -> Option<TableSnapshot> {
+        let memtables = self.memtables.read();
+        let state = self.catalog.snapshot();
+        let table = state.tables.get(&table_id)?.clone();
+        let chunks = state
+            .chunks_of(table_id)
+            .into_iter()
+            .map(|chunk| {
+                let memtable = memtables
+                    .get(&chunk.id)
+                    .map(|m| m.frozen.iter().chain(m.active.iter()).cloned().collect())
+                    .unwrap_or_default();
+                ChunkSnapshot { chunk, memtable }
+            })
+            .collect();
+        Some(TableSnapshot { table, chunks })
+    }
+
+    /// Rows per chunk not yet flushed to segments.
+    pub fn memtable_rows(&self, chunk_id: ChunkId) -> u64 {
+        self.memtables
+            .read()
+            .get(&chunk_id)
+            .map(|m| m.frozen.iter().chain(m.active.iter()).map(|b| b.num_rows() as u64).sum())
+            .unwrap_or(0)
+    }
+
+    pub fn segment_path(&self, segment: &SegmentDef) -> PathBuf {
+        self.segment_dir.join(&segment.file_name)
+    }
+
+    /// Checks a segment's checksum the first time this process reads it.
+    pub fn verify_segment(&self, segment: &SegmentDef) -> Result<()> {
+        if self.verified_segments.lock().contains(&segment.file_name) {
+            return Ok(());
+        }
+        segment::verify_segment(&self.segment_dir, segment)?;
+        self.verified_segments.lock().insert(segment.file_name.clone());
+        Ok(())
+    }
+
+    fn maybe_start_checkpoint(self: &Store) {
+        if self.memtable_bytes.load(Ordering::Relaxed) < self.options.flush_threshold_bytes {
+            return;
+        }
+        if self.checkpoint_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // The checkpoint runs on the caller's thread: the statement that filled
+        // the memtable pays for flushing it, which also throttles writers that
+        // outrun the disk. Other writers continue meanwhile.
+        if let Err(error) = self.checkpoint() {
+            tracing::error!(%error, "checkpoint failed; rows stay in the WAL and memtables");
+        }
+        self.checkpoint_running.store(false, Ordering::Release);
+    }
+
+    /// Flushes every memtable to segment files and trims the WAL.
+    pub fn checkpoint(&self) -> Result<()> {
+        let _checkpoint = self.checkpoint_lock.lock();
+        let new_wal_seq = {
+            let _gate = self.write_gate.write();
+            let mut memtables = self.memtables.write();
+            for memtable in memtables.values_mut() {
+                let active = std::mem::take(&mut memtable.active);
+                memtable.frozen.extend(active);
+            }
+            self.wal.rotate()?
+        };
+        let frozen: Vec<(ChunkId, Vec<RecordBatch>)> = self
+            .memtables
+            .read()
+            .iter()
+            .filter(|(_, m)| !m.frozen.is_empty())
+            .map(|(id, m)| (*id, m.frozen.clone()))
+            .collect();
+        let state = self.catalog.snapshot();
+        let mut new_segments: Vec<(ChunkId, SegmentDef)> = Vec::new();
+        for (chunk_id, batches) in &frozen {
+            let Some(chunk) = state.chunks.get(chunk_id) else {
+                continue;
+            };
+            let Some(table) = state.tables.get(&chunk.table_id) else {
+                continue;
+            };
+            let schema = table.arrow_schema();
+            let time_index = table
+                .hypertable
+                .as_ref()
+                .and_then(|h| table.column_index(&h.time_column));
+            let rows = segment::sorted_rows(&schema, batches, time_index)?;
+            let file_name = format!("{chunk_id:012}-{new_wal_seq:012}.parquet");
+            let segment = segment::write_segment(&self.segment_dir, &file_name, &rows)?;
+            new_segments.push((*chunk_id, segment));
+        }
+        sync_dir(&self.segment_dir)?;
+        let freed: usize = frozen
+            .iter()
+            .flat_map(|(_, b)| b.iter())
+            .map(|b| b.get_array_memory_size())
+            .sum();
+        {
+            let mut memtables = self.memtables.write();
+            self.catalog.transact(|txn| {
+                for (chunk_id, segment) in &new_segments {
+                    // A chunk dropped during the flush keeps no segment; its file
+                    // is an orphan removed at the next start.
+                    if let Some(chunk) = txn.state().chunks.get(chunk_id) {
+                        let mut chunk = (**chunk).clone();
+                        chunk.segments.push(segment.clone());
+                        txn.put_chunk(chunk);
+                    }
+                }
+                txn.set_meta(META_WAL_REPLAY_FROM, new_wal_seq);
+                Ok(())
+            })?;
+            for memtable in memtables.values_mut() {
+                memtable.frozen.clear();
+            }
+            memtables.retain(|_, m| !m.active.is_empty());
+        }
+        self.memtable_bytes.fetch_sub(freed.min(self.memtable_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+        for (seq, path) in wal::list_wal_files(&self.wal_dir)? {
+            if seq < new_wal_seq {
+                fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+            }
+        }
+        sync_dir(&self.wal_dir)?;
+        tracing::debug!(segments = new_segments.len(), wal = new_wal_seq, "checkpoint done");
+        Ok(())
+    }
+
+    /// Drops chunks with their rows: no insert is in flight while the catalog
+    /// forgets them, and their segment files are deleted afterwards.
+    pub fn drop_chunks(&self, chunk_ids: &[ChunkId]) -> Result<()> {
+        let removed_files = {
+            let _gate = self.write_gate.write();
+            let mut memtables = self.memtables.write();
+            let files = self.catalog.transact(|txn| {
+                let mut files = Vec::new();
+                for id in chunk_ids {
+                    if let Some(chunk) = txn.state().chunks.get(id) {
+                        files.extend(chunk.segments.iter().map(|s| s.file_name.clone()));
+                    }
+                    txn.drop_chunk(*id);
+                }
+                Ok(files)
+            })?;
+            for id in chunk_ids {
+                if let Some(memtable) = memtables.remove(id) {
+                    let bytes: usize = memtable
+                        .active
+                        .iter()
+                        .chain(memtable.frozen.iter())
+                        .map(|b| b.get_array_memory_size())
+                        .sum();
+                    self.memtable_bytes.fetch_sub(bytes.min(self.memtable_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+                }
+            }
+            files
+        };
+        self.remove_segment_files(&removed_files);
+        Ok(())
+    }
+
+    /// Drops a table, its chunks and rows.
+    pub fn drop_table(&self, table_id: TableId) -> Result<()> {
+        let chunk_ids: Vec<ChunkId> = self
+            .catalog
+            .snapshot()
+            .chunks_of(table_id)
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        self.drop_chunks(&chunk_ids)?;
+        self.catalog.transact(|txn| {
+            txn.drop_table(table_id);
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    fn remove_segment_files(&self, files: &[String]) {
+        for name in files {
+            // A file that cannot be removed now is an orphan, removed at the next start.
+            if let Err(error) = fs::remove_file(self.segment_dir.join(name)) {
+                tracing::warn!(%error, file = %name, "could not remove segment file");
+            }
+            self.verified_segments.lock().remove(name);
+        }
+    }
+}
+
+/// Gives the batch the table's exact schema (names, metadata), checking types.
+fn conform(table: &TableDef, schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch> {
+    if batch.num_columns() != schema.fields().len() {
+        return Err(Error::SchemaMismatch {
+            table: table.name.clone(),
+            reason: format!("{} columns for {}", batch.num_columns(), schema.fields().len()),
+        });
+    }
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if field.data_type() != column.data_type() {
+            return Err(Error::SchemaMismatch {
+                table: table.name.clone(),
+                reason: format!(
+                    "column \"{}\" is {} but rows carry {}",
+                    field.name(),
+                    field.data_type(),
+                    column.data_type()
+                ),
+            });
+        }
+    }
+    Ok(RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?)
+}
+
+/// The time of each row in the hypertable's dimension units: microseconds for
+/// timestamps and dates, the value itself for integer time.
+fn dimension_values(table: &TableDef, column: &dyn Array, column_name: &str) -> Result<Vec<i64>> {
+    if column.null_count() > 0 {
+        return Err(Error::NullTime {
+            column: column_name.to_owned(),
+        });
+    }
+    let _ = table;
+    Ok(match column.data_type() {
+        DataType::Timestamp(unit, _) => (0..column.len()).map(|i| timestamp_micros(column, i, unit)).collect(),
+        DataType::Date32 => column
+            .as_primitive::<Date32Type>()
+            .values()
+            .iter()
+            .map(|d| *d as i64 * MICROS_PER_DAY)
+            .collect(),
+        DataType::Int16 => column.as_primitive::<Int16Type>().values().iter().map(|v| *v as i64).collect(),
+        DataType::Int32 => column.as_primitive::<Int32Type>().values().iter().map(|v| *v as i64).collect(),
+        DataType::Int64 => column.as_primitive::<Int64Type>().values().to_vec(),
+        other => {
+            return Err(Error::SchemaMismatch {
+                table: table.name.clone(),
+                reason: format!("time column has type {other}"),
+            });
+        }
+    })
+}
+
+/// The start of the chunk that holds dimension value `value`.
+pub fn chunk_start(value: i64, interval: i64) -> i64 {
+    value.div_euclid(interval).saturating_mul(interval)
+}
+
+/// Splits a batch into one batch per chunk start.
+fn split_by_chunk(table: &TableDef, batch: RecordBatch) -> Result<Vec<(i64, RecordBatch)>> {
+    let Some(hypertable) = &table.hypertable else {
+        return Ok(vec![(i64::MIN, batch)]);
+    };
+    let time_index = table
+        .column_index(&hypertable.time_column)
+        .ok_or_else(|| Error::SchemaMismatch {
+            table: table.name.clone(),
+            reason: format!("no time column \"{}\"", hypertable.time_column),
+        })?;
+    let values = dimension_values(table, batch.column(time_index).as_ref(), &hypertable.time_column)?;
+    let starts: Vec<i64> = values
+        .iter()
+        .map(|v| chunk_start(*v, hypertable.chunk_interval))
+        .collect();
+    if starts.iter().all(|s| *s == starts[0]) {
+        return Ok(vec![(starts[0], batch)]);
+    }
+    let mut rows_by_start: HashMap<i64, Vec<u32>> = HashMap::new();
+    for (row, start) in starts.iter().enumerate() {
+        rows_by_start.entry(*start).or_default().push(row as u32);
+    }
+    let mut parts: Vec<(i64, RecordBatch)> = rows_by_start
+        .into_iter()
+        .map(|(start, rows)| Ok((start, take_record_batch(&batch, &UInt32Array::from(rows))?)))
+        .collect::<Result<_>>()?;
+    parts.sort_by_key(|(start, _)| *start);
+    Ok(parts)
+}
+
+/// Merges the trailing run of small batches into one when it grows long.
+fn merge_small_tail(batches: &mut Vec<RecordBatch>) {
+    let small = batches
+        .iter()
+        .rev()
+        .take_while(|b| b.num_rows() < SMALL_BATCH_ROWS)
+        .count();
+    if small < SMALL_BATCHES_MAX {
+        return;
+    }
+    let tail = batches.split_off(batches.len() - small);
+    match concat_batches(&tail[0].schema(), &tail) {
+        Ok(merged) => batches.push(merged),
+        // Batches of one chunk share the table schema, so this cannot fail; if it
+        // ever did, keeping them unmerged is still correct.
+        Err(_) => batches.extend(tail),
+    }
+}
+
+#[cfg(test)]
+mod tests;

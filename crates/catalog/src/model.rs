@@ -1,0 +1,148 @@
+//! The catalog's entries. They are serialised as JSON inside redb values, so
+//! fields may be added (with serde defaults) but never renamed or removed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+use tempora_types::PgType;
+
+pub type TableId = u64;
+pub type ChunkId = u64;
+
+/// The schema every user table lives in.
+pub const DEFAULT_SCHEMA: &str = "public";
+/// The schema chunk tables are named in, as TimescaleDB names them.
+pub const CHUNK_SCHEMA: &str = "_timescaledb_internal";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnDef {
+    pub name: String,
+    pub pg_type: PgType,
+    pub not_null: bool,
+    /// The DEFAULT expression as SQL text, evaluated at insert time.
+    pub default_sql: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableDef {
+    pub id: TableId,
+    pub name: String,
+    pub columns: Vec<ColumnDef>,
+    pub hypertable: Option<HypertableDef>,
+}
+
+impl TableDef {
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The Arrow schema rows of this table are stored with.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        let fields: Vec<_> = self
+            .columns
+            .iter()
+            .map(|c| c.pg_type.arrow_field(&c.name, true))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+}
+
+/// The time dimension of a hypertable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HypertableDef {
+    /// TimescaleDB's hypertable id, used in chunk names (`_hyper_{id}_{chunk}_chunk`).
+    pub hypertable_id: u32,
+    pub time_column: String,
+    /// Chunk width: microseconds for time types, plain units for integer time.
+    pub chunk_interval: i64,
+    /// Whether the time column is an integer rather than a timestamp or date.
+    pub integer_time: bool,
+}
+
+/// Chunk bounds are half-open, `[range_start, range_end)`, aligned to the
+/// chunk interval from 0 (the Unix epoch for time types).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkDef {
+    pub id: ChunkId,
+    pub table_id: TableId,
+    pub range_start: i64,
+    pub range_end: i64,
+    pub segments: Vec<SegmentDef>,
+}
+
+impl ChunkDef {
+    /// The chunk's table name as TimescaleDB spells it.
+    pub fn table_name(&self, hypertable_id: u32) -> String {
+        format!("_hyper_{}_{}_chunk", hypertable_id, self.id)
+    }
+
+    pub fn row_count(&self) -> u64 {
+        self.segments.iter().map(|s| s.row_count).sum()
+    }
+}
+
+/// An immutable columnar file holding some of a chunk's rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentDef {
+    /// File name relative to the data directory's `segments/` folder.
+    pub file_name: String,
+    pub row_count: u64,
+    pub byte_size: u64,
+    /// CRC-32 (IEEE) of the whole file, checked when the file is first read.
+    pub crc32: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequenceDef {
+    pub name: String,
+    pub increment: i64,
+    pub min_value: i64,
+    pub max_value: i64,
+    pub start_value: i64,
+    /// The last value handed out, or None before the first `nextval`.
+    pub last_value: Option<i64>,
+    /// The catalog has durably reserved values up to here (PostgreSQL logs 32 ahead);
+    /// after a crash `nextval` resumes past it, so no value is handed out twice.
+    pub reserved_through: Option<i64>,
+    /// The column that owns the sequence (`serial`), dropped with its table.
+    pub owned_by: Option<(TableId, String)>,
+}
+
+/// One consistent picture of the whole catalog.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogState {
+    pub tables: BTreeMap<TableId, Arc<TableDef>>,
+    pub table_names: HashMap<String, TableId>,
+    pub chunks: BTreeMap<ChunkId, Arc<ChunkDef>>,
+    pub sequences: BTreeMap<String, SequenceDef>,
+    /// Counters and storage positions, such as `next_id` and `checkpoint_wal_file`.
+    pub meta: BTreeMap<String, u64>,
+}
+
+impl CatalogState {
+    pub fn table_by_name(&self, name: &str) -> Option<&Arc<TableDef>> {
+        self.table_names.get(name).and_then(|id| self.tables.get(id))
+    }
+
+    /// The table's chunks in time order.
+    pub fn chunks_of(&self, table_id: TableId) -> Vec<Arc<ChunkDef>> {
+        let mut chunks: Vec<_> = self
+            .chunks
+            .values()
+            .filter(|c| c.table_id == table_id)
+            .cloned()
+            .collect();
+        chunks.sort_by_key(|c| c.range_start);
+        chunks
+    }
+
+    pub fn hypertables(&self) -> impl Iterator<Item = &Arc<TableDef>> {
+        self.tables.values().filter(|t| t.hypertable.is_some())
+    }
+
+    pub fn meta_value(&self, key: &str) -> u64 {
+        self.meta.get(key).copied().unwrap_or(0)
+    }
+}

@@ -1,0 +1,388 @@
+//! Persistence of the catalog in redb.
+//!
+//! Four redb tables hold the entries: `tables` and `chunks` keyed by id,
+//! `sequences` keyed by name (values are JSON), and `meta` (name -> u64).
+//! A [`CatalogTxn`] records which keys it changed; `transact` writes exactly
+//! those in one redb write transaction. redb commits with fsync, so once
+//! `transact` returns the change survives a crash, and a crash before that
+//! leaves the previous catalog intact.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::model::{CatalogState, ChunkDef, ChunkId, SequenceDef, TableDef, TableId};
+use crate::{Error, Result};
+
+const TABLES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("tables");
+const CHUNKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("chunks");
+const SEQUENCES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sequences");
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+
+/// Key in `meta` of the next id handed out for tables and chunks.
+const NEXT_ID: &str = "next_id";
+/// Key in `meta` of the next TimescaleDB hypertable id.
+const NEXT_HYPERTABLE_ID: &str = "next_hypertable_id";
+
+/// The durable catalog and its current snapshot.
+pub struct Catalog {
+    db: Database,
+    state: RwLock<Arc<CatalogState>>,
+    /// Serialises writers: each transaction starts from the latest snapshot.
+    write_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").finish_non_exhaustive()
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising plain structs of strings and numbers into a Vec cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+impl Catalog {
+    /// Opens (or creates) the catalog file and loads it into memory.
+    pub fn open(path: &Path) -> Result<Catalog> {
+        let db = Database::create(path)?;
+        let mut state = CatalogState::default();
+        {
+            let write = db.begin_write()?;
+            // Create the tables on first open so readers never see them missing.
+            write.open_table(TABLES)?;
+            write.open_table(CHUNKS)?;
+            write.open_table(SEQUENCES)?;
+            write.open_table(META)?;
+            write.commit()?;
+        }
+        let read = db.begin_read()?;
+        for entry in read.open_table(TABLES)?.iter()? {
+            let (key, value) = entry?;
+            let table: TableDef = decode(&format!("tables/{}", key.value()), value.value())?;
+            state.table_names.insert(table.name.clone(), table.id);
+            state.tables.insert(table.id, Arc::new(table));
+        }
+        for entry in read.open_table(CHUNKS)?.iter()? {
+            let (key, value) = entry?;
+            let chunk: ChunkDef = decode(&format!("chunks/{}", key.value()), value.value())?;
+            state.chunks.insert(chunk.id, Arc::new(chunk));
+        }
+        for entry in read.open_table(SEQUENCES)?.iter()? {
+            let (key, value) = entry?;
+            let mut sequence: SequenceDef =
+                decode(&format!("sequences/{}", key.value()), value.value())?;
+            // Values up to the reservation may have been handed out before a crash.
+            if sequence.reserved_through.is_some() {
+                sequence.last_value = sequence.reserved_through;
+            }
+            state.sequences.insert(sequence.name.clone(), sequence);
+        }
+        for entry in read.open_table(META)?.iter()? {
+            let (key, value) = entry?;
+            state.meta.insert(key.value().to_owned(), value.value());
+        }
+        Ok(Catalog {
+            db,
+            state: RwLock::new(Arc::new(state)),
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    /// The current catalog; it never changes under the caller.
+    pub fn snapshot(&self) -> Arc<CatalogState> {
+        self.state.read().clone()
+    }
+
+    /// Runs `f` on a copy of the catalog and makes its changes durable and
+    /// visible together. If `f` fails nothing changes.
+    pub fn transact<R>(&self, f: impl FnOnce(&mut CatalogTxn) -> Result<R>) -> Result<R> {
+        let _writer = self.write_lock.lock();
+        let base = self.snapshot();
+        let mut txn = CatalogTxn {
+            state: (*base).clone(),
+            tables: BTreeSet::new(),
+            chunks: BTreeSet::new(),
+            sequences: BTreeSet::new(),
+            meta: BTreeSet::new(),
+        };
+        let result = f(&mut txn)?;
+        self.persist(&txn)?;
+        *self.state.write() = Arc::new(txn.state);
+        Ok(result)
+    }
+
+    fn persist(&self, txn: &CatalogTxn) -> Result<()> {
+        if txn.tables.is_empty()
+            && txn.chunks.is_empty()
+            && txn.sequences.is_empty()
+            && txn.meta.is_empty()
+        {
+            return Ok(());
+        }
+        let write = self.db.begin_write()?;
+        {
+            let mut tables = write.open_table(TABLES)?;
+            for id in &txn.tables {
+                match txn.state.tables.get(id) {
+                    Some(table) => {
+                        tables.insert(*id, encode(table.as_ref()).as_slice())?;
+                    }
+                    None => {
+                        tables.remove(*id)?;
+                    }
+                }
+            }
+            let mut chunks = write.open_table(CHUNKS)?;
+            for id in &txn.chunks {
+                match txn.state.chunks.get(id) {
+                    Some(chunk) => {
+                        chunks.insert(*id, encode(chunk.as_ref()).as_slice())?;
+                    }
+                    None => {
+                        chunks.remove(*id)?;
+                    }
+                }
+            }
+            let mut sequences = write.open_table(SEQUENCES)?;
+            for name in &txn.sequences {
+                match txn.state.sequences.get(name) {
+                    Some(sequence) => {
+                        sequences.insert(name.as_str(), encode(sequence).as_slice())?;
+                    }
+                    None => {
+                        sequences.remove(name.as_str())?;
+                    }
+                }
+            }
+            let mut meta = write.open_table(META)?;
+            for key in &txn.meta {
+                match txn.state.meta.get(key) {
+                    Some(value) => {
+                        meta.insert(key.as_str(), *value)?;
+                    }
+                    None => {
+                        meta.remove(key.as_str())?;
+                    }
+                }
+            }
+        }
+        write.commit()?;
+        Ok(())
+    }
+}
+
+/// A set of catalog changes being prepared; see [`Catalog::transact`].
+pub struct CatalogTxn {
+    state: CatalogState,
+    tables: BTreeSet<TableId>,
+    chunks: BTreeSet<ChunkId>,
+    sequences: BTreeSet<String>,
+    meta: BTreeSet<String>,
+}
+
+impl CatalogTxn {
+    /// The catalog as this transaction has changed it so far.
+    pub fn state(&self) -> &CatalogState {
+        &self.state
+    }
+
+    /// A fresh id for a table or chunk; ids are never reused.
+    pub fn allocate_id(&mut self) -> u64 {
+        let next = self.state.meta_value(NEXT_ID).max(1);
+        self.set_meta(NEXT_ID, next + 1);
+        next
+    }
+
+    /// A fresh TimescaleDB hypertable id (1, 2, ...).
+    pub fn allocate_hypertable_id(&mut self) -> u32 {
+        let next = self.state.meta_value(NEXT_HYPERTABLE_ID).max(1);
+        self.set_meta(NEXT_HYPERTABLE_ID, next + 1);
+        next as u32
+    }
+
+    pub fn set_meta(&mut self, key: &str, value: u64) {
+        self.state.meta.insert(key.to_owned(), value);
+        self.meta.insert(key.to_owned());
+    }
+
+    /// Adds a table; fails if the name is taken.
+    pub fn create_table(&mut self, table: TableDef) -> Result<()> {
+        if self.state.table_names.contains_key(&table.name)
+            || self.state.sequences.contains_key(&table.name)
+        {
+            return Err(Error::TableExists { name: table.name });
+        }
+        self.put_table(table);
+        Ok(())
+    }
+
+    /// Replaces (or adds) a table definition under its id.
+    pub fn put_table(&mut self, table: TableDef) {
+        if let Some(old) = self.state.tables.get(&table.id)
+            && old.name != table.name
+        {
+            let old_name = old.name.clone();
+            self.state.table_names.remove(&old_name);
+        }
+        self.state.table_names.insert(table.name.clone(), table.id);
+        self.tables.insert(table.id);
+        self.state.tables.insert(table.id, Arc::new(table));
+    }
+
+    /// Removes a table with its chunks and owned sequences.
+    pub fn drop_table(&mut self, table_id: TableId) {
+        if let Some(table) = self.state.tables.remove(&table_id) {
+            self.state.table_names.remove(&table.name);
+        }
+        self.tables.insert(table_id);
+        let chunk_ids: Vec<ChunkId> = self
+            .state
+            .chunks
+            .values()
+            .filter(|c| c.table_id == table_id)
+            .map(|c| c.id)
+            .collect();
+        for id in chunk_ids {
+            self.drop_chunk(id);
+        }
+        let owned: Vec<String> = self
+            .state
+            .sequences
+            .values()
+            .filter(|s| s.owned_by.as_ref().is_some_and(|(t, _)| *t == table_id))
+            .map(|s| s.name.clone())
+            .collect();
+        for name in owned {
+            self.state.sequences.remove(&name);
+            self.sequences.insert(name);
+        }
+    }
+
+    pub fn put_chunk(&mut self, chunk: ChunkDef) {
+        self.chunks.insert(chunk.id);
+        self.state.chunks.insert(chunk.id, Arc::new(chunk));
+    }
+
+    pub fn drop_chunk(&mut self, chunk_id: ChunkId) {
+        self.state.chunks.remove(&chunk_id);
+        self.chunks.insert(chunk_id);
+    }
+
+    pub fn create_sequence(&mut self, sequence: SequenceDef) -> Result<()> {
+        if self.state.sequences.contains_key(&sequence.name)
+            || self.state.table_names.contains_key(&sequence.name)
+        {
+            return Err(Error::SequenceExists {
+                name: sequence.name,
+            });
+        }
+        self.put_sequence(sequence);
+        Ok(())
+    }
+
+    pub fn put_sequence(&mut self, sequence: SequenceDef) {
+        self.sequences.insert(sequence.name.clone());
+        self.state.sequences.insert(sequence.name.clone(), sequence);
+    }
+
+    pub fn sequence_mut(&mut self, name: &str) -> Result<&mut SequenceDef> {
+        self.sequences.insert(name.to_owned());
+        self.state
+            .sequences
+            .get_mut(name)
+            .ok_or_else(|| Error::SequenceNotFound {
+                name: name.to_owned(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ColumnDef, HypertableDef, SegmentDef};
+    use tempora_types::PgType;
+
+    fn table(id: TableId, name: &str) -> TableDef {
+        TableDef {
+            id,
+            name: name.to_owned(),
+            columns: vec![ColumnDef {
+                name: "time".to_owned(),
+                pg_type: PgType::Timestamptz,
+                not_null: true,
+                default_sql: None,
+            }],
+            hypertable: Some(HypertableDef {
+                hypertable_id: 1,
+                time_column: "time".to_owned(),
+                chunk_interval: 86_400_000_000,
+                integer_time: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn changes_survive_reopen_and_failed_transactions_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.redb");
+        {
+            let catalog = Catalog::open(&path).unwrap();
+            catalog
+                .transact(|txn| {
+                    let id = txn.allocate_id();
+                    txn.create_table(table(id, "metrics"))?;
+                    let chunk_id = txn.allocate_id();
+                    txn.put_chunk(ChunkDef {
+                        id: chunk_id,
+                        table_id: id,
+                        range_start: 0,
+                        range_end: 86_400_000_000,
+                        segments: vec![SegmentDef {
+                            file_name: "a.seg".to_owned(),
+                            row_count: 3,
+                            byte_size: 10,
+                            crc32: 7,
+                        }],
+                    });
+                    Ok(())
+                })
+                .unwrap();
+            let failed = catalog.transact(|txn| {
+                let id = txn.allocate_id();
+                txn.create_table(table(id, "other"))?;
+                txn.create_table(table(id + 1, "metrics"))
+            });
+            assert!(matches!(failed, Err(Error::TableExists { .. })));
+            assert!(catalog.snapshot().table_by_name("other").is_none());
+        }
+        let catalog = Catalog::open(&path).unwrap();
+        let state = catalog.snapshot();
+        let metrics = state.table_by_name("metrics").unwrap();
+        assert_eq!(state.chunks_of(metrics.id).len(), 1);
+        assert_eq!(state.chunks_of(metrics.id)[0].row_count(), 3);
+        assert!(state.table_by_name("other").is_none());
+        catalog.transact(|txn| {
+            txn.drop_table(metrics.id);
+            Ok(())
+        })
+        .unwrap();
+        drop(catalog);
+        let catalog = Catalog::open(&path).unwrap();
+        assert!(catalog.snapshot().tables.is_empty());
+        assert!(catalog.snapshot().chunks.is_empty());
+    }
+}

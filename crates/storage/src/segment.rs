@@ -1,0 +1,145 @@
+//! Segment files: the immutable columnar form of a chunk's flushed rows.
+//!
+//! A segment is an Apache Parquet file (magic `PAR1` at both ends, format
+//! version in its footer), rows sorted by the table's time column, zstd
+//! compressed, with per-column min/max statistics per row group and page that
+//! DataFusion uses to skip data. Floats use BYTE_STREAM_SPLIT, which lets zstd
+//! find the shared exponent bytes of slowly varying measurements. The catalog
+//! records each file's length and CRC-32, checked before the file is first read
+//! (see `docs/formats/segment.md`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use tempora_catalog::SegmentDef;
+
+use crate::{Error, Result, io_error};
+
+/// Rows per Parquet row group: large enough for good compression, small enough
+/// that statistics prune usefully inside one chunk.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// Passes bytes through while computing their CRC-32 and count.
+struct ChecksumWriter<W> {
+    inner: W,
+    hasher: crc32fast::Hasher,
+    written: u64,
+}
+
+impl<W: Write> Write for ChecksumWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Sorts rows by the time column (if any) into one batch.
+pub(crate) fn sorted_rows(schema: &SchemaRef, batches: &[RecordBatch], time_column: Option<usize>) -> Result<RecordBatch> {
+    let batch = concat_batches(schema, batches)?;
+    let Some(time_index) = time_column else {
+        return Ok(batch);
+    };
+    let indices = lexsort_to_indices(
+        &[SortColumn {
+            values: batch.column(time_index).clone(),
+            options: None,
+        }],
+        None,
+    )?;
+    Ok(take_record_batch(&batch, &indices)?)
+}
+
+fn writer_properties(schema: &SchemaRef) -> Result<WriterProperties> {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_dictionary_enabled(true);
+    for field in schema.fields() {
+        if matches!(field.data_type(), DataType::Float32 | DataType::Float64) {
+            let path = ColumnPath::from(field.name().as_str());
+            builder = builder
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
+        }
+    }
+    Ok(builder.build())
+}
+
+/// Writes `batch` as a new segment file `dir/file_name` and fsyncs it.
+pub(crate) fn write_segment(dir: &Path, file_name: &str, batch: &RecordBatch) -> Result<SegmentDef> {
+    let path = dir.join(file_name);
+    let file = OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    let mut sink = ChecksumWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: crc32fast::Hasher::new(),
+        written: 0,
+    };
+    {
+        let mut writer = ArrowWriter::try_new(&mut sink, batch.schema(), Some(writer_properties(&batch.schema())?))?;
+        writer.write(batch)?;
+        writer.close()?;
+    }
+    let ChecksumWriter { inner, hasher, written } = sink;
+    let file = inner.into_inner().map_err(|e| io_error(&path, e.into_error()))?;
+    file.sync_all().map_err(|e| io_error(&path, e))?;
+    Ok(SegmentDef {
+        file_name: file_name.to_owned(),
+        row_count: batch.num_rows() as u64,
+        byte_size: written,
+        crc32: hasher.finalize(),
+    })
+}
+
+/// Checks a segment file against the length and checksum the catalog recorded.
+pub(crate) fn verify_segment(dir: &Path, segment: &SegmentDef) -> Result<()> {
+    let path = dir.join(&segment.file_name);
+    let mut file = File::open(&path).map_err(|e| io_error(&path, e))?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut length = 0u64;
+    loop {
+        let n = file.read(&mut buffer).map_err(|e| io_error(&path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        length += n as u64;
+    }
+    if length != segment.byte_size || hasher.finalize() != segment.crc32 {
+        return Err(Error::Corrupt {
+            path,
+            reason: "segment length or checksum does not match the catalog".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Reads a whole segment back (used by tests and by the storage layer's own checks).
+pub fn read_segment(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches.push(batch?);
+    }
+    Ok(batches)
+}

@@ -1,0 +1,156 @@
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Float64Array, RecordBatch, TimestampMicrosecondArray};
+use tempora_catalog::{ColumnDef, HypertableDef, TableDef};
+use tempora_types::{PgType, UTC_ZONE};
+
+use super::*;
+
+const DAY: i64 = MICROS_PER_DAY;
+
+fn create_table(store: &Store) -> TableDef {
+    store
+        .catalog()
+        .transact(|txn| {
+            let id = txn.allocate_id();
+            let table = TableDef {
+                id,
+                name: "metrics".to_owned(),
+                columns: vec![
+                    ColumnDef { name: "time".into(), pg_type: PgType::Timestamptz, not_null: true, default_sql: None },
+                    ColumnDef { name: "value".into(), pg_type: PgType::Float8, not_null: false, default_sql: None },
+                ],
+                hypertable: Some(HypertableDef {
+                    hypertable_id: 1,
+                    time_column: "time".into(),
+                    chunk_interval: DAY,
+                    integer_time: false,
+                }),
+            };
+            txn.create_table(table.clone())?;
+            Ok(table)
+        })
+        .unwrap()
+}
+
+fn rows(table: &TableDef, times: &[i64]) -> RecordBatch {
+    RecordBatch::try_new(
+        table.arrow_schema(),
+        vec![
+            Arc::new(TimestampMicrosecondArray::from(times.to_vec()).with_timezone(UTC_ZONE)),
+            Arc::new(Float64Array::from(times.iter().map(|t| *t as f64).collect::<Vec<_>>())),
+        ],
+    )
+    .unwrap()
+}
+
+fn visible_times(store: &Store, table: &TableDef) -> Vec<i64> {
+    let snapshot = store.snapshot(table.id).unwrap();
+    let mut times = Vec::new();
+    for chunk in &snapshot.chunks {
+        let mut batches = chunk.memtable.clone();
+        for segment in &chunk.chunk.segments {
+            store.verify_segment(segment).unwrap();
+            batches.extend(segment::read_segment(&store.segment_path(segment)).unwrap());
+        }
+        for batch in batches {
+            let column = batch.column(0).as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+            times.extend(column.values().iter().copied());
+        }
+    }
+    times.sort();
+    times
+}
+
+#[test]
+fn rows_route_to_chunks_and_survive_restart_and_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected: Vec<i64> = vec![-1, 5, DAY + 1, 3 * DAY, 3 * DAY + 7];
+    let table;
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        table = create_table(&store);
+        store.insert(&table, vec![rows(&table, &[3 * DAY + 7, -1, 5])]).unwrap();
+        store.insert(&table, vec![rows(&table, &[DAY + 1, 3 * DAY])]).unwrap();
+        let snapshot = store.snapshot(table.id).unwrap();
+        let ranges: Vec<(i64, i64)> = snapshot.chunks.iter().map(|c| (c.chunk.range_start, c.chunk.range_end)).collect();
+        assert_eq!(ranges, vec![(-DAY, 0), (0, DAY), (DAY, 2 * DAY), (3 * DAY, 4 * DAY)]);
+        assert_eq!(visible_times(&store, &table), expected);
+    }
+    // Restart: rows come back from the WAL.
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(visible_times(&store, &table), expected);
+        store.checkpoint().unwrap();
+        assert_eq!(visible_times(&store, &table), expected);
+        let state = store.catalog().snapshot();
+        assert!(state.chunks.values().all(|c| c.segments.len() == 1));
+        store.insert(&table, vec![rows(&table, &[10 * DAY])]).unwrap();
+    }
+    // Restart again: segments plus the WAL written after the checkpoint.
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let mut all = expected.clone();
+    all.push(10 * DAY);
+    assert_eq!(visible_times(&store, &table), all);
+    assert_eq!(wal::list_wal_files(&dir.path().join("wal")).unwrap().len(), 2);
+}
+
+#[test]
+fn dropped_chunks_stay_dropped_after_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let table;
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        table = create_table(&store);
+        store.insert(&table, vec![rows(&table, &[1, DAY + 1, 2 * DAY + 1])]).unwrap();
+        store.checkpoint().unwrap();
+        store.insert(&table, vec![rows(&table, &[2, 2 * DAY + 2])]).unwrap();
+        let first = store.snapshot(table.id).unwrap().chunks[0].chunk.id;
+        store.drop_chunks(&[first]).unwrap();
+        assert_eq!(visible_times(&store, &table), vec![DAY + 1, 2 * DAY + 1, 2 * DAY + 2]);
+    }
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(visible_times(&store, &table), vec![DAY + 1, 2 * DAY + 1, 2 * DAY + 2]);
+    // Only the live chunks' segment files remain.
+    let files = fs::read_dir(dir.path().join("segments")).unwrap().count();
+    assert_eq!(files, 2);
+}
+
+#[test]
+fn a_second_process_cannot_open_the_same_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert!(matches!(Store::open(dir.path(), StoreOptions::default()), Err(Error::Locked { .. })));
+}
+
+#[test]
+fn a_corrupted_segment_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let table = create_table(&store);
+    store.insert(&table, vec![rows(&table, &[1, 2, 3])]).unwrap();
+    store.checkpoint().unwrap();
+    let segment = store.catalog().snapshot().chunks.values().next().unwrap().segments[0].clone();
+    let path = store.segment_path(&segment);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[10] ^= 1;
+    fs::write(&path, bytes).unwrap();
+    assert!(matches!(store.verify_segment(&segment), Err(Error::Corrupt { .. })));
+}
+
+#[test]
+fn null_time_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let table = create_table(&store);
+    let batch = RecordBatch::try_new(
+        table.arrow_schema(),
+        vec![
+            Arc::new(TimestampMicrosecondArray::from(vec![None, Some(1)]).with_timezone(UTC_ZONE)),
+            Arc::new(Float64Array::from(vec![1.0, 2.0])),
+        ],
+    )
+    .unwrap();
+    assert!(matches!(store.insert(&table, vec![batch]), Err(Error::NullTime { .. })));
+    assert!(visible_times(&store, &table).is_empty());
+}
