@@ -1,1 +1,496 @@
-//! placeholder
+//! The PostgreSQL wire protocol (v3) on top of pgwire.
+//!
+//! ```text
+//! socket ─ pgwire framing ─ Handler
+//!   startup   : check user/database, ParameterStatus, BackendKeyData
+//!   simple    : Query ─> Session::execute_sql ─> RowDescription/DataRow/CommandComplete
+//!   extended  : Parse ─> Session::prepare; Describe ─> Session::describe;
+//!               Bind+Execute ─> Session::execute (parameters decoded to text)
+//!   COPY      : CopyIn fed by CopyData, finished by CopyDone; CopyOut streamed
+//! ```
+//!
+//! Each connection owns one [`tempora_sql::Session`], kept in pgwire's
+//! per-connection extensions. Rows are encoded straight from Arrow batches
+//! in the format each column asks for (text or binary).
+
+mod encode;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::{Sink, SinkExt};
+use pgwire::api::auth::{ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata};
+use pgwire::api::copy::CopyHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    CopyResponse, DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_DATABASE, METADATA_USER, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::response::NoticeResponse;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tokio::sync::Mutex;
+
+use tempora_sql::{CopyIn, Engine, Output, Prepared, Session};
+use tempora_types::PgType;
+
+/// The superuser and database of the embedded default, as in a fresh PostgreSQL.
+pub const SUPERUSER: &str = "postgres";
+pub const DATABASE: &str = "postgres";
+
+/// One connection's state.
+struct Connection {
+    session: Session,
+    copy_in: Option<CopyIn>,
+}
+
+type SharedConnection = Arc<Mutex<Connection>>;
+
+/// The protocol handlers, shared by all connections.
+pub struct Handler {
+    engine: Arc<Engine>,
+    parser: Arc<StatementParser>,
+    pids: RandomPidSecretKeyGenerator,
+}
+
+impl Handler {
+    pub fn new(engine: Arc<Engine>) -> Arc<Handler> {
+        Arc::new(Handler {
+            engine,
+            parser: Arc::new(StatementParser),
+            pids: RandomPidSecretKeyGenerator::default(),
+        })
+    }
+
+    fn connection<C: ClientInfo>(&self, client: &C) -> SharedConnection {
+        let engine = self.engine.clone();
+        let connection: Arc<SharedConnection> = client.session_extensions().get_or_insert_with(|| {
+            Arc::new(Mutex::new(Connection {
+                session: engine.session(),
+                copy_in: None,
+            }))
+        });
+        (*connection).clone()
+    }
+}
+
+/// The error a client sees for a failed statement.
+pub fn error_info(error: &tempora_sql::Error) -> ErrorInfo {
+    let message = error.client_message();
+    let (message, context) = match message.split_once("\nCONTEXT: ") {
+        Some((message, context)) => (message.to_owned(), Some(context.to_owned())),
+        None => (message, None),
+    };
+    let mut info = ErrorInfo::new("ERROR".to_owned(), error.sqlstate().code().to_owned(), message);
+    info.where_context = context;
+    if let tempora_sql::Error::TableNotEmpty { .. } = error {
+        info.hint = Some("You can migrate data by specifying 'migrate_data => true' when calling this function.".to_owned());
+    }
+    info
+}
+
+fn user_error(error: &tempora_sql::Error) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(error)))
+}
+
+async fn send_notices<C>(client: &mut C, session: &mut Session) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for notice in session.take_notices() {
+        let info = ErrorInfo::new("NOTICE".to_owned(), notice.code.to_owned(), notice.message);
+        client
+            .feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(info)))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Turns a statement's output into a pgwire response.
+fn into_response(output: Output, formats: &Format, connection: &mut Connection) -> PgWireResult<Response> {
+    Ok(match output {
+        Output::Stream { schema, stream, tag } => {
+            let fields = encode::fields(&schema, formats)?;
+            let mut response = QueryResponse::new(fields.clone(), encode::rows(schema, stream, fields));
+            response.set_command_tag(&tag);
+            Response::Query(response)
+        }
+        Output::Batches { schema, batches, tag } => {
+            let fields = encode::fields(&schema, formats)?;
+            let stream = futures::stream::iter(batches.into_iter().map(Ok));
+            let stream = Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema.clone(), stream));
+            let mut response = QueryResponse::new(fields.clone(), encode::rows(schema, stream, fields));
+            response.set_command_tag(&tag);
+            Response::Query(response)
+        }
+        Output::Command { tag } => Response::Execution(command_tag(&tag)),
+        Output::Empty => Response::EmptyQuery,
+        Output::CopyIn(copy_in) => {
+            let columns = copy_in.column_count();
+            let code = copy_in.format().wire_code();
+            connection.copy_in = Some(copy_in);
+            Response::CopyIn(CopyResponse::new(code, columns, futures::stream::empty()))
+        }
+        Output::CopyOut { format, schema, stream } => {
+            let columns = schema.fields().len();
+            Response::CopyOut(CopyResponse::new(format.wire_code(), columns, encode::copy_rows(format, schema, stream)))
+        }
+    })
+}
+
+/// A full command tag ("INSERT 0 5", "CREATE TABLE") as pgwire's Tag.
+fn command_tag(tag: &str) -> Tag {
+    match tag.rsplit_once(' ') {
+        Some((command, rows)) if rows.chars().all(|c| c.is_ascii_digit()) && !rows.is_empty() => {
+            let rows: usize = rows.parse().unwrap_or(0);
+            match command.split_once(' ') {
+                Some((name, oid)) if oid.chars().all(|c| c.is_ascii_digit()) => {
+                    Tag::new(name).with_oid(oid.parse().unwrap_or(0)).with_rows(rows)
+                }
+                _ => Tag::new(command).with_rows(rows),
+            }
+        }
+        _ => Tag::new(tag),
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Handler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let connection = self.connection(client);
+        let mut connection = connection.lock().await;
+        let statements = match tempora_sql::parse(query) {
+            Ok(statements) => statements,
+            Err(error) => return Ok(vec![Response::Error(Box::new(error_info(&error)))]),
+        };
+        let mut responses = Vec::with_capacity(statements.len());
+        let count = statements.len();
+        for (index, statement) in statements.iter().enumerate() {
+            let result = connection.session.execute(statement, &[]).await;
+            send_notices(client, &mut connection.session).await?;
+            match result {
+                Ok(Output::CopyIn(_)) if index + 1 < count => {
+                    let error = tempora_sql::Error::not_supported("COPY FROM STDIN followed by more statements in one query string");
+                    responses.push(Response::Error(Box::new(error_info(&error))));
+                    break;
+                }
+                Ok(output) => responses.push(into_response(output, &Format::UnifiedText, &mut connection)?),
+                Err(error) => {
+                    // PostgreSQL stops a multi-statement query at its first error.
+                    responses.push(Response::Error(Box::new(error_info(&error))));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+/// Parses statements for the extended protocol; types and result columns are
+/// answered by the handler's describe methods, which can reach the session.
+pub struct StatementParser;
+
+#[async_trait]
+impl QueryParser for StatementParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut statements = tempora_sql::parse(sql).map_err(|e| user_error(&e))?;
+        if statements.len() > 1 {
+            return Err(user_error(&tempora_sql::Error::Syntax {
+                message: "cannot insert multiple commands into a prepared statement".to_owned(),
+            }));
+        }
+        let declared = types
+            .iter()
+            .map(|t| t.as_ref().and_then(|t| encode::pg_type_of_oid(t.oid())))
+            .collect();
+        Ok(Some(Prepared {
+            sql: sql.to_owned(),
+            statement: statements.pop(),
+            declared_types: declared,
+        }))
+    }
+
+    fn get_parameter_types(&self, _stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(Vec::new())
+    }
+
+    fn get_result_schema(&self, _stmt: &Prepared, _format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(Vec::new())
+    }
+}
+
+/// Decodes bound parameters into their text forms.
+fn parameters_as_text(portal: &Portal<Prepared>, types: &[PgType]) -> PgWireResult<Vec<Option<String>>> {
+    portal
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            let Some(bytes) = value else { return Ok(None) };
+            if portal.parameter_format.is_binary(index) {
+                let pg_type = types.get(index).copied().unwrap_or(PgType::Text);
+                tempora_types::binary::decode_to_text(pg_type, bytes)
+                    .map(Some)
+                    .map_err(|e| user_error(&e.into()))
+            } else {
+                String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| {
+                    user_error(&tempora_sql::Error::InvalidParameter {
+                        message: "invalid byte sequence for encoding \"UTF8\"".to_owned(),
+                    })
+                })
+            }
+        })
+        .collect()
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Handler {
+    type Statement = Prepared;
+    type QueryParser = StatementParser;
+
+    fn query_parser(&self) -> Arc<StatementParser> {
+        self.parser.clone()
+    }
+
+    async fn do_describe_statement<C>(&self, client: &mut C, target: &StoredStatement<Prepared>) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let connection = self.connection(client);
+        let mut connection = connection.lock().await;
+        let (params, schema) = connection.session.describe(&target.statement).await.map_err(|e| user_error(&e))?;
+        let param_types = params.iter().map(|t| encode::wire_type(*t)).collect();
+        let fields = match schema {
+            Some(schema) => encode::fields(&schema, &Format::UnifiedText)?.as_ref().clone(),
+            None => Vec::new(),
+        };
+        Ok(DescribeStatementResponse::new(param_types, fields))
+    }
+
+    async fn do_describe_portal<C>(&self, client: &mut C, target: &Portal<Prepared>) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let connection = self.connection(client);
+        let mut connection = connection.lock().await;
+        let (_, schema) = connection.session.describe(&target.statement.statement).await.map_err(|e| user_error(&e))?;
+        let fields = match schema {
+            Some(schema) => encode::fields(&schema, &target.result_column_format)?.as_ref().clone(),
+            None => Vec::new(),
+        };
+        Ok(DescribePortalResponse::new(fields))
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let connection = self.connection(client);
+        let mut connection = connection.lock().await;
+        let prepared = &portal.statement.statement;
+        let Some(statement) = &prepared.statement else {
+            return Ok(Response::EmptyQuery);
+        };
+        // Binary parameters need their types: declared by the client, else inferred.
+        let any_binary = (0..portal.parameters.len()).any(|i| portal.parameter_format.is_binary(i));
+        let types: Vec<PgType> = if any_binary && prepared.declared_types.iter().any(Option::is_none) {
+            connection.session.describe(prepared).await.map_err(|e| user_error(&e))?.0
+        } else {
+            prepared.declared_types.iter().map(|t| t.unwrap_or(PgType::Text)).collect()
+        };
+        let params = parameters_as_text(portal, &types)?;
+        let result = connection.session.execute(statement, &params).await;
+        send_notices(client, &mut connection.session).await?;
+        match result {
+            Ok(output) => into_response(output, &portal.result_column_format, &mut connection),
+            Err(error) => Err(user_error(&error)),
+        }
+    }
+}
+
+#[async_trait]
+impl CopyHandler for Handler {
+    async fn on_copy_data<C>(&self, client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let connection = self.connection(client);
+        let mut connection = connection.lock().await;
+        if let Some(copy_in) = connection.copy_in.as_mut() {
+            copy_in.feed(&copy_data.data);
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let connection = self.connection(client);
+        let mut connection = connection.lock().await;
+        let Some(copy_in) = connection.copy_in.take() else {
+            return Err(user_error(&tempora_sql::Error::not_supported("CopyDone outside COPY")));
+        };
+        let rows = copy_in.finish(&mut connection.session).await.map_err(|e| user_error(&e))?;
+        client
+            .send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(rows as usize).into()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let connection = self.connection(client);
+        connection.lock().await.copy_in = None;
+        PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".to_owned(),
+            "57014".to_owned(),
+            format!("COPY from stdin failed: {}", fail.message),
+        )))
+    }
+}
+
+/// ParameterStatus values sent at startup, as PostgreSQL 15 sends them.
+struct Parameters;
+
+impl ServerParameterProvider for Parameters {
+    fn server_parameters<C>(&self, client: &C) -> Option<HashMap<String, String>>
+    where
+        C: ClientInfo,
+    {
+        let mut parameters: HashMap<String, String> = [
+            ("server_version", tempora_sql::SERVER_VERSION),
+            ("server_encoding", "UTF8"),
+            ("client_encoding", "UTF8"),
+            ("DateStyle", "ISO, MDY"),
+            ("IntervalStyle", "postgres"),
+            ("TimeZone", "UTC"),
+            ("integer_datetimes", "on"),
+            ("standard_conforming_strings", "on"),
+            ("is_superuser", "on"),
+            ("default_transaction_read_only", "off"),
+            ("in_hot_standby", "off"),
+            ("scram_iterations", "4096"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
+        parameters.insert("session_authorization".to_owned(), user);
+        parameters.insert(
+            "application_name".to_owned(),
+            client.metadata().get("application_name").cloned().unwrap_or_default(),
+        );
+        Some(parameters)
+    }
+}
+
+#[async_trait]
+impl StartupHandler for Handler {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let PgWireFrontendMessage::Startup(startup) = message else {
+            return Ok(());
+        };
+        protocol_negotiation(client, &startup).await?;
+        save_startup_parameters_to_metadata(client, &startup);
+        let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
+        let database = client.metadata().get(METADATA_DATABASE).cloned().unwrap_or_else(|| user.clone());
+        if user != SUPERUSER {
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".to_owned(),
+                "28000".to_owned(),
+                format!("role \"{user}\" does not exist"),
+            ))));
+        }
+        if database != DATABASE {
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".to_owned(),
+                "3D000".to_owned(),
+                format!("database \"{database}\" does not exist"),
+            ))));
+        }
+        let (pid, secret) = self.pids.generate(client);
+        client.set_pid_and_secret_key(pid, secret);
+        finish_authentication(client, &Parameters).await?;
+        Ok(())
+    }
+}
+
+/// The handler set pgwire serves a socket with.
+pub struct Handlers {
+    handler: Arc<Handler>,
+}
+
+impl Handlers {
+    pub fn new(engine: Arc<Engine>) -> Arc<Handlers> {
+        Arc::new(Handlers {
+            handler: Handler::new(engine),
+        })
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.handler.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.handler.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.handler.clone()
+    }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        self.handler.clone()
+    }
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve_connection(socket: tokio::net::TcpStream, handlers: Arc<Handlers>) {
+    if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {
+        tracing::debug!(%error, "connection ended with an I/O error");
+    }
+}

@@ -1,1 +1,60 @@
-//! placeholder
+//! The query layer: DataFusion configured to behave like PostgreSQL with
+//! TimescaleDB, reading tempora's storage.
+//!
+//! ```text
+//! SQL text ─(sql layer)─> DataFusion LogicalPlan ─optimizer─> ExecutionPlan
+//!                                   │                              │
+//!                 catalog: DatabaseCatalog (public, timescaledb_information, pg_catalog)
+//!                 functions: time_bucket, first, last, histogram
+//!                 types: PgTypePlanner (::timestamptz, ::jsonb, ::numeric ...)
+//!                                                    TemporaTable::scan ─ chunk exclusion
+//!                                                      └ ChunkScanExec ─ Parquet segments + memtables
+//! ```
+//!
+//! This layer reads; writes go through the sql layer to `tempora_storage::Store`.
+
+pub mod aggregates;
+pub mod functions;
+pub mod provider;
+pub mod schemas;
+pub mod types;
+pub mod views;
+
+use std::sync::Arc;
+
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use tempora_storage::Store;
+
+/// The name of the one database, as PostgreSQL's default.
+pub const DATABASE_NAME: &str = "postgres";
+
+/// A DataFusion context over `store` with tempora's functions, types and schemas.
+pub fn session_context(store: Arc<Store>) -> SessionContext {
+    let mut config = SessionConfig::new()
+        .with_default_catalog_and_schema(DATABASE_NAME, tempora_catalog::DEFAULT_SCHEMA)
+        .with_create_default_catalog_and_schema(false)
+        .with_information_schema(false);
+    let options = config.options_mut();
+    options.execution.time_zone = Some(tempora_types::UTC_ZONE.to_owned());
+    // PostgreSQL identifiers are case-folded by the parser; DataFusion does the same.
+    options.sql_parser.enable_ident_normalization = true;
+    // `'...'::text` values and string columns stay Utf8, matching stored columns.
+    options.sql_parser.map_string_types_to_utf8view = false;
+    options.execution.parquet.schema_force_view_types = false;
+    options.execution.parquet.pushdown_filters = true;
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_type_planner(Arc::new(types::PgTypePlanner))
+        .build();
+    let context = SessionContext::new_with_state(state);
+    context.register_catalog(DATABASE_NAME, Arc::new(schemas::DatabaseCatalog::new(store)));
+    context.register_udf(ScalarUDF::from(functions::TimeBucket::default()));
+    context.register_udaf(AggregateUDF::from(aggregates::FirstLast::first()));
+    context.register_udaf(AggregateUDF::from(aggregates::FirstLast::last()));
+    context.register_udaf(AggregateUDF::from(aggregates::Histogram::default()));
+    context
+}

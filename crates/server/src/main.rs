@@ -1,1 +1,175 @@
-fn main() {}
+//! The `tempora` binary: `tempora serve` runs the database server.
+//!
+//! ```text
+//! main ─ parse flags ─ Engine::open (replay WAL) ─ accept loop ─ one task per connection
+//!                                   SIGINT/SIGTERM ─ stop accepting ─ drain ─ checkpoint
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tracing_subscriber::EnvFilter;
+
+use tempora_protocol::Handlers;
+use tempora_sql::Engine;
+use tempora_storage::StoreOptions;
+
+#[derive(Parser)]
+#[command(name = "tempora", version, about = "A time-series SQL database that speaks PostgreSQL and TimescaleDB")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Where tables, segments and the write-ahead log live.
+        #[arg(long, default_value = "./tempora-data")]
+        data_dir: PathBuf,
+        /// Address to listen on. Only loopback is allowed until authentication exists.
+        #[arg(long, default_value = "127.0.0.1:5433")]
+        listen: SocketAddr,
+        /// Memtable size in MiB at which rows are flushed to segment files.
+        #[arg(long, default_value_t = 256)]
+        flush_threshold_mib: usize,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error("{0}")]
+    Engine(#[from] tempora_sql::Error),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: SocketAddr, source: std::io::Error },
+    #[error("refusing to listen on non-loopback address {0}: tempora has no authentication yet")]
+    NotLoopback(SocketAddr),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve {
+            data_dir,
+            listen,
+            flush_threshold_mib,
+        } => serve(data_dir, listen, flush_threshold_mib),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "tempora stopped");
+            eprintln!("tempora: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(data_dir: PathBuf, listen: SocketAddr, flush_threshold_mib: usize) -> Result<(), Error> {
+    if !listen.ip().is_loopback() {
+        return Err(Error::NotLoopback(listen));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tempora")
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(async move {
+        let options = StoreOptions {
+            flush_threshold_bytes: flush_threshold_mib.max(1) << 20,
+        };
+        let engine = {
+            let data_dir = data_dir.clone();
+            tokio::task::spawn_blocking(move || Engine::open(&data_dir, options))
+                .await
+                .map_err(|e| Error::Runtime(std::io::Error::other(e)))??
+        };
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| Error::Listen { address: listen, source })?;
+        tracing::info!(address = %listen, data_dir = %data_dir.display(), "tempora is ready for connections");
+        let handlers = Handlers::new(engine.clone());
+        let mut connections = JoinSet::new();
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((socket, peer)) => {
+                        let _ = socket.set_nodelay(true);
+                        tracing::debug!(%peer, "connection");
+                        // Each connection is its own task: a panic in one ends that
+                        // connection only.
+                        connections.spawn(tempora_protocol::serve_connection(socket, handlers.clone()));
+                    }
+                    Err(error) => tracing::warn!(%error, "accept failed"),
+                },
+                Some(finished) = connections.join_next(), if !connections.is_empty() => {
+                    if let Err(error) = finished
+                        && error.is_panic()
+                    {
+                        tracing::error!("a connection task panicked; the server continues");
+                    }
+                }
+            }
+        }
+        tracing::info!("shutting down: no new connections, waiting for running statements");
+        drop(listener);
+        let drained = tokio::time::timeout(Duration::from_secs(10), async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("closing connections still open after 10 s");
+            connections.abort_all();
+        }
+        checkpoint(engine).await;
+        Ok(())
+    })
+}
+
+/// Flushes memtables so the next start replays little; the WAL already holds
+/// every acknowledged write, so a failure here loses nothing.
+async fn checkpoint(engine: Arc<Engine>) {
+    match tokio::task::spawn_blocking(move || engine.checkpoint()).await {
+        Ok(Ok(())) => tracing::info!("checkpoint written; bye"),
+        Ok(Err(error)) => tracing::warn!(%error, "final checkpoint failed; the WAL will be replayed at start"),
+        Err(error) => tracing::warn!(%error, "final checkpoint task failed"),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

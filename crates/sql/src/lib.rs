@@ -1,1 +1,72 @@
-//! placeholder
+//! The sql layer: parses each statement and routes it.
+//!
+//! ```text
+//! SQL text ──sqlparser (PostgreSQL dialect)──> Statement
+//!   ├─ CREATE/DROP TABLE, CREATE EXTENSION ─────────> ddl      ─> catalog (+ storage for drops)
+//!   ├─ INSERT ──> insert: literal fast path | DataFusion plan ─> validate ─> Store::insert (WAL)
+//!   ├─ COPY FROM STDIN / TO STDOUT ─────────────────> copy     ─> Store::insert | query stream
+//!   ├─ SELECT create_hypertable(...) and friends ───> timescale ─> catalog / storage
+//!   ├─ SET / SHOW ──────────────────────────────────> settings
+//!   └─ SELECT / EXPLAIN ─────────────────────────────> DataFusion (tempora_query) ─> record batch stream
+//! ```
+//!
+//! [`Engine`] is shared by all connections; a [`Session`] is one connection's
+//! state (settings, its DataFusion context, notices to deliver).
+
+pub mod copy;
+mod ddl;
+pub mod error;
+mod insert;
+mod names;
+mod sequences;
+mod session;
+mod settings;
+mod timescale;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tempora_storage::{Store, StoreOptions};
+
+pub use copy::{CopyFormat, CopyIn};
+pub use error::{Error, Result, SqlState};
+pub use session::{Notice, Output, Prepared, Session, parse};
+pub use settings::SERVER_VERSION;
+
+/// The database engine shared by every session.
+pub struct Engine {
+    store: Arc<Store>,
+    sequences: sequences::Sequences,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the data directory, replaying its WAL.
+    pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Arc<Engine>> {
+        let store = Store::open(data_dir, options)?;
+        Ok(Arc::new(Engine {
+            sequences: sequences::Sequences::new(store.clone()),
+            store,
+        }))
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// A new session (one client connection).
+    pub fn session(self: &Arc<Engine>) -> Session {
+        Session::new(self.clone())
+    }
+
+    /// Flushes memtables to segment files; called on clean shutdown so the next
+    /// start has little WAL to replay.
+    pub fn checkpoint(&self) -> Result<()> {
+        Ok(self.store.checkpoint()?)
+    }
+}

@@ -320,7 +320,9 @@ impl Store {
         }
         Ok(self.catalog.transact(|txn| {
             let mut found = find(txn.state());
-            for start in &starts {
+            let mut starts: Vec<&i64> = starts.iter().collect();
+            starts.sort();
+            for start in starts {
                 if found.contains_key(start) {
                     continue;
                 }
@@ -490,6 +492,7 @@ impl Store {
     /// forgets them, and their segment files are deleted afterwards.
     pub fn drop_chunks(&self, chunk_ids: &[ChunkId]) -> Result<()> {
         let removed_files = {
+            let _checkpoint = self.checkpoint_lock.lock();
             let _gate = self.write_gate.write();
             let mut memtables = self.memtables.write();
             let files = self.catalog.transact(|txn| {
@@ -533,6 +536,107 @@ impl Store {
             txn.drop_table(table_id);
             Ok(())
         })?;
+        Ok(())
+    }
+
+    /// Rows the table holds (flushed and not).
+    pub fn row_count(&self, table_id: TableId) -> u64 {
+        let Some(snapshot) = self.snapshot(table_id) else { return 0 };
+        snapshot
+            .chunks
+            .iter()
+            .map(|c| c.chunk.row_count() + c.memtable.iter().map(|b| b.num_rows() as u64).sum::<u64>())
+            .sum()
+    }
+
+    /// Replaces a table's definition with `new_table` (same id), moving every
+    /// existing row into the chunks the new definition routes it to. The rows
+    /// are written as segment files first; one catalog transaction then swaps
+    /// the definition, drops the old chunks and adds the new ones, so a crash
+    /// leaves either the old table or the new one, never a mix.
+    pub fn redefine_table(&self, new_table: TableDef) -> Result<()> {
+        let _checkpoint = self.checkpoint_lock.lock();
+        let _gate = self.write_gate.write();
+        let state = self.catalog.snapshot();
+        let old_chunks = state.chunks_of(new_table.id);
+        let schema = new_table.arrow_schema();
+        let mut rows = Vec::new();
+        {
+            let memtables = self.memtables.read();
+            for chunk in &old_chunks {
+                if let Some(memtable) = memtables.get(&chunk.id) {
+                    rows.extend(memtable.frozen.iter().chain(memtable.active.iter()).cloned());
+                }
+                for segment in &chunk.segments {
+                    self.verify_segment(segment)?;
+                    rows.extend(segment::read_segment(&self.segment_path(segment))?);
+                }
+            }
+        }
+        let mut parts: HashMap<i64, Vec<RecordBatch>> = HashMap::new();
+        for batch in rows {
+            let batch = conform(&new_table, &schema, batch)?;
+            for (start, part) in split_by_chunk(&new_table, batch)? {
+                parts.entry(start).or_default().push(part);
+            }
+        }
+        let time_index = new_table
+            .hypertable
+            .as_ref()
+            .and_then(|h| new_table.column_index(&h.time_column));
+        let mut new_chunks = Vec::new();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        for (start, batches) in parts {
+            let sorted = segment::sorted_rows(&schema, &batches, time_index)?;
+            let file_name = format!("t{:012}-{start}-{stamp}.parquet", new_table.id);
+            let segment = segment::write_segment(&self.segment_dir, &file_name, &sorted)?;
+            new_chunks.push((start, segment));
+        }
+        sync_dir(&self.segment_dir)?;
+        let old_files: Vec<String> = old_chunks
+            .iter()
+            .flat_map(|c| c.segments.iter().map(|s| s.file_name.clone()))
+            .collect();
+        {
+            let mut memtables = self.memtables.write();
+            self.catalog.transact(|txn| {
+                for chunk in &old_chunks {
+                    txn.drop_chunk(chunk.id);
+                }
+                for (start, segment) in &new_chunks {
+                    let id = txn.allocate_id();
+                    let end = match &new_table.hypertable {
+                        Some(h) => start.saturating_add(h.chunk_interval),
+                        None => i64::MAX,
+                    };
+                    txn.put_chunk(ChunkDef {
+                        id,
+                        table_id: new_table.id,
+                        range_start: *start,
+                        range_end: end,
+                        segments: vec![segment.clone()],
+                    });
+                }
+                txn.put_table(new_table.clone());
+                Ok(())
+            })?;
+            for chunk in &old_chunks {
+                if let Some(memtable) = memtables.remove(&chunk.id) {
+                    let bytes: usize = memtable
+                        .active
+                        .iter()
+                        .chain(memtable.frozen.iter())
+                        .map(|b| b.get_array_memory_size())
+                        .sum();
+                    self.memtable_bytes
+                        .fetch_sub(bytes.min(self.memtable_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+                }
+            }
+        }
+        self.remove_segment_files(&old_files);
         Ok(())
     }
 

@@ -1,0 +1,144 @@
+//! Arrow batches to DataRow and CopyData messages.
+
+use std::sync::Arc;
+
+use bytes::{BufMut, BytesMut};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{Stream, StreamExt};
+use pgwire::api::Type;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{FieldFormat, FieldInfo};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::copy::CopyData;
+use pgwire::messages::data::DataRow;
+
+use tempora_sql::CopyFormat;
+use tempora_types::PgType;
+
+fn user_error(error: tempora_sql::Error) -> PgWireError {
+    PgWireError::UserError(Box::new(crate::error_info(&error)))
+}
+
+/// The pgwire type of a PgType.
+pub(crate) fn wire_type(pg_type: PgType) -> Type {
+    Type::from_oid(pg_type.oid()).unwrap_or(Type::TEXT)
+}
+
+/// The PgType of a type OID a client declared for a parameter.
+pub(crate) fn pg_type_of_oid(oid: u32) -> Option<PgType> {
+    Some(match oid {
+        16 => PgType::Bool,
+        17 => PgType::Bytea,
+        20 => PgType::Int8,
+        21 => PgType::Int2,
+        23 => PgType::Int4,
+        25 | 1042 | 19 => PgType::Text,
+        114 => PgType::Json,
+        700 => PgType::Float4,
+        701 => PgType::Float8,
+        1043 => PgType::Varchar { max_chars: None },
+        1082 => PgType::Date,
+        1114 => PgType::Timestamp,
+        1184 => PgType::Timestamptz,
+        1186 => PgType::Interval,
+        1700 => PgType::Numeric { precision: None, scale: None },
+        2950 => PgType::Uuid,
+        3802 => PgType::Jsonb,
+        _ => return None,
+    })
+}
+
+/// RowDescription fields for a result schema in the requested formats.
+pub(crate) fn fields(schema: &SchemaRef, formats: &Format) -> PgWireResult<Arc<Vec<FieldInfo>>> {
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    for (index, field) in schema.fields().iter().enumerate() {
+        let pg_type = PgType::of_field(field).map_err(|e| user_error(e.into()))?;
+        let info = FieldInfo::new(field.name().clone(), None, None, wire_type(pg_type), formats.format_for(index))
+            .with_type_size(pg_type.type_size())
+            .with_type_modifier(pg_type.type_modifier());
+        fields.push(info);
+    }
+    Ok(Arc::new(fields))
+}
+
+fn encode_batch(batch: &RecordBatch, pg_types: &[PgType], fields: &[FieldInfo]) -> PgWireResult<Vec<DataRow>> {
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    let mut text = String::new();
+    let mut binary = Vec::new();
+    for row in 0..batch.num_rows() {
+        let mut data = BytesMut::with_capacity(16 * batch.num_columns());
+        for (index, column) in batch.columns().iter().enumerate() {
+            let present = if fields[index].format() == FieldFormat::Binary {
+                binary.clear();
+                let present = tempora_types::binary::encode_value(column.as_ref(), row, pg_types[index], &mut binary)
+                    .map_err(|e| user_error(e.into()))?;
+                if present {
+                    data.put_i32(binary.len() as i32);
+                    data.put_slice(&binary);
+                }
+                present
+            } else {
+                text.clear();
+                let present = tempora_types::text::format_value(column.as_ref(), row, pg_types[index], &mut text)
+                    .map_err(|e| user_error(e.into()))?;
+                if present {
+                    data.put_i32(text.len() as i32);
+                    data.put_slice(text.as_bytes());
+                }
+                present
+            };
+            if !present {
+                data.put_i32(-1);
+            }
+        }
+        rows.push(DataRow::new(data, batch.num_columns() as i16));
+    }
+    Ok(rows)
+}
+
+/// DataRows for every row of a record batch stream.
+pub(crate) fn rows(
+    schema: SchemaRef,
+    stream: SendableRecordBatchStream,
+    fields: Arc<Vec<FieldInfo>>,
+) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
+    let pg_types: Vec<PgType> = schema
+        .fields()
+        .iter()
+        .map(|f| PgType::of_field(f).unwrap_or(PgType::Text))
+        .collect();
+    stream
+        .map(move |batch| -> Vec<PgWireResult<DataRow>> {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(error) => return vec![Err(user_error(error.into()))],
+            };
+            match encode_batch(&batch, &pg_types, &fields) {
+                Ok(rows) => rows.into_iter().map(Ok).collect(),
+                Err(error) => vec![Err(error)],
+            }
+        })
+        .flat_map(futures::stream::iter)
+}
+
+/// One CopyData per row (pgwire counts rows by messages for the COPY tag).
+pub(crate) fn copy_rows(
+    format: CopyFormat,
+    schema: SchemaRef,
+    stream: SendableRecordBatchStream,
+) -> impl Stream<Item = PgWireResult<CopyData>> + Send + 'static {
+    stream
+        .map(move |batch| -> Vec<PgWireResult<CopyData>> {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(error) => return vec![Err(user_error(error.into()))],
+            };
+            match tempora_sql::copy::format_rows(&format, &schema, &batch) {
+                Ok(rows) => rows.into_iter().map(|row| Ok(CopyData::new(row.into()))).collect(),
+                Err(error) => vec![Err(user_error(error))],
+            }
+        })
+        .flat_map(futures::stream::iter)
+}

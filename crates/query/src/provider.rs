@@ -1,0 +1,367 @@
+//! The DataFusion table over a tempora table: chunk exclusion, then a scan of
+//! each remaining chunk's segment files (Parquet, with statistics pruning) and
+//! unflushed memtable rows.
+//!
+//! ```text
+//! ChunkScanExec: chunks=2/30 [_hyper_1_29_chunk, _hyper_1_30_chunk]
+//!   UnionExec
+//!     DataSourceExec (Parquet: the chunks' segment files, predicate pushed down)
+//!     DataSourceExec (memory: the chunks' memtable batches)
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+
+use tempora_catalog::TableDef;
+use tempora_storage::{ChunkSnapshot, Store};
+use tempora_types::datetime::MICROS_PER_DAY;
+
+/// A table (plain or hypertable) as DataFusion sees it.
+#[derive(Debug)]
+pub struct TemporaTable {
+    store: Arc<Store>,
+    table: Arc<TableDef>,
+    schema: SchemaRef,
+}
+
+impl TemporaTable {
+    pub fn new(store: Arc<Store>, table: Arc<TableDef>) -> Self {
+        let schema = table.arrow_schema();
+        TemporaTable { store, table, schema }
+    }
+
+    fn time_column(&self) -> Option<&str> {
+        self.table.hypertable.as_ref().map(|h| h.time_column.as_str())
+    }
+}
+
+/// Inclusive bounds on the time dimension implied by a query's filters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeRange {
+    pub lower: i64,
+    pub upper: i64,
+}
+
+impl TimeRange {
+    const ALL: TimeRange = TimeRange {
+        lower: i64::MIN,
+        upper: i64::MAX,
+    };
+
+    fn overlaps_chunk(&self, start: i64, end: i64) -> bool {
+        start <= self.upper && end > self.lower
+    }
+}
+
+/// A literal as a value of the time dimension (microseconds, or integer time).
+fn dimension_value(value: &ScalarValue) -> Option<i64> {
+    Some(match value {
+        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1_000_000)?,
+        ScalarValue::TimestampMillisecond(Some(v), _) => v.checked_mul(1_000)?,
+        ScalarValue::TimestampMicrosecond(Some(v), _) => *v,
+        ScalarValue::TimestampNanosecond(Some(v), _) => v.div_euclid(1_000),
+        ScalarValue::Date32(Some(days)) => *days as i64 * MICROS_PER_DAY,
+        ScalarValue::Int16(Some(v)) => *v as i64,
+        ScalarValue::Int32(Some(v)) => *v as i64,
+        ScalarValue::Int64(Some(v)) => *v,
+        _ => return None,
+    })
+}
+
+fn is_time_column(expr: &Expr, time_column: &str) -> bool {
+    match expr {
+        Expr::Column(column) => column.name == time_column,
+        // Casts between timestamp units and zones keep the order of values.
+        Expr::Cast(cast) => is_time_column(&cast.expr, time_column),
+        _ => false,
+    }
+}
+
+fn literal(expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Literal(value, _) => dimension_value(value),
+        Expr::Cast(cast) => literal(&cast.expr),
+        _ => None,
+    }
+}
+
+/// Narrows `range` by one filter conjunct, if it constrains the time column.
+fn narrow(range: &mut TimeRange, expr: &Expr, time_column: &str) {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+            narrow(range, left, time_column);
+            narrow(range, right, time_column);
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (op, value) = if is_time_column(left, time_column) {
+                match literal(right) {
+                    Some(v) => (*op, v),
+                    None => return,
+                }
+            } else if is_time_column(right, time_column) {
+                match (literal(left), op.swap()) {
+                    (Some(v), Some(swapped)) => (swapped, v),
+                    _ => return,
+                }
+            } else {
+                return;
+            };
+            match op {
+                Operator::Gt => range.lower = range.lower.max(value.saturating_add(1)),
+                Operator::GtEq => range.lower = range.lower.max(value),
+                Operator::Lt => range.upper = range.upper.min(value.saturating_sub(1)),
+                Operator::LtEq => range.upper = range.upper.min(value),
+                Operator::Eq => {
+                    range.lower = range.lower.max(value);
+                    range.upper = range.upper.min(value);
+                }
+                _ => {}
+            }
+        }
+        Expr::Between(Between { expr, negated: false, low, high }) if is_time_column(expr, time_column) => {
+            if let (Some(low), Some(high)) = (literal(low), literal(high)) {
+                range.lower = range.lower.max(low);
+                range.upper = range.upper.min(high);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The time range a set of (ANDed) filters allows.
+pub fn time_range(filters: &[Expr], time_column: &str) -> TimeRange {
+    let mut range = TimeRange::ALL;
+    for filter in filters {
+        narrow(&mut range, filter, time_column);
+    }
+    range
+}
+
+#[async_trait]
+impl TableProvider for TemporaTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Filters narrow which chunks and row groups are read; DataFusion still
+        // applies them to the rows.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(snapshot) = self.store.snapshot(self.table.id) else {
+            return Err(datafusion::error::DataFusionError::Plan(format!(
+                "relation \"{}\" does not exist",
+                self.table.name
+            )));
+        };
+        let range = match self.time_column() {
+            Some(column) => time_range(filters, column),
+            None => TimeRange::ALL,
+        };
+        let total_chunks = snapshot.chunks.len();
+        let chunks: Vec<&ChunkSnapshot> = snapshot
+            .chunks
+            .iter()
+            .filter(|c| range.overlaps_chunk(c.chunk.range_start, c.chunk.range_end))
+            .collect();
+        let partitions = state.config().target_partitions().max(1);
+        let projected_schema = match projection {
+            Some(indices) => Arc::new(self.schema.project(indices)?),
+            None => self.schema.clone(),
+        };
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+
+        let mut files = Vec::new();
+        for chunk in &chunks {
+            for segment in &chunk.chunk.segments {
+                self.store
+                    .verify_segment(segment)
+                    .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+                let path = self.store.segment_path(segment);
+                files.push(PartitionedFile::new(path.to_string_lossy().to_string(), segment.byte_size));
+            }
+        }
+        if !files.is_empty() {
+            let mut source = ParquetSource::new(self.schema.clone());
+            if let Some(predicate) = conjunction(filters.iter().cloned()) {
+                let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+                if let Ok(physical) = state.create_physical_expr(predicate, &df_schema) {
+                    source = source.with_predicate(physical);
+                }
+            }
+            let group_count = partitions.min(files.len());
+            let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); group_count];
+            for (index, file) in files.into_iter().enumerate() {
+                groups[index % group_count].push(file);
+            }
+            let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                .with_projection_indices(projection.cloned())?
+                .build();
+            inputs.push(DataSourceExec::from_data_source(config));
+        }
+
+        let memtable: Vec<_> = chunks.iter().flat_map(|c| c.memtable.iter().cloned()).collect();
+        if !memtable.is_empty() {
+            let group_count = partitions.min(memtable.len());
+            let mut groups = vec![Vec::new(); group_count];
+            for (index, batch) in memtable.into_iter().enumerate() {
+                groups[index % group_count].push(batch);
+            }
+            inputs.push(MemorySourceConfig::try_new_exec(&groups, self.schema.clone(), projection.cloned())?);
+        }
+
+        let input: Arc<dyn ExecutionPlan> = if inputs.is_empty() {
+            Arc::new(EmptyExec::new(projected_schema))
+        } else {
+            UnionExec::try_new(inputs)?
+        };
+        let chunk_names: Vec<String> = match &self.table.hypertable {
+            Some(h) => chunks.iter().map(|c| c.chunk.table_name(h.hypertable_id)).collect(),
+            None => Vec::new(),
+        };
+        Ok(Arc::new(ChunkScanExec::new(
+            self.table.name.clone(),
+            self.table.hypertable.is_some(),
+            chunk_names,
+            total_chunks,
+            input,
+        )))
+    }
+}
+
+/// Names, for EXPLAIN, the chunks a scan reads after chunk exclusion; rows pass through.
+#[derive(Debug)]
+pub struct ChunkScanExec {
+    table: String,
+    is_hypertable: bool,
+    chunk_names: Vec<String>,
+    total_chunks: usize,
+    input: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
+}
+
+impl ChunkScanExec {
+    fn new(table: String, is_hypertable: bool, chunk_names: Vec<String>, total_chunks: usize, input: Arc<dyn ExecutionPlan>) -> Self {
+        let properties = input.properties().clone();
+        ChunkScanExec {
+            table,
+            is_hypertable,
+            chunk_names,
+            total_chunks,
+            input,
+            properties,
+        }
+    }
+}
+
+impl DisplayAs for ChunkScanExec {
+    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_hypertable {
+            write!(
+                f,
+                "ChunkScanExec: table={}, chunks={}/{} [{}]",
+                self.table,
+                self.chunk_names.len(),
+                self.total_chunks,
+                self.chunk_names.join(", ")
+            )
+        } else {
+            write!(f, "ChunkScanExec: table={}", self.table)
+        }
+    }
+}
+
+impl ExecutionPlan for ChunkScanExec {
+    fn name(&self) -> &str {
+        "ChunkScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = children.pop().ok_or_else(|| {
+            datafusion::error::DataFusionError::Internal("ChunkScanExec needs one child".to_owned())
+        })?;
+        Ok(Arc::new(ChunkScanExec::new(
+            self.table.clone(),
+            self.is_hypertable,
+            self.chunk_names.clone(),
+            self.total_chunks,
+            input,
+        )))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        self.input.execute(partition, context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::logical_expr::{col, lit};
+
+    fn ts(micros: i64) -> Expr {
+        lit(ScalarValue::TimestampMicrosecond(Some(micros), Some("+00:00".into())))
+    }
+
+    #[test]
+    fn filters_narrow_the_time_range() {
+        let range = time_range(&[col("time").gt_eq(ts(10)), col("time").lt(ts(20))], "time");
+        assert_eq!(range, TimeRange { lower: 10, upper: 19 });
+        let range = time_range(&[ts(5).lt(col("time")).and(col("other").eq(lit(1)))], "time");
+        assert_eq!(range, TimeRange { lower: 6, upper: i64::MAX });
+        let range = time_range(&[col("time").between(ts(1), ts(9))], "time");
+        assert_eq!(range, TimeRange { lower: 1, upper: 9 });
+        // An OR cannot narrow; neither can a predicate on another column.
+        let range = time_range(&[col("time").gt(ts(5)).or(col("time").lt(ts(2)))], "time");
+        assert_eq!(range, TimeRange::ALL);
+        assert!(range.overlaps_chunk(0, 10));
+        assert!(!TimeRange { lower: 10, upper: 19 }.overlaps_chunk(0, 10));
+        assert!(TimeRange { lower: 10, upper: 19 }.overlaps_chunk(10, 20));
+    }
+}

@@ -1,0 +1,82 @@
+//! The schemas a query can name: `public` (user tables, resolved from the
+//! catalog at planning time, so DDL needs no re-registration),
+//! `timescaledb_information` and a minimal `pg_catalog`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::common::Result;
+
+use tempora_catalog::DEFAULT_SCHEMA;
+use tempora_storage::Store;
+
+use crate::provider::TemporaTable;
+use crate::views;
+
+/// The one database, `postgres`.
+#[derive(Debug)]
+pub struct DatabaseCatalog {
+    public: Arc<PublicSchema>,
+    information: Arc<views::InformationSchema>,
+    pg_catalog: Arc<views::PgCatalogSchema>,
+}
+
+impl DatabaseCatalog {
+    pub fn new(store: Arc<Store>) -> Self {
+        DatabaseCatalog {
+            public: Arc::new(PublicSchema { store: store.clone() }),
+            information: Arc::new(views::InformationSchema::new(store.clone())),
+            pg_catalog: Arc::new(views::PgCatalogSchema::new(store)),
+        }
+    }
+}
+
+impl CatalogProvider for DatabaseCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        vec![
+            DEFAULT_SCHEMA.to_owned(),
+            views::TIMESCALEDB_INFORMATION.to_owned(),
+            views::PG_CATALOG.to_owned(),
+        ]
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        match name {
+            DEFAULT_SCHEMA => Some(self.public.clone()),
+            views::TIMESCALEDB_INFORMATION => Some(self.information.clone()),
+            views::PG_CATALOG => Some(self.pg_catalog.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// User tables.
+#[derive(Debug)]
+pub struct PublicSchema {
+    store: Arc<Store>,
+}
+
+#[async_trait]
+impl SchemaProvider for PublicSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.store
+            .catalog()
+            .snapshot()
+            .tables
+            .values()
+            .map(|t| t.name.clone())
+            .collect()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let state = self.store.catalog().snapshot();
+        Ok(state
+            .table_by_name(name)
+            .map(|table| Arc::new(TemporaTable::new(self.store.clone(), table.clone())) as Arc<dyn TableProvider>))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.store.catalog().snapshot().table_by_name(name).is_some()
+    }
+}

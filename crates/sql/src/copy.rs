@@ -1,0 +1,656 @@
+//! COPY in PostgreSQL's text and CSV formats.
+//!
+//! COPY FROM STDIN parses rows as CopyData messages arrive, into Arrow
+//! builders with the same text parsers INSERT uses. Nothing is written until
+//! CopyDone: then all rows go to the store as one WAL record, so a bad row
+//! anywhere fails the whole COPY and stores nothing, as in PostgreSQL.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement};
+
+use tempora_catalog::TableDef;
+use tempora_types::PgType;
+use tempora_types::text::{ColumnBuilder, format_value};
+
+use crate::names::{ident, table_name};
+use crate::session::{Output, Session};
+use crate::{Error, Result, SqlState};
+
+/// Rows per Arrow batch while parsing.
+const BATCH_ROWS: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CopyFormat {
+    Text { delimiter: u8, null: String },
+    Csv { delimiter: u8, quote: u8, escape: u8, null: String, header: bool },
+}
+
+impl CopyFormat {
+    /// The format code of CopyInResponse / CopyOutResponse: 0 for text and CSV.
+    pub fn wire_code(&self) -> i8 {
+        0
+    }
+}
+
+fn format_from_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<CopyFormat> {
+    let mut csv = false;
+    let mut delimiter = None;
+    let mut null = None;
+    let mut header = false;
+    let mut quote = b'"';
+    let mut escape = None;
+    for option in options {
+        match option {
+            CopyOption::Format(name) => match ident(name).as_str() {
+                "csv" => csv = true,
+                "text" => csv = false,
+                "binary" => return Err(Error::not_supported("COPY in binary format")),
+                other => {
+                    return Err(Error::InvalidParameter {
+                        message: format!("COPY format \"{other}\" not recognized"),
+                    });
+                }
+            },
+            CopyOption::Delimiter(c) => delimiter = Some(single_byte(*c, "delimiter")?),
+            CopyOption::Null(s) => null = Some(s.clone()),
+            CopyOption::Header(h) => header = *h,
+            CopyOption::Quote(c) => quote = single_byte(*c, "quote")?,
+            CopyOption::Escape(c) => escape = Some(single_byte(*c, "escape")?),
+            CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+            other => return Err(Error::not_supported(format!("COPY option {other}"))),
+        }
+    }
+    for option in legacy {
+        match option {
+            CopyLegacyOption::Csv(csv_options) => {
+                csv = true;
+                for csv_option in csv_options {
+                    match csv_option {
+                        CopyLegacyCsvOption::Header => header = true,
+                        CopyLegacyCsvOption::Quote(c) => quote = single_byte(*c, "quote")?,
+                        CopyLegacyCsvOption::Escape(c) => escape = Some(single_byte(*c, "escape")?),
+                        other => return Err(Error::not_supported(format!("COPY option {other}"))),
+                    }
+                }
+            }
+            CopyLegacyOption::Delimiter(c) => delimiter = Some(single_byte(*c, "delimiter")?),
+            CopyLegacyOption::Null(s) => null = Some(s.clone()),
+            CopyLegacyOption::Binary => return Err(Error::not_supported("COPY in binary format")),
+            other => return Err(Error::not_supported(format!("COPY option {other}"))),
+        }
+    }
+    Ok(if csv {
+        CopyFormat::Csv {
+            delimiter: delimiter.unwrap_or(b','),
+            quote,
+            escape: escape.unwrap_or(quote),
+            null: null.unwrap_or_default(),
+            header,
+        }
+    } else {
+        if header {
+            return Err(Error::not_supported("COPY HEADER in text format"));
+        }
+        CopyFormat::Text {
+            delimiter: delimiter.unwrap_or(b'\t'),
+            null: null.unwrap_or_else(|| "\\N".to_owned()),
+        }
+    })
+}
+
+fn single_byte(c: char, what: &str) -> Result<u8> {
+    if c.is_ascii() {
+        Ok(c as u8)
+    } else {
+        Err(Error::InvalidParameter {
+            message: format!("COPY {what} must be a single one-byte character"),
+        })
+    }
+}
+
+pub(crate) async fn start(
+    session: &mut Session,
+    source: &CopySource,
+    to: bool,
+    target: &CopyTarget,
+    options: &[CopyOption],
+    legacy_options: &[CopyLegacyOption],
+    values: &[Option<String>],
+) -> Result<Output> {
+    let format = format_from_options(options, legacy_options)?;
+    match (to, target) {
+        (false, CopyTarget::Stdin) => {
+            if !values.is_empty() {
+                return Err(Error::not_supported("COPY data inline in the query string"));
+            }
+            let CopySource::Table { table_name: name, columns } = source else {
+                return Err(Error::Syntax { message: "COPY FROM needs a table".to_owned() });
+            };
+            let name = table_name(name)?;
+            let table = session
+                .engine()
+                .store()
+                .catalog()
+                .snapshot()
+                .table_by_name(&name)
+                .cloned()
+                .ok_or(Error::UndefinedTable { name })?;
+            let mut targets = Vec::new();
+            for column in columns {
+                let column = ident(column);
+                let index = table.column_index(&column).ok_or_else(|| Error::UndefinedColumn {
+                    table: table.name.clone(),
+                    column: column.clone(),
+                })?;
+                if targets.contains(&index) {
+                    return Err(Error::DuplicateColumn { name: column });
+                }
+                targets.push(index);
+            }
+            if targets.is_empty() {
+                targets = (0..table.columns.len()).collect();
+            }
+            Ok(Output::CopyIn(CopyIn::new(table, targets, format)?))
+        }
+        (true, CopyTarget::Stdout) => {
+            let query = match source {
+                CopySource::Query(query) => Statement::Query(query.clone()),
+                CopySource::Table { table_name: name, columns } => {
+                    let columns = if columns.is_empty() {
+                        "*".to_owned()
+                    } else {
+                        columns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+                    };
+                    crate::session::parse(&format!("SELECT {columns} FROM {name}"))?
+                        .pop()
+                        .ok_or_else(|| Error::Syntax { message: "empty COPY".to_owned() })?
+                }
+            };
+            match session.query(&query, &[]).await? {
+                Output::Stream { schema, stream, .. } => Ok(Output::CopyOut { format, schema, stream }),
+                Output::Batches { schema, batches, .. } => Ok(Output::CopyOut {
+                    format,
+                    stream: crate::session::batches_stream(schema.clone(), batches),
+                    schema,
+                }),
+                _ => Err(Error::not_supported("COPY of a statement that returns no rows")),
+            }
+        }
+        (_, CopyTarget::File { .. } | CopyTarget::Program { .. }) => Err(Error::not_supported(
+            "COPY to or from a server-side file or program (use COPY ... FROM STDIN / TO STDOUT, or psql's \\copy)",
+        )),
+        _ => Err(Error::Syntax {
+            message: "COPY FROM needs STDIN and COPY TO needs STDOUT".to_owned(),
+        }),
+    }
+}
+
+/// A COPY FROM STDIN in progress.
+pub struct CopyIn {
+    table: Arc<TableDef>,
+    targets: Vec<usize>,
+    format: CopyFormat,
+    /// Bytes of a row not yet complete.
+    pending: Vec<u8>,
+    line: u64,
+    builders: Vec<ColumnBuilder>,
+    rows_in_builders: usize,
+    batches: Vec<RecordBatch>,
+    header_pending: bool,
+    /// Set by the `\.` end-of-data line; later bytes are ignored.
+    ended: bool,
+    /// The first bad row; after it the rest of the data is only drained.
+    error: Option<Error>,
+}
+
+impl std::fmt::Debug for CopyIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyIn").field("table", &self.table.name).field("line", &self.line).finish()
+    }
+}
+
+impl CopyIn {
+    fn new(table: Arc<TableDef>, targets: Vec<usize>, format: CopyFormat) -> Result<CopyIn> {
+        let builders = targets
+            .iter()
+            .map(|&i| ColumnBuilder::new(table.columns[i].pg_type, BATCH_ROWS))
+            .collect::<Result<Vec<_>, _>>()?;
+        let header_pending = matches!(format, CopyFormat::Csv { header: true, .. });
+        Ok(CopyIn {
+            table,
+            targets,
+            format,
+            pending: Vec::new(),
+            line: 0,
+            builders,
+            rows_in_builders: 0,
+            batches: Vec::new(),
+            header_pending,
+            ended: false,
+            error: None,
+        })
+    }
+
+    /// The number of columns the client sends per row.
+    pub fn column_count(&self) -> usize {
+        self.targets.len()
+    }
+
+    pub fn format(&self) -> &CopyFormat {
+        &self.format
+    }
+
+    /// Takes one CopyData message.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.error.is_some() || self.ended {
+            return;
+        }
+        self.pending.extend_from_slice(data);
+        let consumed = match self.parse_complete_rows() {
+            Ok(consumed) => consumed,
+            Err(error) => {
+                self.error = Some(error);
+                self.pending.clear();
+                return;
+            }
+        };
+        self.pending.drain(..consumed);
+    }
+
+    /// Parses every complete row in `pending`; returns the bytes consumed.
+    fn parse_complete_rows(&mut self) -> Result<usize> {
+        let mut offset = 0;
+        let buffer = std::mem::take(&mut self.pending);
+        let result = (|| {
+            while !self.ended {
+                let Some((fields, next)) = self.next_record(&buffer[offset..], false)? else { break };
+                offset += next;
+                self.take_record(fields)?;
+            }
+            Ok(offset)
+        })();
+        self.pending = buffer;
+        result
+    }
+
+    /// Splits one record off the front of `bytes`; None if it is incomplete.
+    /// With `at_end`, a final record without a newline is complete.
+    fn next_record(&self, bytes: &[u8], at_end: bool) -> Result<Option<(Vec<Option<String>>, usize)>> {
+        match &self.format {
+            CopyFormat::Text { delimiter, null } => {
+                let (line, next) = match bytes.iter().position(|b| *b == b'\n') {
+                    Some(end) => (&bytes[..end], end + 1),
+                    None if at_end && !bytes.is_empty() => (bytes, bytes.len()),
+                    None => return Ok(None),
+                };
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line == b"\\." {
+                    return Ok(Some((vec![], next)));
+                }
+                Ok(Some((split_text_line(line, *delimiter, null, self.line + 1)?, next)))
+            }
+            CopyFormat::Csv { delimiter, quote, escape, null, .. } => {
+                split_csv_record(bytes, *delimiter, *quote, *escape, null, at_end, self.line + 1)
+            }
+        }
+    }
+
+    fn take_record(&mut self, fields: Vec<Option<String>>) -> Result<()> {
+        self.line += 1;
+        if fields.is_empty() {
+            // `\.` ends the data.
+            self.ended = true;
+            return Ok(());
+        }
+        if self.header_pending {
+            self.header_pending = false;
+            return Ok(());
+        }
+        if fields.len() > self.targets.len() {
+            return Err(self.context_error("extra data after last expected column".to_owned(), SqlState::BadCopyFileFormat, None));
+        }
+        if fields.len() < self.targets.len() {
+            let missing = &self.table.columns[self.targets[fields.len()]].name;
+            return Err(self.context_error(
+                format!("missing data for column \"{missing}\""),
+                SqlState::BadCopyFileFormat,
+                None,
+            ));
+        }
+        for (index, field) in fields.iter().enumerate() {
+            let result = match field {
+                Some(text) => self.builders[index].append_text(text),
+                None => {
+                    self.builders[index].append_null();
+                    Ok(())
+                }
+            };
+            if let Err(error) = result {
+                let code = Error::from(error.clone()).sqlstate();
+                return Err(self.context_error(error.to_string(), code, Some((index, field.as_deref().unwrap_or("")))));
+            }
+        }
+        self.rows_in_builders += 1;
+        if self.rows_in_builders >= BATCH_ROWS {
+            self.flush_builders()?;
+        }
+        Ok(())
+    }
+
+    fn context_error(&self, message: String, code: SqlState, field: Option<(usize, &str)>) -> Error {
+        let context = match field {
+            Some((index, value)) => format!(
+                "COPY {}, line {}, column {}: \"{}\"",
+                self.table.name, self.line, self.table.columns[self.targets[index]].name, value
+            ),
+            None => format!("COPY {}, line {}", self.table.name, self.line),
+        };
+        Error::Copy {
+            message: format!("{message}\nCONTEXT: {context}"),
+            code,
+        }
+    }
+
+    fn flush_builders(&mut self) -> Result<()> {
+        if self.rows_in_builders == 0 {
+            return Ok(());
+        }
+        let schema = self.table.arrow_schema();
+        let rows = self.rows_in_builders;
+        let mut built: Vec<Option<ArrayRef>> = vec![None; self.table.columns.len()];
+        for (builder, &index) in self.builders.iter_mut().zip(&self.targets) {
+            built[index] = Some(builder.finish());
+        }
+        let columns: Vec<ArrayRef> = built
+            .into_iter()
+            .zip(schema.fields())
+            .map(|(array, field)| array.unwrap_or_else(|| datafusion::arrow::array::new_null_array(field.data_type(), rows)))
+            .collect();
+        self.batches.push(RecordBatch::try_new(schema, columns)?);
+        self.rows_in_builders = 0;
+        Ok(())
+    }
+
+    /// CopyDone: parses the last row, fills defaults, validates and writes
+    /// everything as one durable unit. Returns the number of rows copied.
+    pub async fn finish(mut self, session: &mut Session) -> Result<u64> {
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        if !self.ended && !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            let mut offset = 0;
+            while offset < pending.len() && !self.ended {
+                match self.next_record(&pending[offset..], true)? {
+                    Some((fields, next)) => {
+                        offset += next;
+                        self.take_record(fields)?;
+                    }
+                    None => {
+                        return Err(self.context_error("unterminated CSV quoted field".to_owned(), SqlState::BadCopyFileFormat, None));
+                    }
+                }
+            }
+        }
+        self.flush_builders()?;
+        let mut batches = Vec::with_capacity(self.batches.len());
+        for batch in std::mem::take(&mut self.batches) {
+            let batch = crate::insert::fill_defaults(session, &self.table, &self.targets, batch).await?;
+            batches.push(crate::insert::validate(&self.table, batch)?);
+        }
+        let store = session.engine().store().clone();
+        let table = self.table.clone();
+        tokio::task::spawn_blocking(move || store.insert(&table, batches))
+            .await
+            .map_err(|e| Error::not_supported(format!("copy task failed: {e}")))?
+            .map_err(Error::from)
+    }
+}
+
+/// Splits a text-format line into fields, undoing backslash escapes.
+fn split_text_line(line: &[u8], delimiter: u8, null: &str, line_number: u64) -> Result<Vec<Option<String>>> {
+    let mut fields = Vec::new();
+    let mut field: Vec<u8> = Vec::new();
+    let mut raw_start = 0;
+    let mut index = 0;
+    let finish = |field: &mut Vec<u8>, raw: &[u8], fields: &mut Vec<Option<String>>| -> Result<()> {
+        if raw == null.as_bytes() {
+            fields.push(None);
+        } else {
+            let text = String::from_utf8(std::mem::take(field)).map_err(|_| Error::Copy {
+                message: format!("invalid byte sequence for encoding \"UTF8\"\nCONTEXT: line {line_number}"),
+                code: SqlState::BadCopyFileFormat,
+            })?;
+            fields.push(Some(text));
+        }
+        field.clear();
+        Ok(())
+    };
+    while index < line.len() {
+        let byte = line[index];
+        if byte == delimiter {
+            finish(&mut field, &line[raw_start..index], &mut fields)?;
+            index += 1;
+            raw_start = index;
+            continue;
+        }
+        if byte == b'\\' && index + 1 < line.len() {
+            let next = line[index + 1];
+            index += 2;
+            match next {
+                b'b' => field.push(8),
+                b'f' => field.push(12),
+                b'n' => field.push(b'\n'),
+                b'r' => field.push(b'\r'),
+                b't' => field.push(b'\t'),
+                b'v' => field.push(11),
+                b'0'..=b'7' => {
+                    let mut value = (next - b'0') as u32;
+                    let mut digits = 1;
+                    while digits < 3 && index < line.len() && (b'0'..=b'7').contains(&line[index]) {
+                        value = value * 8 + (line[index] - b'0') as u32;
+                        index += 1;
+                        digits += 1;
+                    }
+                    field.push(value as u8);
+                }
+                b'x' if index < line.len() && line[index].is_ascii_hexdigit() => {
+                    let mut value = 0u32;
+                    let mut digits = 0;
+                    while digits < 2 && index < line.len() && line[index].is_ascii_hexdigit() {
+                        value = value * 16 + (line[index] as char).to_digit(16).unwrap_or(0);
+                        index += 1;
+                        digits += 1;
+                    }
+                    field.push(value as u8);
+                }
+                other => field.push(other),
+            }
+            continue;
+        }
+        field.push(byte);
+        index += 1;
+    }
+    finish(&mut field, &line[raw_start..], &mut fields)?;
+    Ok(fields)
+}
+
+/// Splits one CSV record off the front of `bytes`, honouring quotes (which may
+/// span lines). An unquoted field equal to `null` is NULL; a quoted one never is.
+fn split_csv_record(
+    bytes: &[u8],
+    delimiter: u8,
+    quote: u8,
+    escape: u8,
+    null: &str,
+    at_end: bool,
+    line_number: u64,
+) -> Result<Option<(Vec<Option<String>>, usize)>> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let mut fields = Vec::new();
+    let mut field: Vec<u8> = Vec::new();
+    let mut quoted_field = false;
+    let mut in_quotes = false;
+    let mut index = 0;
+    let to_string = |field: Vec<u8>| {
+        String::from_utf8(field).map_err(|_| Error::Copy {
+            message: format!("invalid byte sequence for encoding \"UTF8\"\nCONTEXT: line {line_number}"),
+            code: SqlState::BadCopyFileFormat,
+        })
+    };
+    // `\.` alone on a line ends the data in CSV too.
+    let first_line_end = bytes.iter().position(|b| *b == b'\n');
+    let first_line = &bytes[..first_line_end.unwrap_or(bytes.len())];
+    if first_line.strip_suffix(b"\r").unwrap_or(first_line) == b"\\." && (first_line_end.is_some() || at_end) {
+        return Ok(Some((vec![], first_line_end.map(|e| e + 1).unwrap_or(bytes.len()))));
+    }
+    loop {
+        let Some(&byte) = bytes.get(index) else {
+            if in_quotes || !at_end {
+                return Ok(None);
+            }
+            let value = if !quoted_field && field == null.as_bytes() { None } else { Some(to_string(field)?) };
+            fields.push(value);
+            return Ok(Some((fields, index)));
+        };
+        if in_quotes {
+            if byte == escape && escape != quote && bytes.get(index + 1) == Some(&quote) {
+                field.push(quote);
+                index += 2;
+            } else if byte == quote {
+                if escape == quote && bytes.get(index + 1) == Some(&quote) {
+                    field.push(quote);
+                    index += 2;
+                } else if bytes.get(index + 1).is_none() && !at_end {
+                    // Cannot tell a closing quote from a doubled one yet.
+                    return Ok(None);
+                } else {
+                    in_quotes = false;
+                    index += 1;
+                }
+            } else {
+                field.push(byte);
+                index += 1;
+            }
+            continue;
+        }
+        if byte == quote {
+            in_quotes = true;
+            quoted_field = true;
+            index += 1;
+        } else if byte == delimiter {
+            let value = if !quoted_field && field == null.as_bytes() { None } else { Some(to_string(std::mem::take(&mut field))?) };
+            fields.push(value);
+            field.clear();
+            quoted_field = false;
+            index += 1;
+        } else if byte == b'\n' || byte == b'\r' {
+            let value = if !quoted_field && field == null.as_bytes() { None } else { Some(to_string(field)?) };
+            fields.push(value);
+            let mut next = index + 1;
+            if byte == b'\r' && bytes.get(next) == Some(&b'\n') {
+                next += 1;
+            }
+            return Ok(Some((fields, next)));
+        } else {
+            field.push(byte);
+            index += 1;
+        }
+    }
+}
+
+/// Formats one batch as COPY text or CSV, one buffer per row.
+pub fn format_rows(format: &CopyFormat, schema: &SchemaRef, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+    let pg_types = schema
+        .fields()
+        .iter()
+        .map(|f| PgType::of_field(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    let mut value = String::new();
+    for row in 0..batch.num_rows() {
+        let mut out = Vec::with_capacity(64);
+        for (index, column) in batch.columns().iter().enumerate() {
+            value.clear();
+            let present = format_value(column.as_ref(), row, pg_types[index], &mut value)?;
+            match format {
+                CopyFormat::Text { delimiter, null } => {
+                    if index > 0 {
+                        out.push(*delimiter);
+                    }
+                    if !present {
+                        out.extend_from_slice(null.as_bytes());
+                        continue;
+                    }
+                    for byte in value.bytes() {
+                        match byte {
+                            b'\\' => out.extend_from_slice(b"\\\\"),
+                            b'\n' => out.extend_from_slice(b"\\n"),
+                            b'\r' => out.extend_from_slice(b"\\r"),
+                            b'\t' => out.extend_from_slice(b"\\t"),
+                            b if b == *delimiter => {
+                                out.push(b'\\');
+                                out.push(b);
+                            }
+                            b => out.push(b),
+                        }
+                    }
+                }
+                CopyFormat::Csv { delimiter, quote, escape, null, .. } => {
+                    if index > 0 {
+                        out.push(*delimiter);
+                    }
+                    if !present {
+                        out.extend_from_slice(null.as_bytes());
+                        continue;
+                    }
+                    let needs_quotes = value.is_empty()
+                        || value == *null
+                        || value.bytes().any(|b| b == *delimiter || b == *quote || b == b'\n' || b == b'\r');
+                    if needs_quotes {
+                        out.push(*quote);
+                        for byte in value.bytes() {
+                            if byte == *quote || byte == *escape {
+                                out.push(*escape);
+                            }
+                            out.push(byte);
+                        }
+                        out.push(*quote);
+                    } else {
+                        out.extend_from_slice(value.as_bytes());
+                    }
+                }
+            }
+        }
+        out.push(b'\n');
+        rows.push(out);
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_lines_unescape() {
+        let fields = split_text_line(b"a\\tb\t\\N\t\\\\x\t\\101", b'\t', "\\N", 1).unwrap();
+        assert_eq!(fields, vec![Some("a\tb".into()), None, Some("\\x".into()), Some("A".into())]);
+    }
+
+    #[test]
+    fn csv_records_follow_quotes_across_lines() {
+        let input = b"1,\"a,\"\"b\"\"\nc\",\n2,\"\",x\n";
+        let (first, used) = split_csv_record(input, b',', b'"', b'"', "", false, 1).unwrap().unwrap();
+        assert_eq!(first, vec![Some("1".into()), Some("a,\"b\"\nc".into()), None]);
+        let (second, _) = split_csv_record(&input[used..], b',', b'"', b'"', "", false, 2).unwrap().unwrap();
+        assert_eq!(second, vec![Some("2".into()), Some("".into()), Some("x".into())]);
+        // An unfinished quoted field waits for more data.
+        assert!(split_csv_record(b"1,\"abc", b',', b'"', b'"', "", false, 1).unwrap().is_none());
+    }
+}

@@ -1,0 +1,435 @@
+//! INSERT: build the rows, fill defaults, validate, write through the store.
+//!
+//! Two ways to build rows, one result: `VALUES` lists of literals and
+//! parameters (what drivers and bulk loaders send) are parsed straight into
+//! Arrow by the same PostgreSQL text parsers COPY uses; anything else
+//! (expressions, `INSERT ... SELECT`) is planned by DataFusion, whose insert
+//! planning casts the source to the table's column types.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{self, Expr, SetExpr, Statement, UnaryOperator, Value};
+
+use tempora_catalog::TableDef;
+use tempora_query::types::pg_type_of_sql;
+use tempora_types::PgType;
+use tempora_types::text::ColumnBuilder;
+
+use crate::names::{ident, table_name};
+use crate::session::{Output, Session, select_of};
+use crate::{Error, Result};
+
+fn target_table(session: &Session, insert: &ast::Insert) -> Result<Arc<TableDef>> {
+    let ast::TableObject::TableName(name) = &insert.table else {
+        return Err(Error::not_supported("INSERT into a table function"));
+    };
+    let name = table_name(name)?;
+    session
+        .engine()
+        .store()
+        .catalog()
+        .snapshot()
+        .table_by_name(&name)
+        .cloned()
+        .ok_or(Error::UndefinedTable { name })
+}
+
+/// Table column index of each target column, in the order the statement lists them.
+fn target_columns(table: &TableDef, insert: &ast::Insert) -> Result<Vec<usize>> {
+    if insert.columns.is_empty() {
+        return Ok((0..table.columns.len()).collect());
+    }
+    let mut indices = Vec::with_capacity(insert.columns.len());
+    for column in &insert.columns {
+        let name = match column.0.last() {
+            Some(ast::ObjectNamePart::Identifier(i)) => ident(i),
+            _ => return Err(Error::Syntax { message: format!("invalid column name {column}") }),
+        };
+        let index = table.column_index(&name).ok_or_else(|| Error::UndefinedColumn {
+            table: table.name.clone(),
+            column: name.clone(),
+        })?;
+        if indices.contains(&index) {
+            return Err(Error::DuplicateColumn { name });
+        }
+        indices.push(index);
+    }
+    Ok(indices)
+}
+
+fn check_supported(insert: &ast::Insert) -> Result<()> {
+    if insert.on.is_some() {
+        return Err(Error::not_supported("INSERT ... ON CONFLICT (arrives with tempora's key support)"));
+    }
+    if insert.source.is_none() {
+        return Err(Error::not_supported("INSERT without VALUES or SELECT"));
+    }
+    Ok(())
+}
+
+pub(crate) async fn execute(session: &mut Session, insert: &ast::Insert, params: &[Option<String>]) -> Result<Output> {
+    check_supported(insert)?;
+    let table = target_table(session, insert)?;
+    let targets = target_columns(&table, insert)?;
+    let batch = match literal_rows(&table, &targets, insert, params)? {
+        Some(batch) => batch,
+        None => planned_rows(session, &table, insert, params).await?,
+    };
+    let batch = fill_defaults(session, &table, &targets, batch).await?;
+    let batch = validate(&table, batch)?;
+    let store = session.engine().store().clone();
+    let written = {
+        let table = table.clone();
+        let batch = batch.clone();
+        tokio::task::spawn_blocking(move || store.insert(&table, vec![batch]))
+            .await
+            .map_err(|e| Error::not_supported(format!("insert task failed: {e}")))??
+    };
+    match &insert.returning {
+        Some(items) => {
+            let (schema, batches) = returning(session, &table, batch, items).await?;
+            Ok(Output::Batches {
+                schema,
+                batches,
+                tag: "INSERT 0".to_owned(),
+            })
+        }
+        None => Ok(Output::Command {
+            tag: format!("INSERT 0 {written}"),
+        }),
+    }
+}
+
+/// The text of a literal or parameter in a VALUES list, as the column's type
+/// would read it; None when the expression needs real evaluation.
+enum Literal<'a> {
+    Null,
+    Text(&'a str),
+    Owned(String),
+}
+
+fn literal<'a>(expr: &'a Expr, pg_type: PgType, params: &'a [Option<String>]) -> Option<Literal<'a>> {
+    let numeric_column = matches!(
+        pg_type,
+        PgType::Int2 | PgType::Int4 | PgType::Int8 | PgType::Float4 | PgType::Float8 | PgType::Numeric { .. }
+    );
+    let text_column = matches!(pg_type, PgType::Text | PgType::Varchar { .. });
+    match expr {
+        Expr::Value(value) => match &value.value {
+            Value::Null => Some(Literal::Null),
+            Value::SingleQuotedString(s) => Some(Literal::Text(s)),
+            Value::Number(n, _) if numeric_column || text_column => Some(Literal::Text(n)),
+            Value::Boolean(b) if pg_type == PgType::Bool || text_column => {
+                Some(Literal::Text(if *b { "true" } else { "false" }))
+            }
+            Value::Placeholder(p) => {
+                let index: usize = p.trim_start_matches('$').parse().ok()?;
+                match params.get(index.checked_sub(1)?)? {
+                    Some(text) => Some(Literal::Text(text)),
+                    None => Some(Literal::Null),
+                }
+            }
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } if numeric_column => match expr.as_ref() {
+            Expr::Value(value) => match &value.value {
+                Value::Number(n, _) => Some(Literal::Owned(format!("-{n}"))),
+                _ => None,
+            },
+            _ => None,
+        },
+        Expr::Cast { expr, data_type, .. } if pg_type_of_sql(data_type) == Some(pg_type) => match expr.as_ref() {
+            Expr::Value(value) => match &value.value {
+                Value::SingleQuotedString(s) => Some(Literal::Text(s)),
+                _ => None,
+            },
+            _ => None,
+        },
+        Expr::TypedString(typed) if pg_type_of_sql(&typed.data_type) == Some(pg_type) => match &typed.value.value {
+            Value::SingleQuotedString(s) => Some(Literal::Text(s)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Builds the rows of `VALUES` lists made only of literals and parameters.
+fn literal_rows(table: &TableDef, targets: &[usize], insert: &ast::Insert, params: &[Option<String>]) -> Result<Option<RecordBatch>> {
+    let Some(source) = &insert.source else { return Ok(None) };
+    if source.with.is_some() || source.order_by.is_some() || source.limit_clause.is_some() {
+        return Ok(None);
+    }
+    let SetExpr::Values(values) = source.body.as_ref() else { return Ok(None) };
+    let row_count = values.rows.len();
+    let mut builders: Vec<Option<ColumnBuilder>> = Vec::with_capacity(table.columns.len());
+    for (index, column) in table.columns.iter().enumerate() {
+        builders.push(if targets.contains(&index) {
+            Some(ColumnBuilder::new(column.pg_type, row_count)?)
+        } else {
+            None
+        });
+    }
+    for row in &values.rows {
+        if row.content.len() != targets.len() {
+            return Err(Error::Syntax {
+                message: if row.content.len() > targets.len() {
+                    "INSERT has more expressions than target columns".to_owned()
+                } else {
+                    "INSERT has more target columns than expressions".to_owned()
+                },
+            });
+        }
+        for (expr, &column_index) in row.content.iter().zip(targets) {
+            let pg_type = table.columns[column_index].pg_type;
+            let Some(value) = literal(expr, pg_type, params) else {
+                return Ok(None);
+            };
+            let Some(builder) = builders[column_index].as_mut() else {
+                return Ok(None);
+            };
+            match value {
+                Literal::Null => builder.append_null(),
+                Literal::Text(text) => builder.append_text(text)?,
+                Literal::Owned(text) => builder.append_text(&text)?,
+            }
+        }
+    }
+    let schema = table.arrow_schema();
+    let columns: Vec<ArrayRef> = builders
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(builder, field)| match builder {
+            Some(mut builder) => builder.finish(),
+            None => datafusion::arrow::array::new_null_array(field.data_type(), row_count),
+        })
+        .collect();
+    Ok(Some(RecordBatch::try_new(schema, columns)?))
+}
+
+/// Plans the INSERT with DataFusion and runs its source, cast to the table's types.
+async fn planned_rows(session: &Session, table: &TableDef, insert: &ast::Insert, params: &[Option<String>]) -> Result<RecordBatch> {
+    let mut plain = insert.clone();
+    plain.returning = None;
+    let plan = session.plan(&Statement::Insert(plain)).await?;
+    let plan = session.bind(plan, params)?;
+    let LogicalPlan::Dml(dml) = plan else {
+        return Err(Error::not_supported("this form of INSERT"));
+    };
+    let input = Arc::unwrap_or_clone(dml.input);
+    let frame = session.context().execute_logical_plan(input).await?;
+    let batches = frame.collect().await?;
+    let schema = table.arrow_schema();
+    let mut conformed = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    Ok(column.clone())
+                } else {
+                    datafusion::arrow::compute::cast(column, field.data_type())
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        conformed.push(RecordBatch::try_new(schema.clone(), columns)?);
+    }
+    Ok(datafusion::arrow::compute::concat_batches(&schema, &conformed)?)
+}
+
+/// Evaluates the DEFAULT of every column the statement did not list.
+pub(crate) async fn fill_defaults(session: &Session, table: &TableDef, targets: &[usize], batch: RecordBatch) -> Result<RecordBatch> {
+    let rows = batch.num_rows();
+    if rows == 0 {
+        return Ok(batch);
+    }
+    let mut columns = batch.columns().to_vec();
+    for (index, column) in table.columns.iter().enumerate() {
+        if targets.contains(&index) {
+            continue;
+        }
+        let Some(default_sql) = &column.default_sql else { continue };
+        columns[index] = evaluate_default(session, default_sql, column.pg_type, rows).await?;
+    }
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
+/// `SELECT CAST(<default> AS type) FROM generate_series(1, rows)`: one value
+/// per row, so volatile defaults (nextval, random) differ per row as in PostgreSQL.
+async fn evaluate_default(session: &Session, default_sql: &str, pg_type: PgType, rows: usize) -> Result<ArrayRef> {
+    let sql = format!("SELECT {default_sql} FROM generate_series(1, {rows})");
+    let statement = crate::session::parse(&sql)?
+        .pop()
+        .ok_or_else(|| Error::Syntax { message: format!("invalid default expression {default_sql}") })?;
+    let (_, batches) = session.collect(&statement, &[]).await?;
+    let arrays: Vec<ArrayRef> = batches.iter().map(|b| b.column(0).clone()).collect();
+    let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+    let values = datafusion::arrow::compute::concat(&refs)?;
+    let values = datafusion::arrow::compute::cast(&values, &pg_type.arrow_type())?;
+    if values.len() != rows {
+        return Err(Error::InvalidParameter {
+            message: format!("default expression {default_sql} produced {} values for {rows} rows", values.len()),
+        });
+    }
+    Ok(values)
+}
+
+/// Enforces what casting alone does not: NOT NULL, varchar lengths, and the
+/// text forms of uuid, json and jsonb (jsonb is stored normalised).
+pub(crate) fn validate(table: &TableDef, batch: RecordBatch) -> Result<RecordBatch> {
+    let mut columns = batch.columns().to_vec();
+    for (index, column) in table.columns.iter().enumerate() {
+        let array = &columns[index];
+        if column.not_null && array.null_count() > 0 {
+            return Err(Error::NotNull {
+                table: table.name.clone(),
+                column: column.name.clone(),
+            });
+        }
+        let needs_text_check = matches!(
+            column.pg_type,
+            PgType::Uuid | PgType::Json | PgType::Jsonb | PgType::Varchar { max_chars: Some(_) }
+        );
+        if needs_text_check && array.data_type() == &DataType::Utf8 {
+            let strings = array.as_string::<i32>();
+            let mut builder = ColumnBuilder::new(column.pg_type, strings.len())?;
+            for value in strings.iter() {
+                match value {
+                    Some(text) => builder.append_text(text)?,
+                    None => builder.append_null(),
+                }
+            }
+            columns[index] = builder.finish();
+        }
+    }
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
+/// Evaluates RETURNING over the rows just written.
+async fn returning(session: &Session, table: &TableDef, batch: RecordBatch, items: &[ast::SelectItem]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let context = SessionContext::new();
+    for function in ["time_bucket"] {
+        if let Ok(udf) = datafusion::execution::FunctionRegistry::udf(session.context(), function) {
+            context.register_udf(ScalarUDF::clone(&udf));
+        }
+    }
+    context.register_batch(&table.name, batch)?;
+    let from = vec![ast::TableWithJoins {
+        relation: ast::TableFactor::Table {
+            name: ast::ObjectName::from(vec![ast::Ident::with_quote('"', table.name.clone())]),
+            alias: None,
+            args: None,
+            with_hints: vec![],
+            version: None,
+            with_ordinality: false,
+            partitions: vec![],
+            json_path: None,
+            sample: None,
+            index_hints: vec![],
+        },
+        joins: vec![],
+    }];
+    let query = ast::Query {
+        with: None,
+        body: Box::new(SetExpr::Select(Box::new(select_of(items.to_vec(), from)))),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: vec![],
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: vec![],
+    };
+    let plan = context
+        .state()
+        .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(Box::new(query)))))
+        .await?;
+    let frame = context.execute_logical_plan(plan).await?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    // Keep the PostgreSQL identity (uuid, jsonb) of returned table columns.
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|field| match table.columns.iter().find(|c| &c.name == field.name()) {
+            Some(column) if column.pg_type.arrow_type() == *field.data_type() => {
+                Arc::new(column.pg_type.arrow_field(field.name(), true))
+            }
+            _ => field.clone(),
+        })
+        .collect();
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+    let batches = batches
+        .into_iter()
+        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((schema, batches))
+}
+
+/// Parameter types and RETURNING columns of a prepared INSERT.
+pub(crate) async fn describe(
+    session: &mut Session,
+    insert: &ast::Insert,
+    declared: &[Option<PgType>],
+) -> Result<(Vec<PgType>, Option<SchemaRef>)> {
+    check_supported(insert)?;
+    let table = target_table(session, insert)?;
+    let targets = target_columns(&table, insert)?;
+    let mut types: Vec<Option<PgType>> = declared.to_vec();
+    fn set(types: &mut Vec<Option<PgType>>, index: usize, pg_type: PgType) {
+        if types.len() <= index {
+            types.resize(index + 1, None);
+        }
+        if types[index].is_none() {
+            types[index] = Some(pg_type);
+        }
+    }
+    // Placeholders that stand alone in a VALUES position take that column's type.
+    if let Some(source) = &insert.source
+        && let SetExpr::Values(values) = source.body.as_ref()
+    {
+        for row in &values.rows {
+            for (expr, &column) in row.content.iter().zip(&targets) {
+                if let Expr::Value(value) = expr
+                    && let Value::Placeholder(p) = &value.value
+                    && let Ok(n) = p.trim_start_matches('$').parse::<usize>()
+                    && n >= 1
+                {
+                    set(&mut types, n - 1, table.columns[column].pg_type);
+                }
+            }
+        }
+    }
+    if types.iter().any(Option::is_none) || types.is_empty() {
+        let mut plain = insert.clone();
+        plain.returning = None;
+        if let Ok(plan) = session.plan(&Statement::Insert(plain)).await {
+            for (name, data_type) in plan.get_parameter_types()? {
+                if let (Ok(n), Some(data_type)) = (name.trim_start_matches('$').parse::<usize>(), data_type)
+                    && n >= 1
+                    && let Ok(pg_type) = PgType::of_arrow(&data_type)
+                {
+                    set(&mut types, n - 1, pg_type);
+                }
+            }
+        }
+    }
+    let types = types.into_iter().map(|t| t.unwrap_or(PgType::Text)).collect();
+    let returning_schema = match &insert.returning {
+        Some(items) => {
+            let empty = RecordBatch::new_empty(table.arrow_schema());
+            Some(returning(session, &table, empty, items).await?.0)
+        }
+        None => None,
+    };
+    Ok((types, returning_schema))
+}

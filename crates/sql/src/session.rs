@@ -1,0 +1,657 @@
+//! One client session: parse, route and execute statements.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{self, Expr, SetExpr, Statement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use tempora_types::PgType;
+use tempora_types::text::ColumnBuilder;
+
+use crate::copy::CopyIn;
+use crate::sequences::NextvalUdf;
+use crate::settings::Settings;
+use crate::{Engine, Error, Result, ddl, insert, timescale};
+
+/// What a statement produced.
+pub enum Output {
+    /// Rows streamed from a query.
+    Stream {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+        /// The command tag before the row count: `SELECT`.
+        tag: String,
+    },
+    /// Rows already computed (SHOW, RETURNING, TimescaleDB functions).
+    Batches {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        tag: String,
+    },
+    /// A command without rows: `tag` is the full command tag (`CREATE TABLE`,
+    /// `INSERT 0 5`).
+    Command { tag: String },
+    /// COPY FROM STDIN: the protocol feeds the data to this and finishes it.
+    CopyIn(CopyIn),
+    /// COPY TO STDOUT: rows to format as COPY text or CSV.
+    CopyOut {
+        format: crate::copy::CopyFormat,
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+    },
+    /// An empty query string.
+    Empty,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Stream { tag, .. } => write!(f, "Stream({tag})"),
+            Output::Batches { tag, batches, .. } => write!(f, "Batches({tag}, {})", batches.len()),
+            Output::Command { tag } => write!(f, "Command({tag})"),
+            Output::CopyIn(_) => write!(f, "CopyIn"),
+            Output::CopyOut { .. } => write!(f, "CopyOut"),
+            Output::Empty => write!(f, "Empty"),
+        }
+    }
+}
+
+/// A statement parsed by the extended protocol's Parse message.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub sql: String,
+    pub statement: Option<Statement>,
+    /// Parameter types the client declared (None: to be inferred).
+    pub declared_types: Vec<Option<PgType>>,
+}
+
+/// A notice for the client (`NOTICE: relation "t" already exists, skipping`).
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// One connection's state.
+pub struct Session {
+    engine: Arc<Engine>,
+    context: SessionContext,
+    pub(crate) settings: Settings,
+    notices: Vec<Notice>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+/// Parses SQL text into statements with the PostgreSQL dialect.
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| Error::Syntax {
+        message: syntax_message(&e.to_string()),
+    })
+}
+
+/// sqlparser's "sql parser error: Expected: X, found: Y at Line: 1, Column: 8"
+/// as a PostgreSQL-style message.
+fn syntax_message(raw: &str) -> String {
+    let body = raw.trim_start_matches("sql parser error: ");
+    match body.split_once("found: ") {
+        Some((_, rest)) => {
+            let token = rest.split(" at Line").next().unwrap_or(rest).trim();
+            if token == "EOF" {
+                "syntax error at end of input".to_owned()
+            } else {
+                format!("syntax error at or near \"{token}\"")
+            }
+        }
+        None => format!("syntax error: {body}"),
+    }
+}
+
+impl Session {
+    pub(crate) fn new(engine: Arc<Engine>) -> Session {
+        let context = tempora_query::session_context(engine.store.clone());
+        context.register_udf(ScalarUDF::from(NextvalUdf::new(engine.sequences.clone())));
+        Session {
+            engine,
+            context,
+            settings: Settings::default(),
+            notices: Vec::new(),
+        }
+    }
+
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub(crate) fn context(&self) -> &SessionContext {
+        &self.context
+    }
+
+    pub(crate) fn notice(&mut self, message: String) {
+        self.notices.push(Notice { code: "00000", message });
+    }
+
+    /// Notices raised since the last call, to send before the statement's result.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// A setting's current value (for ParameterStatus and SHOW).
+    pub fn setting(&self, name: &str) -> Option<String> {
+        self.settings.get(name).ok().map(str::to_owned)
+    }
+
+    /// Runs every statement of a simple-protocol query string; stops at the first error.
+    pub async fn execute_sql(&mut self, sql: &str) -> Vec<Result<Output>> {
+        let statements = match parse(sql) {
+            Ok(statements) => statements,
+            Err(error) => return vec![Err(error)],
+        };
+        let mut outputs = Vec::with_capacity(statements.len());
+        for statement in statements {
+            let result = self.execute(&statement, &[]).await;
+            let failed = result.is_err();
+            outputs.push(result);
+            if failed {
+                break;
+            }
+        }
+        outputs
+    }
+
+    /// Parses one statement for the extended protocol.
+    pub fn prepare(&self, sql: &str, declared_types: Vec<Option<PgType>>) -> Result<Prepared> {
+        let mut statements = parse(sql)?;
+        if statements.len() > 1 {
+            return Err(Error::Syntax {
+                message: "cannot insert multiple commands into a prepared statement".to_owned(),
+            });
+        }
+        Ok(Prepared {
+            sql: sql.to_owned(),
+            statement: statements.pop(),
+            declared_types,
+        })
+    }
+
+    /// Parameter types and result columns of a prepared statement, without running it.
+    pub async fn describe(&mut self, prepared: &Prepared) -> Result<(Vec<PgType>, Option<SchemaRef>)> {
+        let Some(statement) = &prepared.statement else {
+            return Ok((Vec::new(), None));
+        };
+        let declared = |index: usize| prepared.declared_types.get(index).copied().flatten();
+        match statement {
+            Statement::Query(query) if timescale::api_call(query).is_none() => {
+                let plan = self.plan(statement).await?;
+                let inferred = plan.get_parameter_types()?;
+                let count = placeholder_count(&inferred, prepared.declared_types.len());
+                let types = (0..count)
+                    .map(|i| {
+                        declared(i).unwrap_or_else(|| {
+                            inferred
+                                .get(&format!("${}", i + 1))
+                                .cloned()
+                                .flatten()
+                                .and_then(|t| PgType::of_arrow(&t).ok())
+                                .unwrap_or(PgType::Text)
+                        })
+                    })
+                    .collect();
+                Ok((types, Some(Arc::new(plan.schema().as_arrow().clone()))))
+            }
+            Statement::Insert(insert_statement) => {
+                let (types, returning) = insert::describe(self, insert_statement, &prepared.declared_types).await?;
+                Ok((types, returning))
+            }
+            Statement::Explain { .. } => Ok((Vec::new(), Some(explain_schema()))),
+            Statement::ShowVariable { variable } => {
+                let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(".");
+                Ok((Vec::new(), Some(text_schema(&name))))
+            }
+            Statement::Query(query) => {
+                // TimescaleDB API calls: run-time schema depends on the call; describe by running
+                // is wrong (side effects), so report the documented single text-like column.
+                let call = timescale::api_call(query).map(|c| c.name).unwrap_or_default();
+                Ok((Vec::new(), Some(text_schema(&call))))
+            }
+            _ => Ok(((0..prepared.declared_types.len()).map(|i| declared(i).unwrap_or(PgType::Text)).collect(), None)),
+        }
+    }
+
+    /// Executes one statement with text-form parameters (`$1` is `params[0]`).
+    pub async fn execute(&mut self, statement: &Statement, params: &[Option<String>]) -> Result<Output> {
+        match statement {
+            Statement::Query(query) => {
+                if let Some(call) = timescale::api_call(query) {
+                    return timescale::execute(self, call, params).await;
+                }
+                self.query(statement, params).await
+            }
+            Statement::Insert(insert_statement) => insert::execute(self, insert_statement, params).await,
+            Statement::CreateTable(create) => ddl::create_table(self, create),
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                ..
+            } => ddl::drop(self, *object_type, *if_exists, names),
+            Statement::CreateExtension(create) => ddl::create_extension(self, create),
+            Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                legacy_options,
+                values,
+            } => crate::copy::start(self, source, *to, target, options, legacy_options, values).await,
+            Statement::Explain {
+                analyze,
+                statement: inner,
+                options,
+                ..
+            } => self.explain(statement, inner, *analyze || has_analyze_option(options.as_deref()), params).await,
+            Statement::Set(set) => self.set(set),
+            Statement::ShowVariable { variable } => self.show(variable),
+            Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. } => Err(Error::not_supported("transaction blocks (BEGIN/COMMIT) are not supported yet; each statement commits on its own, and")),
+            Statement::CreateTrigger(_) | Statement::DropTrigger(_) => Err(Error::not_supported(
+                "triggers are not supported by tempora; for dual writes during a migration write to both tables from the application or backfill with INSERT ... SELECT, and",
+            )),
+            Statement::CreateFunction(_) | Statement::CreateProcedure { .. } => {
+                Err(Error::not_supported("user-defined functions and procedures (PL/pgSQL) are not supported; this"))
+            }
+            other => Err(Error::not_supported(format!("the statement \"{}\"", statement_kind(other)))),
+        }
+    }
+
+    /// Plans a statement with DataFusion.
+    pub(crate) async fn plan(&self, statement: &Statement) -> Result<LogicalPlan> {
+        let state = self.context.state();
+        Ok(state
+            .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
+            .await?)
+    }
+
+    /// Binds text parameters to a plan's placeholders, parsing each as its inferred type.
+    pub(crate) fn bind(&self, plan: LogicalPlan, params: &[Option<String>]) -> Result<LogicalPlan> {
+        let inferred = plan.get_parameter_types()?;
+        if inferred.is_empty() && params.is_empty() {
+            return Ok(plan);
+        }
+        let count = placeholder_count(&inferred, params.len());
+        if params.len() < count {
+            return Err(Error::InvalidParameter {
+                message: format!("bind message supplies {} parameters, but prepared statement requires {count}", params.len()),
+            });
+        }
+        let mut values = Vec::with_capacity(params.len());
+        for (index, param) in params.iter().enumerate() {
+            let data_type = inferred.get(&format!("${}", index + 1)).cloned().flatten();
+            values.push(param_value(param.as_deref(), data_type.as_ref())?.into());
+        }
+        Ok(plan.with_param_values(ParamValues::List(values))?)
+    }
+
+    pub(crate) async fn query(&mut self, statement: &Statement, params: &[Option<String>]) -> Result<Output> {
+        let plan = self.plan(statement).await?;
+        let plan = self.bind(plan, params)?;
+        let frame = self.context.execute_logical_plan(plan).await?;
+        let schema = postgres_names(statement, frame.schema().as_arrow());
+        let stream = frame.execute_stream().await?;
+        let stream: SendableRecordBatchStream = if schema.fields() == stream.schema().fields() {
+            stream
+        } else {
+            let target = schema.clone();
+            Box::pin(RecordBatchStreamAdapter::new(
+                schema.clone(),
+                futures::StreamExt::map(stream, move |batch| {
+                    let batch = batch?;
+                    Ok(RecordBatch::try_new(target.clone(), batch.columns().to_vec())?)
+                }),
+            ))
+        };
+        Ok(Output::Stream {
+            schema,
+            stream,
+            tag: "SELECT".to_owned(),
+        })
+    }
+
+    async fn explain(
+        &mut self,
+        statement: &Statement,
+        inner: &Statement,
+        analyze: bool,
+        params: &[Option<String>],
+    ) -> Result<Output> {
+        if !matches!(inner, Statement::Query(_)) {
+            return Err(Error::not_supported("EXPLAIN of statements other than SELECT"));
+        }
+        // DataFusion's EXPLAIN [ANALYZE] yields (plan_type, plan) rows; PostgreSQL
+        // prints one "QUERY PLAN" column with a row per line of the executed plan.
+        let explain = match statement {
+            Statement::Explain { .. } if analyze => Statement::Explain {
+                describe_alias: ast::DescribeAlias::Explain,
+                analyze: true,
+                verbose: false,
+                query_plan: false,
+                estimate: false,
+                statement: Box::new(inner.clone()),
+                format: None,
+                options: None,
+            },
+            _ => Statement::Explain {
+                describe_alias: ast::DescribeAlias::Explain,
+                analyze: false,
+                verbose: false,
+                query_plan: false,
+                estimate: false,
+                statement: Box::new(inner.clone()),
+                format: None,
+                options: None,
+            },
+        };
+        let plan = self.plan(&explain).await?;
+        let plan = self.bind(plan, params)?;
+        let batches = self.context.execute_logical_plan(plan).await?.collect().await?;
+        let mut lines = Vec::new();
+        for batch in &batches {
+            let kinds = batch.column(0).as_any().downcast_ref::<StringArray>();
+            let plans = batch.column(1).as_any().downcast_ref::<StringArray>();
+            let (Some(kinds), Some(plans)) = (kinds, plans) else { continue };
+            for row in 0..batch.num_rows() {
+                let kind = kinds.value(row);
+                if kind == "physical_plan" || kind == "Plan with Metrics" {
+                    lines.extend(plans.value(row).lines().map(|l| l.trim_end().to_owned()));
+                }
+            }
+        }
+        let schema = explain_schema();
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(lines))])?;
+        Ok(Output::Batches {
+            schema,
+            batches: vec![batch],
+            tag: "EXPLAIN".to_owned(),
+        })
+    }
+
+    fn set(&mut self, set: &ast::Set) -> Result<Output> {
+        match set {
+            ast::Set::SingleAssignment { variable, values, .. } => {
+                let name = variable.to_string();
+                let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
+                if value.eq_ignore_ascii_case("default") {
+                    self.settings.reset(&name);
+                } else {
+                    self.settings.set(&name, &value)?;
+                }
+                Ok(Output::Command { tag: "SET".to_owned() })
+            }
+            ast::Set::SetTimeZone { value, .. } => {
+                self.settings.set("timezone", &setting_value(value))?;
+                Ok(Output::Command { tag: "SET".to_owned() })
+            }
+            ast::Set::SetNames { charset_name, .. } => {
+                self.settings.set("client_encoding", &charset_name.to_string())?;
+                Ok(Output::Command { tag: "SET".to_owned() })
+            }
+            other => Err(Error::not_supported(format!("SET form \"{other}\""))),
+        }
+    }
+
+    fn show(&mut self, variable: &[ast::Ident]) -> Result<Output> {
+        let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ");
+        let value = self.settings.get(&name)?.to_owned();
+        let schema = text_schema(&name.to_ascii_lowercase());
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value]))])?;
+        Ok(Output::Batches {
+            schema,
+            batches: vec![batch],
+            tag: "SHOW".to_owned(),
+        })
+    }
+
+    /// Runs a query to completion and returns its batches.
+    pub(crate) async fn collect(&self, statement: &Statement, params: &[Option<String>]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let plan = self.plan(statement).await?;
+        let plan = self.bind(plan, params)?;
+        let frame = self.context.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        Ok((schema, frame.collect().await?))
+    }
+
+    /// Evaluates a constant expression (`interval '1 day'`, `now() - interval '7 days'`).
+    pub(crate) async fn evaluate(&self, expr: &Expr, params: &[Option<String>]) -> Result<ScalarValue> {
+        let query = ast::Query {
+            with: None,
+            body: Box::new(SetExpr::Select(Box::new(select_of(vec![ast::SelectItem::UnnamedExpr(expr.clone())], vec![])))),
+            order_by: None,
+            limit_clause: None,
+            fetch: None,
+            locks: vec![],
+            for_clause: None,
+            settings: None,
+            format_clause: None,
+            pipe_operators: vec![],
+        };
+        let (_, batches) = self.collect(&Statement::Query(Box::new(query)), params).await?;
+        let batch = batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .ok_or_else(|| Error::InvalidParameter { message: "expression produced no value".to_owned() })?;
+        Ok(ScalarValue::try_from_array(batch.column(0), 0)?)
+    }
+}
+
+/// The output column names PostgreSQL gives a SELECT's unaliased items: the
+/// column or function name, the type name of a cast constant, else `?column?`.
+fn postgres_names(statement: &Statement, schema: &Schema) -> SchemaRef {
+    let renamed = || -> Option<Vec<String>> {
+        let Statement::Query(query) = statement else { return None };
+        let SetExpr::Select(select) = query.body.as_ref() else { return None };
+        let wildcards = select
+            .projection
+            .iter()
+            .filter(|item| matches!(item, ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..)))
+            .count();
+        if wildcards > 1 {
+            return None;
+        }
+        let expanded = schema.fields().len().checked_sub(select.projection.len() - wildcards)?;
+        let mut names = Vec::with_capacity(schema.fields().len());
+        let mut index = 0;
+        for item in &select.projection {
+            match item {
+                ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
+                    names.extend(schema.fields()[index..index + expanded].iter().map(|f| f.name().clone()));
+                    index += expanded;
+                }
+                ast::SelectItem::ExprWithAlias { .. } | ast::SelectItem::ExprWithAliases { .. } => {
+                    names.push(schema.fields().get(index)?.name().clone());
+                    index += 1;
+                }
+                ast::SelectItem::UnnamedExpr(expr) => {
+                    names.push(expression_name(expr));
+                    index += 1;
+                }
+            }
+        }
+        (names.len() == schema.fields().len()).then_some(names)
+    };
+    match renamed() {
+        Some(names) => Arc::new(Schema::new_with_metadata(
+            schema
+                .fields()
+                .iter()
+                .zip(names)
+                .map(|(field, name)| field.as_ref().clone().with_name(name))
+                .collect::<Vec<_>>(),
+            schema.metadata().clone(),
+        )),
+        None => Arc::new(schema.clone()),
+    }
+}
+
+fn expression_name(expr: &Expr) -> String {
+    match expr {
+        Expr::Identifier(ident) => crate::names::ident(ident),
+        Expr::CompoundIdentifier(parts) => parts.last().map(crate::names::ident).unwrap_or_default(),
+        Expr::Function(function) => match function.name.0.last() {
+            Some(ast::ObjectNamePart::Identifier(ident)) => crate::names::ident(ident),
+            _ => "?column?".to_owned(),
+        },
+        Expr::Cast { expr, data_type, .. } => match expr.as_ref() {
+            Expr::Value(_) => tempora_query::types::pg_type_of_sql(data_type)
+                .map(|t| t.typname().to_owned())
+                .unwrap_or_else(|| "?column?".to_owned()),
+            inner => expression_name(inner),
+        },
+        Expr::Nested(inner) => expression_name(inner),
+        Expr::Case { .. } => "case".to_owned(),
+        Expr::Exists { .. } => "exists".to_owned(),
+        Expr::Extract { .. } => "extract".to_owned(),
+        Expr::Substring { .. } => "substring".to_owned(),
+        Expr::Trim { .. } => "btrim".to_owned(),
+        Expr::Position { .. } => "position".to_owned(),
+        Expr::Ceil { .. } => "ceil".to_owned(),
+        Expr::Floor { .. } => "floor".to_owned(),
+        Expr::TypedString(typed) => tempora_query::types::pg_type_of_sql(&typed.data_type)
+            .map(|t| t.typname().to_owned())
+            .unwrap_or_else(|| "?column?".to_owned()),
+        Expr::Array(_) => "array".to_owned(),
+        _ => "?column?".to_owned(),
+    }
+}
+
+/// A SELECT with the given projection and FROM list, everything else empty.
+pub(crate) fn select_of(projection: Vec<ast::SelectItem>, from: Vec<ast::TableWithJoins>) -> ast::Select {
+    ast::Select {
+        select_token: ast::helpers::attached_token::AttachedToken::empty(),
+        optimizer_hints: vec![],
+        distinct: None,
+        select_modifiers: None,
+        top: None,
+        top_before_distinct: false,
+        projection,
+        exclude: None,
+        into: None,
+        from,
+        lateral_views: vec![],
+        prewhere: None,
+        selection: None,
+        connect_by: vec![],
+        group_by: ast::GroupByExpr::Expressions(vec![], vec![]),
+        cluster_by: vec![],
+        distribute_by: vec![],
+        sort_by: vec![],
+        having: None,
+        named_window: vec![],
+        qualify: None,
+        window_before_qualify: false,
+        value_table_mode: None,
+        flavor: ast::SelectFlavor::Standard,
+    }
+}
+
+fn placeholder_count(inferred: &HashMap<String, Option<DataType>>, declared: usize) -> usize {
+    inferred
+        .keys()
+        .filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok())
+        .max()
+        .unwrap_or(0)
+        .max(declared)
+}
+
+/// A text parameter as a value of `data_type` (text when unknown).
+pub(crate) fn param_value(text: Option<&str>, data_type: Option<&DataType>) -> Result<ScalarValue> {
+    let Some(data_type) = data_type else {
+        return Ok(ScalarValue::Utf8(text.map(str::to_owned)));
+    };
+    let Some(text) = text else {
+        return Ok(ScalarValue::try_from(data_type)?);
+    };
+    let pg_type = PgType::of_arrow(data_type)?;
+    let mut builder = ColumnBuilder::new(pg_type, 1)?;
+    builder.append_text(text)?;
+    let array = builder.finish();
+    let array = if array.data_type() == data_type {
+        array
+    } else {
+        datafusion::arrow::compute::cast(&array, data_type)?
+    };
+    Ok(ScalarValue::try_from_array(&array, 0)?)
+}
+
+fn explain_schema() -> SchemaRef {
+    text_schema("QUERY PLAN")
+}
+
+pub(crate) fn text_schema(name: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![PgType::Text.arrow_field(name, true)]))
+}
+
+fn has_analyze_option(options: Option<&[ast::UtilityOption]>) -> bool {
+    options.is_some_and(|options| {
+        options.iter().any(|o| {
+            o.name.value.eq_ignore_ascii_case("analyze")
+                && o.arg.as_ref().is_none_or(|a| !a.to_string().eq_ignore_ascii_case("false"))
+        })
+    })
+}
+
+fn setting_value(expr: &Expr) -> String {
+    match expr {
+        Expr::Value(value) => match &value.value {
+            ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(ident) => ident.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn statement_kind(statement: &Statement) -> String {
+    let text = statement.to_string();
+    text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+/// Wraps already-computed batches as a stream.
+pub(crate) fn batches_stream(schema: SchemaRef, batches: Vec<RecordBatch>) -> SendableRecordBatchStream {
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::iter(batches.into_iter().map(Ok)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_read_like_postgres() {
+        assert_eq!(
+            syntax_message("sql parser error: Expected: an SQL statement, found: SELEC at Line: 1, Column: 1"),
+            "syntax error at or near \"SELEC\""
+        );
+        assert_eq!(
+            syntax_message("sql parser error: Expected: end of statement, found: EOF"),
+            "syntax error at end of input"
+        );
+    }
+}
