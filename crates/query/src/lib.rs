@@ -15,6 +15,7 @@
 
 pub mod aggregates;
 pub mod functions;
+pub mod json;
 pub mod provider;
 pub mod schemas;
 pub mod types;
@@ -45,11 +46,13 @@ pub fn session_context(store: Arc<Store>) -> SessionContext {
     options.sql_parser.map_string_types_to_utf8view = false;
     options.execution.parquet.schema_force_view_types = false;
     options.execution.parquet.pushdown_filters = true;
-    let state = SessionStateBuilder::new()
+    let mut state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
         .with_type_planner(Arc::new(types::PgTypePlanner))
         .build();
+    // Registering a planner only appends it to the session's list; it cannot fail.
+    let _ = datafusion::execution::FunctionRegistry::register_expr_planner(&mut state, Arc::new(json::JsonOperators));
     let context = SessionContext::new_with_state(state);
     context.register_catalog(DATABASE_NAME, Arc::new(schemas::DatabaseCatalog::new(store)));
     context.register_udf(ScalarUDF::from(functions::TimeBucket::default()));

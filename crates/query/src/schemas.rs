@@ -24,10 +24,14 @@ pub struct DatabaseCatalog {
 
 impl DatabaseCatalog {
     pub fn new(store: Arc<Store>) -> Self {
+        let pg_catalog = Arc::new(views::PgCatalogSchema::new(store.clone()));
         DatabaseCatalog {
-            public: Arc::new(PublicSchema { store: store.clone() }),
-            information: Arc::new(views::InformationSchema::new(store.clone())),
-            pg_catalog: Arc::new(views::PgCatalogSchema::new(store)),
+            public: Arc::new(PublicSchema {
+                store: store.clone(),
+                pg_catalog: pg_catalog.clone(),
+            }),
+            information: Arc::new(views::InformationSchema::new(store)),
+            pg_catalog,
         }
     }
 }
@@ -55,6 +59,7 @@ impl CatalogProvider for DatabaseCatalog {
 #[derive(Debug)]
 pub struct PublicSchema {
     store: Arc<Store>,
+    pg_catalog: Arc<views::PgCatalogSchema>,
 }
 
 #[async_trait]
@@ -71,9 +76,12 @@ impl SchemaProvider for PublicSchema {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let state = self.store.catalog().snapshot();
-        Ok(state
-            .table_by_name(name)
-            .map(|table| Arc::new(TemporaTable::new(self.store.clone(), table.clone())) as Arc<dyn TableProvider>))
+        match state.table_by_name(name) {
+            Some(table) => Ok(Some(Arc::new(TemporaTable::new(self.store.clone(), table.clone())))),
+            // PostgreSQL searches pg_catalog before the user's schemas, so an
+            // unqualified `pg_extension` resolves there.
+            None => self.pg_catalog.table(name).await,
+        }
     }
 
     fn table_exist(&self, name: &str) -> bool {
