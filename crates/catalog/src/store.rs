@@ -26,6 +26,8 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 /// Key in `meta` of the next id handed out for tables and chunks.
 const NEXT_ID: &str = "next_id";
+/// Key in `meta` of the next chunk id.
+const NEXT_CHUNK_ID: &str = "next_chunk_id";
 /// Key in `meta` of the next TimescaleDB hypertable id.
 const NEXT_HYPERTABLE_ID: &str = "next_hypertable_id";
 
@@ -200,10 +202,18 @@ impl CatalogTxn {
         &self.state
     }
 
-    /// A fresh id for a table or chunk; ids are never reused.
+    /// A fresh table id; ids are never reused.
     pub fn allocate_id(&mut self) -> u64 {
         let next = self.state.meta_value(NEXT_ID).max(1);
         self.set_meta(NEXT_ID, next + 1);
+        next
+    }
+
+    /// A fresh chunk id (1, 2, ...), numbered apart from tables as TimescaleDB
+    /// numbers its chunks, so chunk names match (`_hyper_1_1_chunk`).
+    pub fn allocate_chunk_id(&mut self) -> u64 {
+        let next = self.state.meta_value(NEXT_CHUNK_ID).max(1);
+        self.set_meta(NEXT_CHUNK_ID, next + 1);
         next
     }
 

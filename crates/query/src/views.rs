@@ -16,6 +16,7 @@ use datafusion::datasource::MemTable;
 
 use tempora_catalog::{CHUNK_SCHEMA, CatalogState, DEFAULT_SCHEMA};
 use tempora_storage::Store;
+use tempora_types::datetime::MICROS_PER_DAY;
 use tempora_types::{PgType, UTC_ZONE};
 
 pub const TIMESCALEDB_INFORMATION: &str = "timescaledb_information";
@@ -82,10 +83,11 @@ fn dimensions(state: &CatalogState) -> Result<Arc<dyn TableProvider>> {
                 tables
                     .iter()
                     .map(|t| {
+                        // Shown in days and time, as TimescaleDB converts the stored microseconds.
                         t.hypertable.as_ref().filter(|h| !h.integer_time).map(|h| IntervalMonthDayNano {
                             months: 0,
-                            days: 0,
-                            nanoseconds: h.chunk_interval.saturating_mul(1_000),
+                            days: (h.chunk_interval / MICROS_PER_DAY) as i32,
+                            nanoseconds: (h.chunk_interval % MICROS_PER_DAY).saturating_mul(1_000),
                         })
                     })
                     .collect::<Vec<_>>(),

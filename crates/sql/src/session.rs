@@ -396,7 +396,12 @@ impl Session {
             ast::Set::SingleAssignment { variable, values, .. } => {
                 let name = variable.to_string();
                 let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
-                if value.eq_ignore_ascii_case("default") {
+                if name.to_ascii_lowercase().starts_with("datafusion.") {
+                    // DataFusion's own options (target_partitions, batch_size, ...).
+                    let state = self.context.state_ref();
+                    let mut state = state.write();
+                    state.config_mut().options_mut().set(&name.to_ascii_lowercase(), &value)?;
+                } else if value.eq_ignore_ascii_case("default") {
                     self.settings.reset(&name);
                 } else {
                     self.settings.set(&name, &value)?;

@@ -53,6 +53,9 @@ const META_WAL_REPLAY_FROM: &str = "wal_replay_from";
 /// so many single-row INSERTs do not leave thousands of tiny batches to scan.
 const SMALL_BATCH_ROWS: usize = 8192;
 const SMALL_BATCHES_MAX: usize = 32;
+/// Chunk ids of plain tables: this bit plus the table id, apart from the
+/// numbered chunks of hypertables.
+const PLAIN_TABLE_CHUNK_BASE: u64 = 1 << 62;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -326,7 +329,12 @@ impl Store {
                 if found.contains_key(start) {
                     continue;
                 }
-                let id = txn.allocate_id();
+                let id = match &table.hypertable {
+                    Some(_) => txn.allocate_chunk_id(),
+                    // A plain table's one chunk is not a TimescaleDB chunk and takes
+                    // no chunk number; its id is derived from the table's.
+                    None => PLAIN_TABLE_CHUNK_BASE | table.id,
+                };
                 let end = match &table.hypertable {
                     Some(h) => start.saturating_add(h.chunk_interval),
                     None => i64::MAX,
@@ -607,7 +615,7 @@ impl Store {
                     txn.drop_chunk(chunk.id);
                 }
                 for (start, segment) in &new_chunks {
-                    let id = txn.allocate_id();
+                    let id = txn.allocate_chunk_id();
                     let end = match &new_table.hypertable {
                         Some(h) => start.saturating_add(h.chunk_interval),
                         None => i64::MAX,
