@@ -320,8 +320,9 @@ impl ExtendedQueryHandler for Handler {
             return Ok(Response::EmptyQuery);
         };
         // Binary parameters need their types: declared by the client, else inferred.
-        let any_binary = (0..portal.parameters.len()).any(|i| portal.parameter_format.is_binary(i));
-        let types: Vec<PgType> = if any_binary && prepared.declared_types.iter().any(Option::is_none) {
+        let needs_inference = (0..portal.parameters.len())
+            .any(|i| portal.parameter_format.is_binary(i) && prepared.declared_types.get(i).copied().flatten().is_none());
+        let types: Vec<PgType> = if needs_inference {
             connection.session.describe(prepared).await.map_err(|e| user_error(&e))?.0
         } else {
             prepared.declared_types.iter().map(|t| t.unwrap_or(PgType::Text)).collect()

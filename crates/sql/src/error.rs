@@ -327,7 +327,7 @@ fn message_sqlstate(message: &str) -> Option<SqlState> {
     if lower.contains("column") && (lower.contains("not found") || lower.contains("no field")) {
         return Some(SqlState::UndefinedColumn);
     }
-    if lower.contains("type coercion") || lower.contains("coerce") {
+    if lower.contains("type coercion") || lower.contains("coerce") || lower.contains("cannot get result type") {
         return Some(SqlState::UndefinedFunction);
     }
     if lower.contains("time_bucket width") {

@@ -192,12 +192,30 @@ impl Session {
         let Some(statement) = &prepared.statement else {
             return Ok((Vec::new(), None));
         };
-        let declared = |index: usize| prepared.declared_types.get(index).copied().flatten();
+        // `$1::float8` says the parameter's type where DataFusion's inference cannot.
+        let mut cast_types: HashMap<usize, PgType> = HashMap::new();
+        let _ = ast::visit_expressions(statement, |expr| {
+            if let Expr::Cast { expr: inner, data_type, .. } = expr
+                && let Expr::Value(value) = inner.as_ref()
+                && let ast::Value::Placeholder(name) = &value.value
+                && let Ok(n) = name.trim_start_matches('$').parse::<usize>()
+                && n >= 1
+                && let Some(pg_type) = tempora_query::types::pg_type_of_sql(data_type)
+            {
+                cast_types.entry(n - 1).or_insert(pg_type);
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        let known = prepared.declared_types.len().max(cast_types.keys().map(|i| i + 1).max().unwrap_or(0));
+        let declared_types: Vec<Option<PgType>> = (0..known)
+            .map(|i| prepared.declared_types.get(i).copied().flatten().or_else(|| cast_types.get(&i).copied()))
+            .collect();
+        let declared = |index: usize| declared_types.get(index).copied().flatten();
         match statement {
             Statement::Query(query) if timescale::api_call(query).is_none() => {
                 let plan = self.plan(statement).await?;
                 let inferred = plan.get_parameter_types()?;
-                let count = placeholder_count(&inferred, prepared.declared_types.len());
+                let count = placeholder_count(&inferred, declared_types.len());
                 let types = (0..count)
                     .map(|i| {
                         declared(i).unwrap_or_else(|| {
@@ -213,7 +231,7 @@ impl Session {
                 Ok((types, Some(Arc::new(plan.schema().as_arrow().clone()))))
             }
             Statement::Insert(insert_statement) => {
-                let (types, returning) = insert::describe(self, insert_statement, &prepared.declared_types).await?;
+                let (types, returning) = insert::describe(self, insert_statement, &declared_types).await?;
                 Ok((types, returning))
             }
             Statement::Explain { .. } => Ok((Vec::new(), Some(explain_schema()))),
@@ -227,7 +245,7 @@ impl Session {
                 let call = timescale::api_call(query).map(|c| c.name).unwrap_or_default();
                 Ok((Vec::new(), Some(text_schema(&call))))
             }
-            _ => Ok(((0..prepared.declared_types.len()).map(|i| declared(i).unwrap_or(PgType::Text)).collect(), None)),
+            _ => Ok(((0..declared_types.len()).map(|i| declared(i).unwrap_or(PgType::Text)).collect(), None)),
         }
     }
 
