@@ -44,6 +44,8 @@ pub fn session_context(store: Arc<Store>) -> SessionContext {
     options.sql_parser.enable_ident_normalization = true;
     // `'...'::text` values and string columns stay Utf8, matching stored columns.
     options.sql_parser.map_string_types_to_utf8view = false;
+    // `0.005` is numeric in PostgreSQL, not double precision.
+    options.sql_parser.parse_float_as_decimal = true;
     options.execution.parquet.schema_force_view_types = false;
     options.execution.parquet.pushdown_filters = true;
     let mut state = SessionStateBuilder::new()
