@@ -469,7 +469,9 @@ mod tests {
 
     #[test]
     fn datafusion_prefixes_are_stripped() {
-        let error: Error = DataFusionError::Plan("table 'x' not found".into()).into();
-        assert_eq!(error.client_message(), "table 'x' not found");
+        let error: Error = DataFusionError::Plan("table 'postgres.public.x' not found".into()).into();
+        assert_eq!(error.client_message(), "relation \"x\" does not exist");
+        let error: Error = DataFusionError::Execution("something broke\nmore detail".into()).into();
+        assert_eq!(error.client_message(), "something broke");
     }
 }
