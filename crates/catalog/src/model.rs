@@ -123,7 +123,9 @@ pub struct CatalogState {
 
 impl CatalogState {
     pub fn table_by_name(&self, name: &str) -> Option<&Arc<TableDef>> {
-        self.table_names.get(name).and_then(|id| self.tables.get(id))
+        self.table_names
+            .get(name)
+            .and_then(|id| self.tables.get(id))
     }
 
     /// The table's chunks in time order.

@@ -385,11 +385,12 @@ mod tests {
         assert_eq!(state.chunks_of(metrics.id).len(), 1);
         assert_eq!(state.chunks_of(metrics.id)[0].row_count(), 3);
         assert!(state.table_by_name("other").is_none());
-        catalog.transact(|txn| {
-            txn.drop_table(metrics.id);
-            Ok(())
-        })
-        .unwrap();
+        catalog
+            .transact(|txn| {
+                txn.drop_table(metrics.id);
+                Ok(())
+            })
+            .unwrap();
         drop(catalog);
         let catalog = Catalog::open(&path).unwrap();
         assert!(catalog.snapshot().tables.is_empty());

@@ -43,7 +43,10 @@ pub(crate) fn pg_type_of_oid(oid: u32) -> Option<PgType> {
         1114 => PgType::Timestamp,
         1184 => PgType::Timestamptz,
         1186 => PgType::Interval,
-        1700 => PgType::Numeric { precision: None, scale: None },
+        1700 => PgType::Numeric {
+            precision: None,
+            scale: None,
+        },
         2950 => PgType::Uuid,
         3802 => PgType::Jsonb,
         _ => return None,
@@ -55,15 +58,25 @@ pub(crate) fn fields(schema: &SchemaRef, formats: &Format) -> PgWireResult<Arc<V
     let mut fields = Vec::with_capacity(schema.fields().len());
     for (index, field) in schema.fields().iter().enumerate() {
         let pg_type = PgType::of_field(field).map_err(|e| user_error(e.into()))?;
-        let info = FieldInfo::new(field.name().clone(), None, None, wire_type(pg_type), formats.format_for(index))
-            .with_type_size(pg_type.type_size())
-            .with_type_modifier(pg_type.type_modifier());
+        let info = FieldInfo::new(
+            field.name().clone(),
+            None,
+            None,
+            wire_type(pg_type),
+            formats.format_for(index),
+        )
+        .with_type_size(pg_type.type_size())
+        .with_type_modifier(pg_type.type_modifier());
         fields.push(info);
     }
     Ok(Arc::new(fields))
 }
 
-fn encode_batch(batch: &RecordBatch, pg_types: &[PgType], fields: &[FieldInfo]) -> PgWireResult<Vec<DataRow>> {
+fn encode_batch(
+    batch: &RecordBatch,
+    pg_types: &[PgType],
+    fields: &[FieldInfo],
+) -> PgWireResult<Vec<DataRow>> {
     let mut rows = Vec::with_capacity(batch.num_rows());
     let mut text = String::new();
     let mut binary = Vec::new();
@@ -72,8 +85,13 @@ fn encode_batch(batch: &RecordBatch, pg_types: &[PgType], fields: &[FieldInfo]) 
         for (index, column) in batch.columns().iter().enumerate() {
             let present = if fields[index].format() == FieldFormat::Binary {
                 binary.clear();
-                let present = tempora_types::binary::encode_value(column.as_ref(), row, pg_types[index], &mut binary)
-                    .map_err(|e| user_error(e.into()))?;
+                let present = tempora_types::binary::encode_value(
+                    column.as_ref(),
+                    row,
+                    pg_types[index],
+                    &mut binary,
+                )
+                .map_err(|e| user_error(e.into()))?;
                 if present {
                     data.put_i32(binary.len() as i32);
                     data.put_slice(&binary);
@@ -81,8 +99,13 @@ fn encode_batch(batch: &RecordBatch, pg_types: &[PgType], fields: &[FieldInfo]) 
                 present
             } else {
                 text.clear();
-                let present = tempora_types::text::format_value(column.as_ref(), row, pg_types[index], &mut text)
-                    .map_err(|e| user_error(e.into()))?;
+                let present = tempora_types::text::format_value(
+                    column.as_ref(),
+                    row,
+                    pg_types[index],
+                    &mut text,
+                )
+                .map_err(|e| user_error(e.into()))?;
                 if present {
                     data.put_i32(text.len() as i32);
                     data.put_slice(text.as_bytes());
@@ -136,7 +159,10 @@ pub(crate) fn copy_rows(
                 Err(error) => return vec![Err(user_error(error.into()))],
             };
             match tempora_sql::copy::format_rows(&format, &schema, &batch) {
-                Ok(rows) => rows.into_iter().map(|row| Ok(CopyData::new(row.into()))).collect(),
+                Ok(rows) => rows
+                    .into_iter()
+                    .map(|row| Ok(CopyData::new(row.into())))
+                    .collect(),
                 Err(error) => vec![Err(user_error(error))],
             }
         })

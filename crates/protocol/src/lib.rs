@@ -21,16 +21,23 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
-use pgwire::api::auth::{ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata};
+use pgwire::api::auth::{
+    ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
+};
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    CopyResponse, DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response, Tag,
+    CopyResponse, DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse,
+    Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_DATABASE, METADATA_USER, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type};
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, METADATA_DATABASE, METADATA_USER, PgWireServerHandlers,
+    PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::response::NoticeResponse;
@@ -70,12 +77,13 @@ impl Handler {
 
     fn connection<C: ClientInfo>(&self, client: &C) -> SharedConnection {
         let engine = self.engine.clone();
-        let connection: Arc<SharedConnection> = client.session_extensions().get_or_insert_with(|| {
-            Arc::new(Mutex::new(Connection {
-                session: engine.session(),
-                copy_in: None,
-            }))
-        });
+        let connection: Arc<SharedConnection> =
+            client.session_extensions().get_or_insert_with(|| {
+                Arc::new(Mutex::new(Connection {
+                    session: engine.session(),
+                    copy_in: None,
+                }))
+            });
         (*connection).clone()
     }
 }
@@ -87,10 +95,17 @@ pub fn error_info(error: &tempora_sql::Error) -> ErrorInfo {
         Some((message, context)) => (message.to_owned(), Some(context.to_owned())),
         None => (message, None),
     };
-    let mut info = ErrorInfo::new("ERROR".to_owned(), error.sqlstate().code().to_owned(), message);
+    let mut info = ErrorInfo::new(
+        "ERROR".to_owned(),
+        error.sqlstate().code().to_owned(),
+        message,
+    );
     info.where_context = context;
     if let tempora_sql::Error::TableNotEmpty { .. } = error {
-        info.hint = Some("You can migrate data by specifying 'migrate_data => true' when calling this function.".to_owned());
+        info.hint = Some(
+            "You can migrate data by specifying 'migrate_data => true' when calling this function."
+                .to_owned(),
+        );
     }
     info
 }
@@ -108,26 +123,47 @@ where
     for notice in session.take_notices() {
         let info = ErrorInfo::new("NOTICE".to_owned(), notice.code.to_owned(), notice.message);
         client
-            .feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(info)))
+            .feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
+                info,
+            )))
             .await?;
     }
     Ok(())
 }
 
 /// Turns a statement's output into a pgwire response.
-fn into_response(output: Output, formats: &Format, connection: &mut Connection) -> PgWireResult<Response> {
+fn into_response(
+    output: Output,
+    formats: &Format,
+    connection: &mut Connection,
+) -> PgWireResult<Response> {
     Ok(match output {
-        Output::Stream { schema, stream, tag } => {
+        Output::Stream {
+            schema,
+            stream,
+            tag,
+        } => {
             let fields = encode::fields(&schema, formats)?;
-            let mut response = QueryResponse::new(fields.clone(), encode::rows(schema, stream, fields));
+            let mut response =
+                QueryResponse::new(fields.clone(), encode::rows(schema, stream, fields));
             response.set_command_tag(&tag);
             Response::Query(response)
         }
-        Output::Batches { schema, batches, tag } => {
+        Output::Batches {
+            schema,
+            batches,
+            tag,
+        } => {
             let fields = encode::fields(&schema, formats)?;
             let stream = futures::stream::iter(batches.into_iter().map(Ok));
-            let stream = Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema.clone(), stream));
-            let mut response = QueryResponse::new(fields.clone(), encode::rows(schema, stream, fields));
+            let stream = Box::pin(
+                datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                    schema.clone(),
+                    stream,
+                ),
+            );
+            let mut response =
+                QueryResponse::new(fields.clone(), encode::rows(schema, stream, fields));
             response.set_command_tag(&tag);
             Response::Query(response)
         }
@@ -139,9 +175,17 @@ fn into_response(output: Output, formats: &Format, connection: &mut Connection) 
             connection.copy_in = Some(copy_in);
             Response::CopyIn(CopyResponse::new(code, columns, futures::stream::empty()))
         }
-        Output::CopyOut { format, schema, stream } => {
+        Output::CopyOut {
+            format,
+            schema,
+            stream,
+        } => {
             let columns = schema.fields().len();
-            Response::CopyOut(CopyResponse::new(format.wire_code(), columns, encode::copy_rows(format, schema, stream)))
+            Response::CopyOut(CopyResponse::new(
+                format.wire_code(),
+                columns,
+                encode::copy_rows(format, schema, stream),
+            ))
         }
     })
 }
@@ -152,9 +196,9 @@ fn command_tag(tag: &str) -> Tag {
         Some((command, rows)) if rows.chars().all(|c| c.is_ascii_digit()) && !rows.is_empty() => {
             let rows: usize = rows.parse().unwrap_or(0);
             match command.split_once(' ') {
-                Some((name, oid)) if oid.chars().all(|c| c.is_ascii_digit()) => {
-                    Tag::new(name).with_oid(oid.parse().unwrap_or(0)).with_rows(rows)
-                }
+                Some((name, oid)) if oid.chars().all(|c| c.is_ascii_digit()) => Tag::new(name)
+                    .with_oid(oid.parse().unwrap_or(0))
+                    .with_rows(rows),
                 _ => Tag::new(command).with_rows(rows),
             }
         }
@@ -184,11 +228,17 @@ impl SimpleQueryHandler for Handler {
             send_notices(client, &mut connection.session).await?;
             match result {
                 Ok(Output::CopyIn(_)) if index + 1 < count => {
-                    let error = tempora_sql::Error::not_supported("COPY FROM STDIN followed by more statements in one query string");
+                    let error = tempora_sql::Error::not_supported(
+                        "COPY FROM STDIN followed by more statements in one query string",
+                    );
                     responses.push(Response::Error(Box::new(error_info(&error))));
                     break;
                 }
-                Ok(output) => responses.push(into_response(output, &Format::UnifiedText, &mut connection)?),
+                Ok(output) => responses.push(into_response(
+                    output,
+                    &Format::UnifiedText,
+                    &mut connection,
+                )?),
                 Err(error) => {
                     // PostgreSQL stops a multi-statement query at its first error.
                     responses.push(Response::Error(Box::new(error_info(&error))));
@@ -208,7 +258,12 @@ pub struct StatementParser;
 impl QueryParser for StatementParser {
     type Statement = Prepared;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -233,13 +288,20 @@ impl QueryParser for StatementParser {
         Ok(Vec::new())
     }
 
-    fn get_result_schema(&self, _stmt: &Prepared, _format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    fn get_result_schema(
+        &self,
+        _stmt: &Prepared,
+        _format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
         Ok(Vec::new())
     }
 }
 
 /// Decodes bound parameters into their text forms.
-fn parameters_as_text(portal: &Portal<Prepared>, types: &[PgType]) -> PgWireResult<Vec<Option<String>>> {
+fn parameters_as_text(
+    portal: &Portal<Prepared>,
+    types: &[PgType],
+) -> PgWireResult<Vec<Option<String>>> {
     portal
         .parameters
         .iter()
@@ -271,7 +333,11 @@ impl ExtendedQueryHandler for Handler {
         self.parser.clone()
     }
 
-    async fn do_describe_statement<C>(&self, client: &mut C, target: &StoredStatement<Prepared>) -> PgWireResult<DescribeStatementResponse>
+    async fn do_describe_statement<C>(
+        &self,
+        client: &mut C,
+        target: &StoredStatement<Prepared>,
+    ) -> PgWireResult<DescribeStatementResponse>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Prepared>,
@@ -280,16 +346,26 @@ impl ExtendedQueryHandler for Handler {
     {
         let connection = self.connection(client);
         let mut connection = connection.lock().await;
-        let (params, schema) = connection.session.describe(&target.statement).await.map_err(|e| user_error(&e))?;
+        let (params, schema) = connection
+            .session
+            .describe(&target.statement)
+            .await
+            .map_err(|e| user_error(&e))?;
         let param_types = params.iter().map(|t| encode::wire_type(*t)).collect();
         let fields = match schema {
-            Some(schema) => encode::fields(&schema, &Format::UnifiedText)?.as_ref().clone(),
+            Some(schema) => encode::fields(&schema, &Format::UnifiedText)?
+                .as_ref()
+                .clone(),
             None => Vec::new(),
         };
         Ok(DescribeStatementResponse::new(param_types, fields))
     }
 
-    async fn do_describe_portal<C>(&self, client: &mut C, target: &Portal<Prepared>) -> PgWireResult<DescribePortalResponse>
+    async fn do_describe_portal<C>(
+        &self,
+        client: &mut C,
+        target: &Portal<Prepared>,
+    ) -> PgWireResult<DescribePortalResponse>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Prepared>,
@@ -298,15 +374,26 @@ impl ExtendedQueryHandler for Handler {
     {
         let connection = self.connection(client);
         let mut connection = connection.lock().await;
-        let (_, schema) = connection.session.describe(&target.statement.statement).await.map_err(|e| user_error(&e))?;
+        let (_, schema) = connection
+            .session
+            .describe(&target.statement.statement)
+            .await
+            .map_err(|e| user_error(&e))?;
         let fields = match schema {
-            Some(schema) => encode::fields(&schema, &target.result_column_format)?.as_ref().clone(),
+            Some(schema) => encode::fields(&schema, &target.result_column_format)?
+                .as_ref()
+                .clone(),
             None => Vec::new(),
         };
         Ok(DescribePortalResponse::new(fields))
     }
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Prepared>,
@@ -320,12 +407,23 @@ impl ExtendedQueryHandler for Handler {
             return Ok(Response::EmptyQuery);
         };
         // Binary parameters need their types: declared by the client, else inferred.
-        let needs_inference = (0..portal.parameters.len())
-            .any(|i| portal.parameter_format.is_binary(i) && prepared.declared_types.get(i).copied().flatten().is_none());
+        let needs_inference = (0..portal.parameters.len()).any(|i| {
+            portal.parameter_format.is_binary(i)
+                && prepared.declared_types.get(i).copied().flatten().is_none()
+        });
         let types: Vec<PgType> = if needs_inference {
-            connection.session.describe(prepared).await.map_err(|e| user_error(&e))?.0
+            connection
+                .session
+                .describe(prepared)
+                .await
+                .map_err(|e| user_error(&e))?
+                .0
         } else {
-            prepared.declared_types.iter().map(|t| t.unwrap_or(PgType::Text)).collect()
+            prepared
+                .declared_types
+                .iter()
+                .map(|t| t.unwrap_or(PgType::Text))
+                .collect()
         };
         let params = parameters_as_text(portal, &types)?;
         let result = connection.session.execute(statement, &params).await;
@@ -362,11 +460,18 @@ impl CopyHandler for Handler {
         let connection = self.connection(client);
         let mut connection = connection.lock().await;
         let Some(copy_in) = connection.copy_in.take() else {
-            return Err(user_error(&tempora_sql::Error::not_supported("CopyDone outside COPY")));
+            return Err(user_error(&tempora_sql::Error::not_supported(
+                "CopyDone outside COPY",
+            )));
         };
-        let rows = copy_in.finish(&mut connection.session).await.map_err(|e| user_error(&e))?;
+        let rows = copy_in
+            .finish(&mut connection.session)
+            .await
+            .map_err(|e| user_error(&e))?;
         client
-            .send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(rows as usize).into()))
+            .send(PgWireBackendMessage::CommandComplete(
+                Tag::new("COPY").with_rows(rows as usize).into(),
+            ))
             .await?;
         Ok(())
     }
@@ -412,11 +517,19 @@ impl ServerParameterProvider for Parameters {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_default();
         parameters.insert("session_authorization".to_owned(), user);
         parameters.insert(
             "application_name".to_owned(),
-            client.metadata().get("application_name").cloned().unwrap_or_default(),
+            client
+                .metadata()
+                .get("application_name")
+                .cloned()
+                .unwrap_or_default(),
         );
         Some(parameters)
     }
@@ -424,7 +537,11 @@ impl ServerParameterProvider for Parameters {
 
 #[async_trait]
 impl StartupHandler for Handler {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -435,8 +552,16 @@ impl StartupHandler for Handler {
         };
         protocol_negotiation(client, &startup).await?;
         save_startup_parameters_to_metadata(client, &startup);
-        let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
-        let database = client.metadata().get(METADATA_DATABASE).cloned().unwrap_or_else(|| user.clone());
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_default();
+        let database = client
+            .metadata()
+            .get(METADATA_DATABASE)
+            .cloned()
+            .unwrap_or_else(|| user.clone());
         if user != SUPERUSER {
             return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                 "FATAL".to_owned(),

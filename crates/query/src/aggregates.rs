@@ -54,8 +54,16 @@ impl AggregateUDFImpl for FirstLast {
     }
     fn state_fields(&self, args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {
         Ok(vec![
-            Arc::new(Field::new(format!("{}_value", args.name), args.input_fields[0].data_type().clone(), true)),
-            Arc::new(Field::new(format!("{}_time", args.name), args.input_fields[1].data_type().clone(), true)),
+            Arc::new(Field::new(
+                format!("{}_value", args.name),
+                args.input_fields[0].data_type().clone(),
+                true,
+            )),
+            Arc::new(Field::new(
+                format!("{}_time", args.name),
+                args.input_fields[1].data_type().clone(),
+                true,
+            )),
         ])
     }
     fn accumulator(&self, args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
@@ -85,7 +93,11 @@ impl FirstLastAccumulator {
                 None => row,
                 Some(current) => {
                     let ordering = compare_rows(times, row, current)?;
-                    let better = if self.keep_latest { ordering.is_gt() } else { ordering.is_lt() };
+                    let better = if self.keep_latest {
+                        ordering.is_gt()
+                    } else {
+                        ordering.is_lt()
+                    };
                     if better { row } else { current }
                 }
             });
@@ -107,7 +119,11 @@ impl FirstLastAccumulator {
 }
 
 fn compare_rows(array: &ArrayRef, a: usize, b: usize) -> Result<std::cmp::Ordering> {
-    let comparator = datafusion::arrow::array::make_comparator(array.as_ref(), array.as_ref(), Default::default())?;
+    let comparator = datafusion::arrow::array::make_comparator(
+        array.as_ref(),
+        array.as_ref(),
+        Default::default(),
+    )?;
     Ok(comparator(a, b))
 }
 
@@ -157,15 +173,33 @@ impl AggregateUDFImpl for Histogram {
     }
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         if !arg_types[0].is_numeric() || !arg_types[3].is_integer() {
-            return plan_err!("function histogram({}, {}, {}, {}) does not exist", arg_types[0], arg_types[1], arg_types[2], arg_types[3]);
+            return plan_err!(
+                "function histogram({}, {}, {}, {}) does not exist",
+                arg_types[0],
+                arg_types[1],
+                arg_types[2],
+                arg_types[3]
+            );
         }
         Ok(int_list_type())
     }
     fn state_fields(&self, args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {
         Ok(vec![
-            Arc::new(Field::new(format!("{}_counts", args.name), int_list_type(), true)),
-            Arc::new(Field::new(format!("{}_min", args.name), DataType::Float64, true)),
-            Arc::new(Field::new(format!("{}_max", args.name), DataType::Float64, true)),
+            Arc::new(Field::new(
+                format!("{}_counts", args.name),
+                int_list_type(),
+                true,
+            )),
+            Arc::new(Field::new(
+                format!("{}_min", args.name),
+                DataType::Float64,
+                true,
+            )),
+            Arc::new(Field::new(
+                format!("{}_max", args.name),
+                DataType::Float64,
+                true,
+            )),
         ])
     }
     fn accumulator(&self, _args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
@@ -248,7 +282,11 @@ impl Accumulator for HistogramAccumulator {
         Ok(())
     }
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![self.evaluate()?, ScalarValue::Float64(Some(self.min)), ScalarValue::Float64(Some(self.max))])
+        Ok(vec![
+            self.evaluate()?,
+            ScalarValue::Float64(Some(self.min)),
+            ScalarValue::Float64(Some(self.max)),
+        ])
     }
     fn evaluate(&mut self) -> Result<ScalarValue> {
         if self.counts.is_empty() {

@@ -8,11 +8,18 @@
 use std::sync::Arc;
 
 use chrono::{Offset, TimeZone};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, Int16Array, Int32Array, Int64Array, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Date32Array, Int16Array, Int32Array, Int64Array,
+    TimestampMicrosecondArray,
+};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int16Type, Int32Type, Int64Type, IntervalMonthDayNano, IntervalUnit, TimeUnit};
+use datafusion::arrow::datatypes::{
+    DataType, Int16Type, Int32Type, Int64Type, IntervalMonthDayNano, IntervalUnit, TimeUnit,
+};
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
 
 use tempora_types::datetime::{MICROS_PER_DAY, days_from_ymd, ymd_from_days};
 
@@ -57,7 +64,10 @@ impl ScalarUDFImpl for TimeBucket {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if !(2..=3).contains(&arg_types.len()) {
-            return plan_err!("function time_bucket takes 2 or 3 arguments, got {}", arg_types.len());
+            return plan_err!(
+                "function time_bucket takes 2 or 3 arguments, got {}",
+                arg_types.len()
+            );
         }
         let ts_type = &arg_types[1];
         if ts_type.is_integer() {
@@ -73,19 +83,27 @@ impl ScalarUDFImpl for TimeBucket {
             return Ok(types);
         }
         let target = match ts_type {
-            DataType::Timestamp(_, Some(_)) => DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from(tempora_types::UTC_ZONE))),
+            DataType::Timestamp(_, Some(_)) => DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some(Arc::from(tempora_types::UTC_ZONE)),
+            ),
             DataType::Timestamp(_, None) => DataType::Timestamp(TimeUnit::Microsecond, None),
             DataType::Date32 | DataType::Date64 => DataType::Date32,
             // An untyped literal ('2024-01-01 10:00') is a timestamptz, as in PostgreSQL.
             DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => {
-                DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from(tempora_types::UTC_ZONE)))
+                DataType::Timestamp(
+                    TimeUnit::Microsecond,
+                    Some(Arc::from(tempora_types::UTC_ZONE)),
+                )
             }
             other => return plan_err!("function time_bucket(interval, {other}) does not exist"),
         };
         let mut types = vec![interval_type(), target.clone()];
         if let Some(third) = arg_types.get(2) {
             match third {
-                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 if target != DataType::Date32 => {
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+                    if target != DataType::Date32 =>
+                {
                     // A string third argument is a time zone name for timestamptz,
                     // an origin literal otherwise.
                     if matches!(target, DataType::Timestamp(_, Some(_))) {
@@ -113,7 +131,9 @@ impl ScalarUDFImpl for TimeBucket {
         };
         let third = match args.args.get(2) {
             None => Third::None,
-            Some(ColumnarValue::Array(_)) => return exec_err!("time_bucket origin must be a constant"),
+            Some(ColumnarValue::Array(_)) => {
+                return exec_err!("time_bucket origin must be a constant");
+            }
             Some(ColumnarValue::Scalar(scalar)) => match scalar {
                 ScalarValue::Utf8(Some(zone)) => Third::Zone(zone.clone()),
                 ScalarValue::TimestampMicrosecond(Some(origin), _) => Third::Origin(*origin),
@@ -122,16 +142,24 @@ impl ScalarUDFImpl for TimeBucket {
                 ScalarValue::Int32(Some(v)) => Third::IntegerOffset(*v as i64),
                 ScalarValue::Int64(Some(v)) => Third::IntegerOffset(*v),
                 ScalarValue::IntervalMonthDayNano(Some(_)) => {
-                    return exec_err!("time_bucket with an \"offset\" interval is not supported; pass an origin instead");
+                    return exec_err!(
+                        "time_bucket with an \"offset\" interval is not supported; pass an origin instead"
+                    );
                 }
-                other if other.is_null() => return Ok(ColumnarValue::Scalar(ScalarValue::try_from(args.return_type())?)),
+                other if other.is_null() => {
+                    return Ok(ColumnarValue::Scalar(ScalarValue::try_from(
+                        args.return_type(),
+                    )?));
+                }
                 other => return exec_err!("invalid third argument to time_bucket: {other}"),
             },
         };
         let input = args.args[1].to_array(rows)?;
         let result = bucket_array(&width, &input, &third)?;
         Ok(match &args.args[1] {
-            ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?),
+            ColumnarValue::Scalar(_) => {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
+            }
             ColumnarValue::Array(_) => ColumnarValue::Array(result),
         })
     }
@@ -159,17 +187,39 @@ fn bucket_array(width: &ScalarValue, input: &ArrayRef, third: &Third) -> Result<
             };
             let floor = |v: i64| (v - offset).div_euclid(width) * width + offset;
             Ok(match input.data_type() {
-                DataType::Int16 => Arc::new(input.as_primitive::<Int16Type>().iter().map(|v| v.map(|v| floor(v as i64) as i16)).collect::<Int16Array>()),
-                DataType::Int32 => Arc::new(input.as_primitive::<Int32Type>().iter().map(|v| v.map(|v| floor(v as i64) as i32)).collect::<Int32Array>()),
-                _ => Arc::new(input.as_primitive::<Int64Type>().iter().map(|v| v.map(floor)).collect::<Int64Array>()),
+                DataType::Int16 => Arc::new(
+                    input
+                        .as_primitive::<Int16Type>()
+                        .iter()
+                        .map(|v| v.map(|v| floor(v as i64) as i16))
+                        .collect::<Int16Array>(),
+                ),
+                DataType::Int32 => Arc::new(
+                    input
+                        .as_primitive::<Int32Type>()
+                        .iter()
+                        .map(|v| v.map(|v| floor(v as i64) as i32))
+                        .collect::<Int32Array>(),
+                ),
+                _ => Arc::new(
+                    input
+                        .as_primitive::<Int64Type>()
+                        .iter()
+                        .map(|v| v.map(floor))
+                        .collect::<Int64Array>(),
+                ),
             })
         }
         DataType::Timestamp(_, zone) => {
             let ScalarValue::IntervalMonthDayNano(Some(width)) = width else {
                 return exec_err!("time_bucket width must be an interval");
             };
-            let micros = cast(input, &DataType::Timestamp(TimeUnit::Microsecond, zone.clone()))?;
-            let micros = micros.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+            let micros = cast(
+                input,
+                &DataType::Timestamp(TimeUnit::Microsecond, zone.clone()),
+            )?;
+            let micros =
+                micros.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
             let zone_name = match third {
                 Third::Zone(name) => Some(parse_zone(name)?),
                 _ => None,
@@ -188,7 +238,9 @@ fn bucket_array(width: &ScalarValue, input: &ArrayRef, third: &Third) -> Result<
                     }),
                 });
             }
-            Ok(Arc::new(TimestampMicrosecondArray::from(out).with_timezone_opt(zone.clone())))
+            Ok(Arc::new(
+                TimestampMicrosecondArray::from(out).with_timezone_opt(zone.clone()),
+            ))
         }
         DataType::Date32 => {
             let ScalarValue::IntervalMonthDayNano(Some(width)) = width else {
@@ -203,7 +255,10 @@ fn bucket_array(width: &ScalarValue, input: &ArrayRef, third: &Third) -> Result<
             for value in days.iter() {
                 out.push(match value {
                     None => None,
-                    Some(d) => Some((bucket_micros(*width, d as i64 * MICROS_PER_DAY, origin)?.div_euclid(MICROS_PER_DAY)) as i32),
+                    Some(d) => Some(
+                        (bucket_micros(*width, d as i64 * MICROS_PER_DAY, origin)?
+                            .div_euclid(MICROS_PER_DAY)) as i32,
+                    ),
                 });
             }
             Ok(Arc::new(Date32Array::from(out)))
@@ -221,11 +276,15 @@ pub fn bucket_micros(width: IntervalMonthDayNano, micros: i64, origin: Option<i6
         if width.months < 0 {
             return Err(invalid_width());
         }
-        let origin_days = origin.map(|o| o.div_euclid(MICROS_PER_DAY) as i32).unwrap_or(MONTH_ORIGIN_DAYS);
+        let origin_days = origin
+            .map(|o| o.div_euclid(MICROS_PER_DAY) as i32)
+            .unwrap_or(MONTH_ORIGIN_DAYS);
         let (origin_year, origin_month, _) = ymd_from_days(origin_days);
         let (year, month, _) = ymd_from_days(micros.div_euclid(MICROS_PER_DAY) as i32);
         let months_since = (year - origin_year) as i64 * 12 + month as i64 - origin_month as i64;
-        let bucket = months_since.div_euclid(width.months as i64) * width.months as i64 + origin_month as i64 - 1;
+        let bucket = months_since.div_euclid(width.months as i64) * width.months as i64
+            + origin_month as i64
+            - 1;
         let bucket_year = origin_year as i64 + bucket.div_euclid(12);
         let bucket_month = bucket.rem_euclid(12) + 1;
         let days = days_from_ymd(bucket_year as i32, bucket_month as u32, 1)
@@ -251,7 +310,12 @@ fn bucket_in_zone(width: IntervalMonthDayNano, micros: i64, zone: &chrono_tz::Tz
     let offset_of = |utc_micros: i64| -> i64 {
         let seconds = utc_micros.div_euclid(1_000_000);
         match chrono::DateTime::from_timestamp(seconds, 0) {
-            Some(utc) => zone.offset_from_utc_datetime(&utc.naive_utc()).fix().local_minus_utc() as i64 * 1_000_000,
+            Some(utc) => {
+                zone.offset_from_utc_datetime(&utc.naive_utc())
+                    .fix()
+                    .local_minus_utc() as i64
+                    * 1_000_000
+            }
             None => 0,
         }
     };
@@ -268,7 +332,12 @@ mod tests {
     use tempora_types::datetime::{format_timestamp, parse_interval, parse_timestamptz};
 
     fn bucket(width: &str, ts: &str) -> String {
-        let micros = bucket_micros(parse_interval(width).unwrap(), parse_timestamptz(ts).unwrap(), None).unwrap();
+        let micros = bucket_micros(
+            parse_interval(width).unwrap(),
+            parse_timestamptz(ts).unwrap(),
+            None,
+        )
+        .unwrap();
         let mut out = String::new();
         format_timestamp(micros, true, &mut out);
         out
@@ -276,15 +345,39 @@ mod tests {
 
     #[test]
     fn buckets_match_timescaledb() {
-        assert_eq!(bucket("1 hour", "2024-05-05 10:59:59"), "2024-05-05 10:00:00+00");
-        assert_eq!(bucket("15 minutes", "2024-05-05 10:31:00"), "2024-05-05 10:30:00+00");
-        assert_eq!(bucket("1 day", "2024-05-05 10:31:00"), "2024-05-05 00:00:00+00");
+        assert_eq!(
+            bucket("1 hour", "2024-05-05 10:59:59"),
+            "2024-05-05 10:00:00+00"
+        );
+        assert_eq!(
+            bucket("15 minutes", "2024-05-05 10:31:00"),
+            "2024-05-05 10:30:00+00"
+        );
+        assert_eq!(
+            bucket("1 day", "2024-05-05 10:31:00"),
+            "2024-05-05 00:00:00+00"
+        );
         // Weeks start on Monday (2000-01-03 origin).
-        assert_eq!(bucket("7 days", "2024-05-05 10:31:00"), "2024-04-29 00:00:00+00");
-        assert_eq!(bucket("1 month", "2024-05-05 10:31:00"), "2024-05-01 00:00:00+00");
-        assert_eq!(bucket("3 months", "2024-05-05 10:31:00"), "2024-04-01 00:00:00+00");
-        assert_eq!(bucket("1 year", "2024-05-05 10:31:00"), "2024-01-01 00:00:00+00");
-        assert_eq!(bucket("1 hour", "1969-12-31 23:30:00"), "1969-12-31 23:00:00+00");
+        assert_eq!(
+            bucket("7 days", "2024-05-05 10:31:00"),
+            "2024-04-29 00:00:00+00"
+        );
+        assert_eq!(
+            bucket("1 month", "2024-05-05 10:31:00"),
+            "2024-05-01 00:00:00+00"
+        );
+        assert_eq!(
+            bucket("3 months", "2024-05-05 10:31:00"),
+            "2024-04-01 00:00:00+00"
+        );
+        assert_eq!(
+            bucket("1 year", "2024-05-05 10:31:00"),
+            "2024-01-01 00:00:00+00"
+        );
+        assert_eq!(
+            bucket("1 hour", "1969-12-31 23:30:00"),
+            "1969-12-31 23:00:00+00"
+        );
     }
 
     #[test]

@@ -7,7 +7,10 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{DFSchema, Result, exec_err};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
-use datafusion::logical_expr::{ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 use serde_json::Value;
 
@@ -54,7 +57,11 @@ fn step<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
         Value::Object(map) => map.get(key),
         Value::Array(items) => {
             let index: i64 = key.parse().ok()?;
-            let index = if index < 0 { items.len() as i64 + index } else { index };
+            let index = if index < 0 {
+                items.len() as i64 + index
+            } else {
+                index
+            };
             items.get(usize::try_from(index).ok()?)
         }
         _ => None,
@@ -79,13 +86,23 @@ fn path_keys(array: &ArrayRef, row: usize) -> Option<Vec<String>> {
         DataType::Utf8 => {
             let text = array.as_string::<i32>().value(row).trim();
             let inner = text.strip_prefix('{')?.strip_suffix('}')?;
-            Some(inner.split(',').map(|s| s.trim().trim_matches('"').to_owned()).filter(|s| !s.is_empty()).collect())
+            Some(
+                inner
+                    .split(',')
+                    .map(|s| s.trim().trim_matches('"').to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            )
         }
         DataType::List(_) => {
             let list = array.as_list::<i32>().value(row);
             let strings = datafusion::arrow::compute::cast(&list, &DataType::Utf8).ok()?;
             let strings = strings.as_string::<i32>();
-            Some((0..strings.len()).map(|i| strings.value(i).to_owned()).collect())
+            Some(
+                (0..strings.len())
+                    .map(|i| strings.value(i).to_owned())
+                    .collect(),
+            )
         }
         _ => None,
     }
@@ -126,7 +143,8 @@ impl ScalarUDFImpl for JsonGet {
             };
             let path: Vec<String> = match self.access {
                 Access::Json | Access::Text => {
-                    let key = datafusion::arrow::compute::cast(&keys.slice(row, 1), &DataType::Utf8)?;
+                    let key =
+                        datafusion::arrow::compute::cast(&keys.slice(row, 1), &DataType::Utf8)?;
                     vec![key.as_string::<i32>().value(0).to_owned()]
                 }
                 Access::PathJson | Access::PathText => match path_keys(&keys, row) {
@@ -152,7 +170,11 @@ impl ScalarUDFImpl for JsonGet {
 pub struct JsonOperators;
 
 impl ExprPlanner for JsonOperators {
-    fn plan_binary_op(&self, expr: RawBinaryExpr, _schema: &DFSchema) -> Result<PlannerResult<RawBinaryExpr>> {
+    fn plan_binary_op(
+        &self,
+        expr: RawBinaryExpr,
+        _schema: &DFSchema,
+    ) -> Result<PlannerResult<RawBinaryExpr>> {
         let access = match expr.op {
             BinaryOperator::Arrow => Access::Json,
             BinaryOperator::LongArrow => Access::Text,
@@ -162,7 +184,10 @@ impl ExprPlanner for JsonOperators {
         };
         let udf = Arc::new(ScalarUDF::from(JsonGet::new(access)));
         Ok(PlannerResult::Planned(Expr::ScalarFunction(
-            datafusion::logical_expr::expr::ScalarFunction::new_udf(udf, vec![expr.left, expr.right]),
+            datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                udf,
+                vec![expr.left, expr.right],
+            ),
         )))
     }
 }

@@ -54,9 +54,15 @@ pub fn session_context(store: Arc<Store>) -> SessionContext {
         .with_type_planner(Arc::new(types::PgTypePlanner))
         .build();
     // Registering a planner only appends it to the session's list; it cannot fail.
-    let _ = datafusion::execution::FunctionRegistry::register_expr_planner(&mut state, Arc::new(json::JsonOperators));
+    let _ = datafusion::execution::FunctionRegistry::register_expr_planner(
+        &mut state,
+        Arc::new(json::JsonOperators),
+    );
     let context = SessionContext::new_with_state(state);
-    context.register_catalog(DATABASE_NAME, Arc::new(schemas::DatabaseCatalog::new(store)));
+    context.register_catalog(
+        DATABASE_NAME,
+        Arc::new(schemas::DatabaseCatalog::new(store)),
+    );
     context.register_udf(ScalarUDF::from(functions::TimeBucket::default()));
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::first()));
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::last()));

@@ -24,7 +24,9 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::{
+    Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
+};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
@@ -45,11 +47,18 @@ pub struct TemporaTable {
 impl TemporaTable {
     pub fn new(store: Arc<Store>, table: Arc<TableDef>) -> Self {
         let schema = table.arrow_schema();
-        TemporaTable { store, table, schema }
+        TemporaTable {
+            store,
+            table,
+            schema,
+        }
     }
 
     fn time_column(&self) -> Option<&str> {
-        self.table.hypertable.as_ref().map(|h| h.time_column.as_str())
+        self.table
+            .hypertable
+            .as_ref()
+            .map(|h| h.time_column.as_str())
     }
 }
 
@@ -106,7 +115,11 @@ fn literal(expr: &Expr) -> Option<i64> {
 /// Narrows `range` by one filter conjunct, if it constrains the time column.
 fn narrow(range: &mut TimeRange, expr: &Expr, time_column: &str) {
     match expr {
-        Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::And,
+            right,
+        }) => {
             narrow(range, left, time_column);
             narrow(range, right, time_column);
         }
@@ -136,7 +149,12 @@ fn narrow(range: &mut TimeRange, expr: &Expr, time_column: &str) {
                 _ => {}
             }
         }
-        Expr::Between(Between { expr, negated: false, low, high }) if is_time_column(expr, time_column) => {
+        Expr::Between(Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        }) if is_time_column(expr, time_column) => {
             if let (Some(low), Some(high)) = (literal(low), literal(high)) {
                 range.lower = range.lower.max(low);
                 range.upper = range.upper.min(high);
@@ -165,7 +183,10 @@ impl TableProvider for TemporaTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         // Filters narrow which chunks and row groups are read; DataFusion still
         // applies them to the rows.
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
@@ -208,7 +229,10 @@ impl TableProvider for TemporaTable {
                     .verify_segment(segment)
                     .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
                 let path = self.store.segment_path(segment);
-                files.push(PartitionedFile::new(path.to_string_lossy().to_string(), segment.byte_size));
+                files.push(PartitionedFile::new(
+                    path.to_string_lossy().to_string(),
+                    segment.byte_size,
+                ));
             }
         }
         if !files.is_empty() {
@@ -224,21 +248,29 @@ impl TableProvider for TemporaTable {
             for (index, file) in files.into_iter().enumerate() {
                 groups[index % group_count].push(file);
             }
-            let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
-                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-                .with_projection_indices(projection.cloned())?
-                .build();
+            let config =
+                FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+                    .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                    .with_projection_indices(projection.cloned())?
+                    .build();
             inputs.push(DataSourceExec::from_data_source(config));
         }
 
-        let memtable: Vec<_> = chunks.iter().flat_map(|c| c.memtable.iter().cloned()).collect();
+        let memtable: Vec<_> = chunks
+            .iter()
+            .flat_map(|c| c.memtable.iter().cloned())
+            .collect();
         if !memtable.is_empty() {
             let group_count = partitions.min(memtable.len());
             let mut groups = vec![Vec::new(); group_count];
             for (index, batch) in memtable.into_iter().enumerate() {
                 groups[index % group_count].push(batch);
             }
-            inputs.push(MemorySourceConfig::try_new_exec(&groups, self.schema.clone(), projection.cloned())?);
+            inputs.push(MemorySourceConfig::try_new_exec(
+                &groups,
+                self.schema.clone(),
+                projection.cloned(),
+            )?);
         }
 
         let input: Arc<dyn ExecutionPlan> = if inputs.is_empty() {
@@ -247,7 +279,10 @@ impl TableProvider for TemporaTable {
             UnionExec::try_new(inputs)?
         };
         let chunk_names: Vec<String> = match &self.table.hypertable {
-            Some(h) => chunks.iter().map(|c| c.chunk.table_name(h.hypertable_id)).collect(),
+            Some(h) => chunks
+                .iter()
+                .map(|c| c.chunk.table_name(h.hypertable_id))
+                .collect(),
             None => Vec::new(),
         };
         Ok(Arc::new(ChunkScanExec::new(
@@ -272,7 +307,13 @@ pub struct ChunkScanExec {
 }
 
 impl ChunkScanExec {
-    fn new(table: String, is_hypertable: bool, chunk_names: Vec<String>, total_chunks: usize, input: Arc<dyn ExecutionPlan>) -> Self {
+    fn new(
+        table: String,
+        is_hypertable: bool,
+        chunk_names: Vec<String>,
+        total_chunks: usize,
+        input: Arc<dyn ExecutionPlan>,
+    ) -> Self {
         let properties = input.properties().clone();
         ChunkScanExec {
             table,
@@ -322,7 +363,10 @@ impl ExecutionPlan for ChunkScanExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let input = children.pop().ok_or_else(|| {
             datafusion::error::DataFusionError::Internal("ChunkScanExec needs one child".to_owned())
         })?;
@@ -335,7 +379,11 @@ impl ExecutionPlan for ChunkScanExec {
         )))
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         self.input.execute(partition, context)
     }
 }
@@ -346,22 +394,52 @@ mod tests {
     use datafusion::logical_expr::{col, lit};
 
     fn ts(micros: i64) -> Expr {
-        lit(ScalarValue::TimestampMicrosecond(Some(micros), Some("+00:00".into())))
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(micros),
+            Some("+00:00".into()),
+        ))
     }
 
     #[test]
     fn filters_narrow_the_time_range() {
         let range = time_range(&[col("time").gt_eq(ts(10)), col("time").lt(ts(20))], "time");
-        assert_eq!(range, TimeRange { lower: 10, upper: 19 });
-        let range = time_range(&[ts(5).lt(col("time")).and(col("other").eq(lit(1)))], "time");
-        assert_eq!(range, TimeRange { lower: 6, upper: i64::MAX });
+        assert_eq!(
+            range,
+            TimeRange {
+                lower: 10,
+                upper: 19
+            }
+        );
+        let range = time_range(
+            &[ts(5).lt(col("time")).and(col("other").eq(lit(1)))],
+            "time",
+        );
+        assert_eq!(
+            range,
+            TimeRange {
+                lower: 6,
+                upper: i64::MAX
+            }
+        );
         let range = time_range(&[col("time").between(ts(1), ts(9))], "time");
         assert_eq!(range, TimeRange { lower: 1, upper: 9 });
         // An OR cannot narrow; neither can a predicate on another column.
         let range = time_range(&[col("time").gt(ts(5)).or(col("time").lt(ts(2)))], "time");
         assert_eq!(range, TimeRange::ALL);
         assert!(range.overlaps_chunk(0, 10));
-        assert!(!TimeRange { lower: 10, upper: 19 }.overlaps_chunk(0, 10));
-        assert!(TimeRange { lower: 10, upper: 19 }.overlaps_chunk(10, 20));
+        assert!(
+            !TimeRange {
+                lower: 10,
+                upper: 19
+            }
+            .overlaps_chunk(0, 10)
+        );
+        assert!(
+            TimeRange {
+                lower: 10,
+                upper: 19
+            }
+            .overlaps_chunk(10, 20)
+        );
     }
 }

@@ -77,7 +77,10 @@ impl SchemaProvider for PublicSchema {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let state = self.store.catalog().snapshot();
         match state.table_by_name(name) {
-            Some(table) => Ok(Some(Arc::new(TemporaTable::new(self.store.clone(), table.clone())))),
+            Some(table) => Ok(Some(Arc::new(TemporaTable::new(
+                self.store.clone(),
+                table.clone(),
+            )))),
             // PostgreSQL searches pg_catalog before the user's schemas, so an
             // unqualified `pg_extension` resolves there.
             None => self.pg_catalog.table(name).await,
@@ -85,6 +88,10 @@ impl SchemaProvider for PublicSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.store.catalog().snapshot().table_by_name(name).is_some()
+        self.store
+            .catalog()
+            .snapshot()
+            .table_by_name(name)
+            .is_some()
     }
 }

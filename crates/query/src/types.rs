@@ -23,27 +23,42 @@ pub fn pg_type_of_sql(data_type: &ast::DataType) -> Option<PgType> {
         D::Real | D::Float4 => PgType::Float4,
         D::DoublePrecision | D::Float8 | D::Double(_) => PgType::Float8,
         D::Float(info) => match info {
-            ExactNumberInfo::Precision(p) | ExactNumberInfo::PrecisionAndScale(p, _) if *p <= 24 => PgType::Float4,
+            ExactNumberInfo::Precision(p) | ExactNumberInfo::PrecisionAndScale(p, _)
+                if *p <= 24 =>
+            {
+                PgType::Float4
+            }
             _ => PgType::Float8,
         },
         D::Numeric(info) | D::Decimal(info) | D::Dec(info) => match info {
-            ExactNumberInfo::None => PgType::Numeric { precision: None, scale: None },
+            ExactNumberInfo::None => PgType::Numeric {
+                precision: None,
+                scale: None,
+            },
             ExactNumberInfo::Precision(p) => PgType::Numeric {
                 precision: Some(u8::try_from(*p).ok().filter(|p| (1..=38).contains(p))?),
                 scale: Some(0),
             },
             ExactNumberInfo::PrecisionAndScale(p, s) => PgType::Numeric {
                 precision: Some(u8::try_from(*p).ok().filter(|p| (1..=38).contains(p))?),
-                scale: Some(i8::try_from(*s).ok().filter(|s| *s >= 0 && (*s as u64) <= *p)?),
+                scale: Some(
+                    i8::try_from(*s)
+                        .ok()
+                        .filter(|s| *s >= 0 && (*s as u64) <= *p)?,
+                ),
             },
         },
         D::Text | D::String(_) => PgType::Text,
-        D::Varchar(length) | D::CharacterVarying(length) | D::CharVarying(length) => PgType::Varchar {
-            max_chars: match length {
-                Some(ast::CharacterLength::IntegerLength { length, .. }) => Some(u32::try_from(*length).ok()?),
-                _ => None,
-            },
-        },
+        D::Varchar(length) | D::CharacterVarying(length) | D::CharVarying(length) => {
+            PgType::Varchar {
+                max_chars: match length {
+                    Some(ast::CharacterLength::IntegerLength { length, .. }) => {
+                        Some(u32::try_from(*length).ok()?)
+                    }
+                    _ => None,
+                },
+            }
+        }
         // char(n) is stored as varchar; blank padding is not emulated.
         D::Char(_) | D::Character(_) => PgType::Text,
         D::Bytea => PgType::Bytea,
@@ -87,6 +102,7 @@ pub struct PgTypePlanner;
 
 impl TypePlanner for PgTypePlanner {
     fn plan_type_field(&self, sql_type: &ast::DataType) -> Result<Option<FieldRef>> {
-        Ok(pg_type_of_sql(sql_type).map(|pg_type| Arc::new(pg_type.arrow_field("", true)) as Arc<Field>))
+        Ok(pg_type_of_sql(sql_type)
+            .map(|pg_type| Arc::new(pg_type.arrow_field("", true)) as Arc<Field>))
     }
 }

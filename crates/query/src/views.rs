@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Int16Array, Int64Array, IntervalMonthDayNanoArray, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Int16Array, Int64Array, IntervalMonthDayNanoArray, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{IntervalMonthDayNano, Schema};
 use datafusion::catalog::{SchemaProvider, TableProvider};
@@ -30,7 +30,10 @@ const OWNER: &str = "postgres";
 pub const TIMESCALEDB_VERSION: &str = "2.17.2";
 
 fn table(columns: Vec<(&str, PgType, ArrayRef)>) -> Result<Arc<dyn TableProvider>> {
-    let fields: Vec<_> = columns.iter().map(|(name, pg_type, _)| pg_type.arrow_field(name, true)).collect();
+    let fields: Vec<_> = columns
+        .iter()
+        .map(|(name, pg_type, _)| pg_type.arrow_field(name, true))
+        .collect();
     let schema = Arc::new(Schema::new(fields));
     let arrays: Vec<ArrayRef> = columns.into_iter().map(|(_, _, array)| array).collect();
     let batch = RecordBatch::try_new(schema.clone(), arrays)?;
@@ -44,17 +47,51 @@ fn text(values: Vec<Option<String>>) -> ArrayRef {
 fn hypertables(state: &CatalogState) -> Result<Arc<dyn TableProvider>> {
     let tables: Vec<_> = state.hypertables().collect();
     table(vec![
-        ("hypertable_schema", PgType::Text, text(tables.iter().map(|_| Some(DEFAULT_SCHEMA.to_owned())).collect())),
-        ("hypertable_name", PgType::Text, text(tables.iter().map(|t| Some(t.name.clone())).collect())),
-        ("owner", PgType::Text, text(tables.iter().map(|_| Some(OWNER.to_owned())).collect())),
-        ("num_dimensions", PgType::Int2, Arc::new(Int16Array::from(vec![1i16; tables.len()]))),
+        (
+            "hypertable_schema",
+            PgType::Text,
+            text(
+                tables
+                    .iter()
+                    .map(|_| Some(DEFAULT_SCHEMA.to_owned()))
+                    .collect(),
+            ),
+        ),
+        (
+            "hypertable_name",
+            PgType::Text,
+            text(tables.iter().map(|t| Some(t.name.clone())).collect()),
+        ),
+        (
+            "owner",
+            PgType::Text,
+            text(tables.iter().map(|_| Some(OWNER.to_owned())).collect()),
+        ),
+        (
+            "num_dimensions",
+            PgType::Int2,
+            Arc::new(Int16Array::from(vec![1i16; tables.len()])),
+        ),
         (
             "num_chunks",
             PgType::Int8,
-            Arc::new(Int64Array::from(tables.iter().map(|t| state.chunks_of(t.id).len() as i64).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(
+                tables
+                    .iter()
+                    .map(|t| state.chunks_of(t.id).len() as i64)
+                    .collect::<Vec<_>>(),
+            )),
         ),
-        ("compression_enabled", PgType::Bool, Arc::new(BooleanArray::from(vec![false; tables.len()]))),
-        ("tablespaces", PgType::TextArray, datafusion::arrow::array::new_null_array(&PgType::TextArray.arrow_type(), tables.len())),
+        (
+            "compression_enabled",
+            PgType::Bool,
+            Arc::new(BooleanArray::from(vec![false; tables.len()])),
+        ),
+        (
+            "tablespaces",
+            PgType::TextArray,
+            datafusion::arrow::array::new_null_array(&PgType::TextArray.arrow_type(), tables.len()),
+        ),
     ])
 }
 
@@ -66,16 +103,46 @@ fn dimensions(state: &CatalogState) -> Result<Arc<dyn TableProvider>> {
         Some(column.pg_type.to_string())
     };
     table(vec![
-        ("hypertable_schema", PgType::Text, text(tables.iter().map(|_| Some(DEFAULT_SCHEMA.to_owned())).collect())),
-        ("hypertable_name", PgType::Text, text(tables.iter().map(|t| Some(t.name.clone())).collect())),
-        ("dimension_number", PgType::Int8, Arc::new(Int64Array::from(vec![1i64; tables.len()]))),
+        (
+            "hypertable_schema",
+            PgType::Text,
+            text(
+                tables
+                    .iter()
+                    .map(|_| Some(DEFAULT_SCHEMA.to_owned()))
+                    .collect(),
+            ),
+        ),
+        (
+            "hypertable_name",
+            PgType::Text,
+            text(tables.iter().map(|t| Some(t.name.clone())).collect()),
+        ),
+        (
+            "dimension_number",
+            PgType::Int8,
+            Arc::new(Int64Array::from(vec![1i64; tables.len()])),
+        ),
         (
             "column_name",
             PgType::Text,
-            text(tables.iter().map(|t| t.hypertable.as_ref().map(|h| h.time_column.clone())).collect()),
+            text(
+                tables
+                    .iter()
+                    .map(|t| t.hypertable.as_ref().map(|h| h.time_column.clone()))
+                    .collect(),
+            ),
         ),
-        ("column_type", PgType::Text, text(tables.iter().map(|t| column_type(t)).collect())),
-        ("dimension_type", PgType::Text, text(tables.iter().map(|_| Some("Time".to_owned())).collect())),
+        (
+            "column_type",
+            PgType::Text,
+            text(tables.iter().map(|t| column_type(t)).collect()),
+        ),
+        (
+            "dimension_type",
+            PgType::Text,
+            text(tables.iter().map(|_| Some("Time".to_owned())).collect()),
+        ),
         (
             "time_interval",
             PgType::Interval,
@@ -84,10 +151,13 @@ fn dimensions(state: &CatalogState) -> Result<Arc<dyn TableProvider>> {
                     .iter()
                     .map(|t| {
                         // Shown in days and time, as TimescaleDB converts the stored microseconds.
-                        t.hypertable.as_ref().filter(|h| !h.integer_time).map(|h| IntervalMonthDayNano {
-                            months: 0,
-                            days: (h.chunk_interval / MICROS_PER_DAY) as i32,
-                            nanoseconds: (h.chunk_interval % MICROS_PER_DAY).saturating_mul(1_000),
+                        t.hypertable.as_ref().filter(|h| !h.integer_time).map(|h| {
+                            IntervalMonthDayNano {
+                                months: 0,
+                                days: (h.chunk_interval / MICROS_PER_DAY) as i32,
+                                nanoseconds: (h.chunk_interval % MICROS_PER_DAY)
+                                    .saturating_mul(1_000),
+                            }
                         })
                     })
                     .collect::<Vec<_>>(),
@@ -99,12 +169,25 @@ fn dimensions(state: &CatalogState) -> Result<Arc<dyn TableProvider>> {
             Arc::new(Int64Array::from(
                 tables
                     .iter()
-                    .map(|t| t.hypertable.as_ref().filter(|h| h.integer_time).map(|h| h.chunk_interval))
+                    .map(|t| {
+                        t.hypertable
+                            .as_ref()
+                            .filter(|h| h.integer_time)
+                            .map(|h| h.chunk_interval)
+                    })
                     .collect::<Vec<_>>(),
             )),
         ),
-        ("integer_now_func", PgType::Text, text(vec![None; tables.len()])),
-        ("num_partitions", PgType::Int2, Arc::new(Int16Array::from(vec![None::<i16>; tables.len()]))),
+        (
+            "integer_now_func",
+            PgType::Text,
+            text(vec![None; tables.len()]),
+        ),
+        (
+            "num_partitions",
+            PgType::Int2,
+            Arc::new(Int16Array::from(vec![None::<i16>; tables.len()])),
+        ),
     ])
 }
 
@@ -124,40 +207,96 @@ fn chunks(state: &CatalogState) -> Result<Arc<dyn TableProvider>> {
     let time_bound = |value: i64, integer: bool| (!integer).then_some(value);
     let int_bound = |value: i64, integer: bool| integer.then_some(value);
     table(vec![
-        ("hypertable_schema", PgType::Text, text(rows.iter().map(|_| Some(DEFAULT_SCHEMA.to_owned())).collect())),
-        ("hypertable_name", PgType::Text, text(rows.iter().map(|r| Some(r.0.name.clone())).collect())),
-        ("chunk_schema", PgType::Text, text(rows.iter().map(|_| Some(CHUNK_SCHEMA.to_owned())).collect())),
-        ("chunk_name", PgType::Text, text(rows.iter().map(|r| Some(r.3.table_name(r.1.hypertable_id))).collect())),
-        ("primary_dimension", PgType::Text, text(rows.iter().map(|r| Some(r.1.time_column.clone())).collect())),
-        ("primary_dimension_type", PgType::Text, text(rows.iter().map(|r| r.2.clone()).collect())),
+        (
+            "hypertable_schema",
+            PgType::Text,
+            text(
+                rows.iter()
+                    .map(|_| Some(DEFAULT_SCHEMA.to_owned()))
+                    .collect(),
+            ),
+        ),
+        (
+            "hypertable_name",
+            PgType::Text,
+            text(rows.iter().map(|r| Some(r.0.name.clone())).collect()),
+        ),
+        (
+            "chunk_schema",
+            PgType::Text,
+            text(rows.iter().map(|_| Some(CHUNK_SCHEMA.to_owned())).collect()),
+        ),
+        (
+            "chunk_name",
+            PgType::Text,
+            text(
+                rows.iter()
+                    .map(|r| Some(r.3.table_name(r.1.hypertable_id)))
+                    .collect(),
+            ),
+        ),
+        (
+            "primary_dimension",
+            PgType::Text,
+            text(rows.iter().map(|r| Some(r.1.time_column.clone())).collect()),
+        ),
+        (
+            "primary_dimension_type",
+            PgType::Text,
+            text(rows.iter().map(|r| r.2.clone()).collect()),
+        ),
         (
             "range_start",
             PgType::Timestamptz,
             Arc::new(
-                TimestampMicrosecondArray::from(rows.iter().map(|r| time_bound(r.3.range_start, r.1.integer_time)).collect::<Vec<_>>())
-                    .with_timezone(UTC_ZONE),
+                TimestampMicrosecondArray::from(
+                    rows.iter()
+                        .map(|r| time_bound(r.3.range_start, r.1.integer_time))
+                        .collect::<Vec<_>>(),
+                )
+                .with_timezone(UTC_ZONE),
             ),
         ),
         (
             "range_end",
             PgType::Timestamptz,
             Arc::new(
-                TimestampMicrosecondArray::from(rows.iter().map(|r| time_bound(r.3.range_end, r.1.integer_time)).collect::<Vec<_>>())
-                    .with_timezone(UTC_ZONE),
+                TimestampMicrosecondArray::from(
+                    rows.iter()
+                        .map(|r| time_bound(r.3.range_end, r.1.integer_time))
+                        .collect::<Vec<_>>(),
+                )
+                .with_timezone(UTC_ZONE),
             ),
         ),
         (
             "range_start_integer",
             PgType::Int8,
-            Arc::new(Int64Array::from(rows.iter().map(|r| int_bound(r.3.range_start, r.1.integer_time)).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(
+                rows.iter()
+                    .map(|r| int_bound(r.3.range_start, r.1.integer_time))
+                    .collect::<Vec<_>>(),
+            )),
         ),
         (
             "range_end_integer",
             PgType::Int8,
-            Arc::new(Int64Array::from(rows.iter().map(|r| int_bound(r.3.range_end, r.1.integer_time)).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(
+                rows.iter()
+                    .map(|r| int_bound(r.3.range_end, r.1.integer_time))
+                    .collect::<Vec<_>>(),
+            )),
         ),
-        ("is_compressed", PgType::Bool, Arc::new(BooleanArray::from(vec![false; rows.len()]))),
-        ("chunk_tablespace", PgType::Text, text(vec![None; rows.len()])),
+        (
+            "is_compressed",
+            PgType::Bool,
+            Arc::new(BooleanArray::from(vec![false; rows.len()])),
+        ),
+        (
+            "chunk_tablespace",
+            PgType::Text,
+            text(vec![None; rows.len()]),
+        ),
     ])
 }
 
@@ -212,12 +351,40 @@ fn pg_extension(state: &CatalogState) -> Result<Arc<dyn TableProvider>> {
         rows.push((16_385, "timescaledb", 2200, TIMESCALEDB_VERSION));
     }
     table(vec![
-        ("oid", PgType::Int8, Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>()))),
-        ("extname", PgType::Text, text(rows.iter().map(|r| Some(r.1.to_owned())).collect())),
-        ("extowner", PgType::Int8, Arc::new(Int64Array::from(vec![10i64; rows.len()]))),
-        ("extnamespace", PgType::Int8, Arc::new(Int64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>()))),
-        ("extrelocatable", PgType::Bool, Arc::new(BooleanArray::from(vec![false; rows.len()]))),
-        ("extversion", PgType::Text, text(rows.iter().map(|r| Some(r.3.to_owned())).collect())),
+        (
+            "oid",
+            PgType::Int8,
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "extname",
+            PgType::Text,
+            text(rows.iter().map(|r| Some(r.1.to_owned())).collect()),
+        ),
+        (
+            "extowner",
+            PgType::Int8,
+            Arc::new(Int64Array::from(vec![10i64; rows.len()])),
+        ),
+        (
+            "extnamespace",
+            PgType::Int8,
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "extrelocatable",
+            PgType::Bool,
+            Arc::new(BooleanArray::from(vec![false; rows.len()])),
+        ),
+        (
+            "extversion",
+            PgType::Text,
+            text(rows.iter().map(|r| Some(r.3.to_owned())).collect()),
+        ),
     ])
 }
 

@@ -20,7 +20,11 @@ use tempora_sql::Engine;
 use tempora_storage::StoreOptions;
 
 #[derive(Parser)]
-#[command(name = "tempora", version, about = "A time-series SQL database that speaks PostgreSQL and TimescaleDB")]
+#[command(
+    name = "tempora",
+    version,
+    about = "A time-series SQL database that speaks PostgreSQL and TimescaleDB"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,7 +51,10 @@ enum Error {
     #[error("{0}")]
     Engine(#[from] tempora_sql::Error),
     #[error("cannot listen on {address}: {source}")]
-    Listen { address: SocketAddr, source: std::io::Error },
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("refusing to listen on non-loopback address {0}: tempora has no authentication yet")]
     NotLoopback(SocketAddr),
     #[error("cannot start the runtime: {0}")]
@@ -56,7 +63,9 @@ enum Error {
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -146,7 +155,9 @@ fn serve(data_dir: PathBuf, listen: SocketAddr, flush_threshold_mib: usize) -> R
 async fn checkpoint(engine: Arc<Engine>) {
     match tokio::task::spawn_blocking(move || engine.checkpoint()).await {
         Ok(Ok(())) => tracing::info!("checkpoint written; bye"),
-        Ok(Err(error)) => tracing::warn!(%error, "final checkpoint failed; the WAL will be replayed at start"),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "final checkpoint failed; the WAL will be replayed at start")
+        }
         Err(error) => tracing::warn!(%error, "final checkpoint task failed"),
     }
 }
@@ -155,14 +166,15 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch SIGTERM");
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

@@ -26,7 +26,10 @@ async fn extended_protocol_binds_typed_parameters_and_returns_binary_values() {
         .prepare("INSERT INTO readings (time, device, value, n) VALUES ($1, $2, $3, $4)")
         .await
         .unwrap();
-    assert_eq!(insert.params(), &[Type::TIMESTAMPTZ, Type::TEXT, Type::FLOAT8, Type::INT4]);
+    assert_eq!(
+        insert.params(),
+        &[Type::TIMESTAMPTZ, Type::TEXT, Type::FLOAT8, Type::INT4]
+    );
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200);
     for n in 0..5 {
         client
@@ -35,7 +38,10 @@ async fn extended_protocol_binds_typed_parameters_and_returns_binary_values() {
             .unwrap();
     }
     let rows = client
-        .query("SELECT device, value, n, time FROM readings WHERE n >= $1 ORDER BY n", &[&3i32])
+        .query(
+            "SELECT device, value, n, time FROM readings WHERE n >= $1 ORDER BY n",
+            &[&3i32],
+        )
         .await
         .unwrap();
     assert_eq!(rows.len(), 2);
@@ -45,12 +51,22 @@ async fn extended_protocol_binds_typed_parameters_and_returns_binary_values() {
     assert_eq!(rows[1].get::<_, std::time::SystemTime>(3), time);
     // A bad parameter value is a PostgreSQL error, not a crash.
     let error = client
-        .query("SELECT count(*) FROM readings WHERE n = $1::integer", &[&"x"])
+        .query(
+            "SELECT count(*) FROM readings WHERE n = $1::integer",
+            &[&"x"],
+        )
         .await
         .unwrap_err();
-    assert!(error.as_db_error().is_some() || error.to_string().contains("error"), "{error}");
+    assert!(
+        error.as_db_error().is_some() || error.to_string().contains("error"),
+        "{error}"
+    );
     // The connection still works afterwards.
-    let count: i64 = client.query_one("SELECT count(*) FROM readings", &[]).await.unwrap().get(0);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM readings", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 5);
 }
 
@@ -59,11 +75,21 @@ async fn copy_in_and_out_and_a_bad_row_stores_nothing() {
     let server = common::Server::start();
     let client = server.connect().await;
     setup(&client).await;
-    let sink = client.copy_in("COPY readings (time, device, value, n) FROM STDIN").await.unwrap();
+    let sink = client
+        .copy_in("COPY readings (time, device, value, n) FROM STDIN")
+        .await
+        .unwrap();
     futures::pin_mut!(sink);
     let mut data = String::new();
     for i in 0..1000 {
-        data.push_str(&format!("2024-01-0{} 00:00:{:02}+00\tdev{}\t{}.5\t{}\n", 1 + i % 3, i % 60, i % 7, i, i));
+        data.push_str(&format!(
+            "2024-01-0{} 00:00:{:02}+00\tdev{}\t{}.5\t{}\n",
+            1 + i % 3,
+            i % 60,
+            i % 7,
+            i,
+            i
+        ));
     }
     data.push_str("2024-01-01 00:00:00+00\t\\N\t\\N\t\\N\n");
     sink.send(bytes::Bytes::from(data)).await.unwrap();
@@ -71,7 +97,10 @@ async fn copy_in_and_out_and_a_bad_row_stores_nothing() {
     assert_eq!(copied, 1001);
 
     // A bad value on line 3 fails the whole COPY, with its line number, and stores nothing.
-    let sink = client.copy_in("COPY readings (time, device, value, n) FROM STDIN WITH (FORMAT csv)").await.unwrap();
+    let sink = client
+        .copy_in("COPY readings (time, device, value, n) FROM STDIN WITH (FORMAT csv)")
+        .await
+        .unwrap();
     futures::pin_mut!(sink);
     let bad = "2024-01-01 00:00:00+00,a,1,1\n2024-01-01 00:00:00+00,b,2,2\n2024-01-01 00:00:00+00,c,x,3\n";
     sink.send(bytes::Bytes::from(bad)).await.unwrap();
@@ -79,7 +108,11 @@ async fn copy_in_and_out_and_a_bad_row_stores_nothing() {
     let db = error.as_db_error().expect("a database error");
     assert_eq!(db.code().code(), "22P02");
     assert!(db.where_().unwrap_or_default().contains("line 3"), "{db:?}");
-    let count: i64 = client.query_one("SELECT count(*) FROM readings", &[]).await.unwrap().get(0);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM readings", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 1001);
 
     let stream = client
@@ -87,7 +120,10 @@ async fn copy_in_and_out_and_a_bad_row_stores_nothing() {
         .await
         .unwrap();
     let chunks: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
-    let text: String = chunks.iter().map(|c| String::from_utf8_lossy(c).to_string()).collect();
+    let text: String = chunks
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).to_string())
+        .collect();
     assert_eq!(text, "0,dev0\n1,dev1\n2,dev2\n");
 }
 
@@ -100,7 +136,9 @@ async fn rows_survive_restart_and_clean_shutdown() {
         let client = server.connect().await;
         setup(&client).await;
         client
-            .batch_execute("INSERT INTO readings VALUES ('2024-01-01', 'a', 1, 1), ('2024-01-02', 'b', 2, 2)")
+            .batch_execute(
+                "INSERT INTO readings VALUES ('2024-01-01', 'a', 1, 1), ('2024-01-02', 'b', 2, 2)",
+            )
             .await
             .unwrap();
         // Dropped here: SIGKILL, nothing flushed but the WAL.
@@ -108,18 +146,30 @@ async fn rows_survive_restart_and_clean_shutdown() {
     {
         let mut server = common::Server::start_in(&data_dir);
         let client = server.connect().await;
-        let count: i64 = client.query_one("SELECT count(*) FROM readings", &[]).await.unwrap().get(0);
+        let count: i64 = client
+            .query_one("SELECT count(*) FROM readings", &[])
+            .await
+            .unwrap()
+            .get(0);
         assert_eq!(count, 2);
-        client.batch_execute("INSERT INTO readings VALUES ('2024-01-03', 'c', 3, 3)").await.unwrap();
+        client
+            .batch_execute("INSERT INTO readings VALUES ('2024-01-03', 'c', 3, 3)")
+            .await
+            .unwrap();
         drop(client);
         assert!(server.terminate(), "SIGTERM should stop the server cleanly");
     }
     // After a clean shutdown the rows are in segment files and the WAL is trimmed.
-    let segments = std::fs::read_dir(data_dir.join("segments")).unwrap().count();
+    let segments = std::fs::read_dir(data_dir.join("segments"))
+        .unwrap()
+        .count();
     assert_eq!(segments, 3);
     let server = common::Server::start_in(&data_dir);
     let client = server.connect().await;
-    let rows = client.query("SELECT device FROM readings ORDER BY time", &[]).await.unwrap();
+    let rows = client
+        .query("SELECT device FROM readings ORDER BY time", &[])
+        .await
+        .unwrap();
     let devices: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(devices, ["a", "b", "c"]);
 }
@@ -137,16 +187,25 @@ async fn now_minus_interval_excludes_old_chunks() {
         .await
         .unwrap();
     let plan: Vec<String> = client
-        .query("EXPLAIN SELECT device FROM readings WHERE time > now() - interval '48 hours'", &[])
+        .query(
+            "EXPLAIN SELECT device FROM readings WHERE time > now() - interval '48 hours'",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let scan = plan.iter().find(|l| l.contains("ChunkScanExec")).expect("a chunk scan");
+    let scan = plan
+        .iter()
+        .find(|l| l.contains("ChunkScanExec"))
+        .expect("a chunk scan");
     assert!(scan.contains("chunks=1/3"), "{plan:#?}");
     let rows = client
-        .query("SELECT device FROM readings WHERE time > now() - interval '48 hours'", &[])
+        .query(
+            "SELECT device FROM readings WHERE time > now() - interval '48 hours'",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
@@ -163,7 +222,8 @@ async fn many_sessions_write_and_read_concurrently() {
         let client = server.connect().await;
         tasks.push(tokio::spawn(async move {
             for i in 0..20 {
-                let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200 + i * 60);
+                let time =
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200 + i * 60);
                 client
                     .execute(
                         "INSERT INTO readings (time, device, value, n) VALUES ($1, $2, 0, $3)",
@@ -171,14 +231,25 @@ async fn many_sessions_write_and_read_concurrently() {
                     )
                     .await
                     .unwrap();
-                let _: i64 = client.query_one("SELECT count(*) FROM readings", &[]).await.unwrap().get(0);
+                let _: i64 = client
+                    .query_one("SELECT count(*) FROM readings", &[])
+                    .await
+                    .unwrap()
+                    .get(0);
             }
         }));
     }
     for task in tasks {
         task.await.unwrap();
     }
-    let count: i64 = client.query_one("SELECT count(DISTINCT device) * 1000 + count(*) FROM readings", &[]).await.unwrap().get(0);
+    let count: i64 = client
+        .query_one(
+            "SELECT count(DISTINCT device) * 1000 + count(*) FROM readings",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 16 * 1000 + 320);
 }
 
@@ -191,7 +262,11 @@ async fn simple_query_runs_statements_until_the_first_error() {
         .await
         .unwrap_err();
     assert_eq!(error.as_db_error().unwrap().code().code(), "42P01");
-    let count: i64 = client.query_one("SELECT count(*) FROM a", &[]).await.unwrap().get(0);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM a", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 1);
     // Empty queries are answered, not rejected.
     client.batch_execute(";").await.unwrap();
@@ -201,11 +276,25 @@ async fn simple_query_runs_statements_until_the_first_error() {
 async fn psql_answers_select_1() {
     let server = common::Server::start();
     let output = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "postgres", "-At", "-c", "select 1"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port.to_string(),
+            "-U",
+            "postgres",
+            "-At",
+            "-c",
+            "select 1",
+        ])
         .output();
     match output {
         Ok(output) => {
-            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
             assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "1");
         }
         Err(error) => panic!("psql is needed for this test (scripts/test.sh installs it): {error}"),
@@ -215,10 +304,22 @@ async fn psql_answers_select_1() {
 #[tokio::test]
 async fn unknown_roles_and_databases_are_refused() {
     let server = common::Server::start();
-    let wrong_db = format!("host=127.0.0.1 port={} user=postgres dbname=nope", server.port);
-    let error = tokio_postgres::connect(&wrong_db, tokio_postgres::NoTls).await.err().expect("refused");
+    let wrong_db = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=nope",
+        server.port
+    );
+    let error = tokio_postgres::connect(&wrong_db, tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("refused");
     assert_eq!(error.as_db_error().unwrap().code().code(), "3D000");
-    let wrong_user = format!("host=127.0.0.1 port={} user=mallory dbname=postgres", server.port);
-    let error = tokio_postgres::connect(&wrong_user, tokio_postgres::NoTls).await.err().expect("refused");
+    let wrong_user = format!(
+        "host=127.0.0.1 port={} user=mallory dbname=postgres",
+        server.port
+    );
+    let error = tokio_postgres::connect(&wrong_user, tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("refused");
     assert_eq!(error.as_db_error().unwrap().code().code(), "28000");
 }

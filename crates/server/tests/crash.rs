@@ -13,7 +13,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn below(&mut self, n: u64) -> u64 {
@@ -31,7 +34,9 @@ struct Ledger {
 
 async fn writer(port: u16, first_statement: i64, seed: u64, ledger: Arc<Mutex<Ledger>>) {
     let connection_string = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres");
-    let Ok((client, connection)) = tokio_postgres::connect(&connection_string, tokio_postgres::NoTls).await else {
+    let Ok((client, connection)) =
+        tokio_postgres::connect(&connection_string, tokio_postgres::NoTls).await
+    else {
         return;
     };
     tokio::spawn(async move {
@@ -50,8 +55,15 @@ async fn writer(port: u16, first_statement: i64, seed: u64, ledger: Arc<Mutex<Le
                 )
             })
             .collect();
-        let sql = format!("INSERT INTO crash (time, statement, row, value) VALUES {}", values.join(", "));
-        ledger.lock().unwrap().unacknowledged.insert(statement, rows);
+        let sql = format!(
+            "INSERT INTO crash (time, statement, row, value) VALUES {}",
+            values.join(", ")
+        );
+        ledger
+            .lock()
+            .unwrap()
+            .unacknowledged
+            .insert(statement, rows);
         match client.simple_query(&sql).await {
             Ok(_) => {
                 let mut ledger = ledger.lock().unwrap();
@@ -66,7 +78,10 @@ async fn writer(port: u16, first_statement: i64, seed: u64, ledger: Arc<Mutex<Le
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_rows_survive_kill_9() {
-    let cycles: u64 = std::env::var("CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let cycles: u64 = std::env::var("CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let temp = tempfile::tempdir().unwrap();
     let data_dir = temp.path().join("data");
     // A 1 MiB flush threshold makes checkpoints (segments, WAL trimming) happen
@@ -103,7 +118,10 @@ async fn acknowledged_rows_survive_kill_9() {
         let server = common::Server::start_with(&data_dir, &args);
         let client = server.connect().await;
         let rows = client
-            .query("SELECT statement, count(*), count(DISTINCT row) FROM crash GROUP BY statement", &[])
+            .query(
+                "SELECT statement, count(*), count(DISTINCT row) FROM crash GROUP BY statement",
+                &[],
+            )
             .await
             .unwrap();
         let mut present: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
@@ -113,14 +131,26 @@ async fn acknowledged_rows_survive_kill_9() {
         let mut ledger = ledger.lock().unwrap();
         for (statement, expected) in &ledger.acknowledged {
             let found = present.get(statement).copied().unwrap_or((0, 0));
-            assert_eq!(found, (*expected, *expected), "cycle {cycle}: acknowledged statement {statement} lost or duplicated rows");
+            assert_eq!(
+                found,
+                (*expected, *expected),
+                "cycle {cycle}: acknowledged statement {statement} lost or duplicated rows"
+            );
         }
-        let unacknowledged: Vec<(i64, i64)> = ledger.unacknowledged.iter().map(|(s, n)| (*s, *n)).collect();
+        let unacknowledged: Vec<(i64, i64)> = ledger
+            .unacknowledged
+            .iter()
+            .map(|(s, n)| (*s, *n))
+            .collect();
         for (statement, expected) in unacknowledged {
             match present.get(&statement) {
                 None => {}
                 Some(found) => {
-                    assert_eq!(*found, (expected, expected), "cycle {cycle}: statement {statement} is partly present");
+                    assert_eq!(
+                        *found,
+                        (expected, expected),
+                        "cycle {cycle}: statement {statement} is partly present"
+                    );
                     // It committed before the crash without its acknowledgement reaching us.
                     ledger.acknowledged.insert(statement, expected);
                 }
@@ -129,9 +159,15 @@ async fn acknowledged_rows_survive_kill_9() {
         ledger.unacknowledged.clear();
         let known: BTreeSet<i64> = ledger.acknowledged.keys().copied().collect();
         for statement in present.keys() {
-            assert!(known.contains(statement), "cycle {cycle}: rows of a statement never sent: {statement}");
+            assert!(
+                known.contains(statement),
+                "cycle {cycle}: rows of a statement never sent: {statement}"
+            );
         }
         eprintln!("cycle {cycle}: {} statements verified", known.len());
     }
-    assert!(ledger.lock().unwrap().acknowledged.len() > 20, "the writers made too little progress to test anything");
+    assert!(
+        ledger.lock().unwrap().acknowledged.len() > 20,
+        "the writers made too little progress to test anything"
+    );
 }

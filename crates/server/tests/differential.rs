@@ -19,7 +19,11 @@ struct Postgres {
 
 fn as_postgres_user(program: &str) -> Command {
     // initdb refuses to run as root; Debian's package creates the postgres user.
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
     if is_root {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--", program]);
@@ -38,14 +42,33 @@ impl Postgres {
         );
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("pgdata");
-        let _ = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status();
         let status = as_postgres_user(bin.join("initdb").to_str().unwrap())
-            .args(["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale", "C"])
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale",
+                "C",
+            ])
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap();
         assert!(status.success(), "initdb failed");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c TimeZone=UTC",
             dir.path().display()
@@ -69,7 +92,13 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let _ = as_postgres_user(Path::new(PG_BIN).join("pg_ctl").to_str().unwrap())
-            .args(["-D", self.data_dir().to_str().unwrap(), "-m", "immediate", "stop"])
+            .args([
+                "-D",
+                self.data_dir().to_str().unwrap(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
             .stdout(std::process::Stdio::null())
             .status();
     }
@@ -89,18 +118,26 @@ async fn connect(port: u16) -> tokio_postgres::Client {
 }
 
 /// Rows in text format, or the SQLSTATE of the failure.
-async fn run(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+async fn run(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, String> {
     match client.simple_query(sql).await {
         Ok(messages) => Ok(messages
             .into_iter()
             .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => {
-                    Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
-                }
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
                 _ => None,
             })
             .collect()),
-        Err(error) => Err(error.as_db_error().map(|e| e.code().code().to_owned()).unwrap_or_else(|| error.to_string())),
+        Err(error) => Err(error
+            .as_db_error()
+            .map(|e| e.code().code().to_owned())
+            .unwrap_or_else(|| error.to_string())),
     }
 }
 
@@ -112,7 +149,9 @@ fn setup_statements() -> Vec<String> {
     ];
     let mut state: u64 = 42;
     let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         state >> 33
     };
     let mut rows = Vec::new();
@@ -123,7 +162,11 @@ fn setup_statements() -> Vec<String> {
         let counter = next() % 100_000;
         let price = format!("{}.{:03}", next() % 1000, next() % 1000);
         let active = next() % 3 != 0;
-        let note = if next() % 4 == 0 { "NULL".to_owned() } else { format!("'note {}'", next() % 50) };
+        let note = if next() % 4 == 0 {
+            "NULL".to_owned()
+        } else {
+            format!("'note {}'", next() % 50)
+        };
         let day = format!("2024-03-{:02}", 1 + next() % 28);
         let duration = format!("{} minutes", next() % 5000);
         rows.push(format!(
@@ -137,7 +180,8 @@ fn setup_statements() -> Vec<String> {
 }
 
 fn queries() -> Vec<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/differential/queries.sql");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/differential/queries.sql");
     let text = std::fs::read_to_string(path).unwrap();
     let mut queries = Vec::new();
     let mut current = String::new();
@@ -162,8 +206,12 @@ async fn same_results_as_postgres() {
     let pg = connect(postgres.port).await;
     let tp = connect(tempora.port).await;
     for statement in setup_statements() {
-        pg.batch_execute(&statement).await.unwrap_or_else(|e| panic!("postgres: {statement}: {e}"));
-        tp.batch_execute(&statement).await.unwrap_or_else(|e| panic!("tempora: {statement}: {e}"));
+        pg.batch_execute(&statement)
+            .await
+            .unwrap_or_else(|e| panic!("postgres: {statement}: {e}"));
+        tp.batch_execute(&statement)
+            .await
+            .unwrap_or_else(|e| panic!("tempora: {statement}: {e}"));
     }
     let mut mismatches = Vec::new();
     let queries = queries();
@@ -171,7 +219,9 @@ async fn same_results_as_postgres() {
         let expected = run(&pg, query).await;
         let actual = run(&tp, query).await;
         if expected != actual {
-            mismatches.push(format!("{query}\n  postgres: {expected:?}\n  tempora:  {actual:?}"));
+            mismatches.push(format!(
+                "{query}\n  postgres: {expected:?}\n  tempora:  {actual:?}"
+            ));
         }
     }
     assert!(

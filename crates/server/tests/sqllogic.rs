@@ -52,7 +52,9 @@ impl AsyncDB for Postgres {
         let mut affected = None;
         for message in messages {
             match message {
-                tokio_postgres::SimpleQueryMessage::RowDescription(description) => columns = Some(description.len()),
+                tokio_postgres::SimpleQueryMessage::RowDescription(description) => {
+                    columns = Some(description.len())
+                }
                 tokio_postgres::SimpleQueryMessage::Row(row) => {
                     columns = Some(row.len());
                     rows.push(
@@ -65,7 +67,9 @@ impl AsyncDB for Postgres {
                             .collect(),
                     );
                 }
-                tokio_postgres::SimpleQueryMessage::CommandComplete(count) => affected = Some(count),
+                tokio_postgres::SimpleQueryMessage::CommandComplete(count) => {
+                    affected = Some(count)
+                }
                 _ => {}
             }
         }
@@ -107,7 +111,11 @@ async fn sql_logic_tests() {
     let filter = std::env::var("SLT").ok();
     let mut failures = Vec::new();
     for file in files {
-        let name = file.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = file
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
             continue;
         }
@@ -116,7 +124,8 @@ async fn sql_logic_tests() {
         let mut runner = sqllogictest::Runner::new(move || {
             let connection_string = connection_string.clone();
             async move {
-                let (client, connection) = tokio_postgres::connect(&connection_string, tokio_postgres::NoTls).await?;
+                let (client, connection) =
+                    tokio_postgres::connect(&connection_string, tokio_postgres::NoTls).await?;
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });
@@ -132,5 +141,10 @@ async fn sql_logic_tests() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} sqllogictest file(s) failed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} sqllogictest file(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

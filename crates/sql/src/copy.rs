@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement};
+use datafusion::sql::sqlparser::ast::{
+    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement,
+};
 
 use tempora_catalog::TableDef;
 use tempora_types::PgType;
@@ -24,8 +26,17 @@ const BATCH_ROWS: usize = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CopyFormat {
-    Text { delimiter: u8, null: String },
-    Csv { delimiter: u8, quote: u8, escape: u8, null: String, header: bool },
+    Text {
+        delimiter: u8,
+        null: String,
+    },
+    Csv {
+        delimiter: u8,
+        quote: u8,
+        escape: u8,
+        null: String,
+        header: bool,
+    },
 }
 
 impl CopyFormat {
@@ -59,7 +70,8 @@ fn format_from_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> R
             CopyOption::Header(h) => header = *h,
             CopyOption::Quote(c) => quote = single_byte(*c, "quote")?,
             CopyOption::Escape(c) => escape = Some(single_byte(*c, "escape")?),
-            CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+            CopyOption::Encoding(e)
+                if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
             other => return Err(Error::not_supported(format!("COPY option {other}"))),
         }
     }
@@ -126,8 +138,14 @@ pub(crate) async fn start(
             if !values.is_empty() {
                 return Err(Error::not_supported("COPY data inline in the query string"));
             }
-            let CopySource::Table { table_name: name, columns } = source else {
-                return Err(Error::Syntax { message: "COPY FROM needs a table".to_owned() });
+            let CopySource::Table {
+                table_name: name,
+                columns,
+            } = source
+            else {
+                return Err(Error::Syntax {
+                    message: "COPY FROM needs a table".to_owned(),
+                });
             };
             let name = table_name(name)?;
             let table = session
@@ -141,10 +159,12 @@ pub(crate) async fn start(
             let mut targets = Vec::new();
             for column in columns {
                 let column = ident(column);
-                let index = table.column_index(&column).ok_or_else(|| Error::UndefinedColumn {
-                    table: table.name.clone(),
-                    column: column.clone(),
-                })?;
+                let index = table
+                    .column_index(&column)
+                    .ok_or_else(|| Error::UndefinedColumn {
+                        table: table.name.clone(),
+                        column: column.clone(),
+                    })?;
                 if targets.contains(&index) {
                     return Err(Error::DuplicateColumn { name: column });
                 }
@@ -158,25 +178,42 @@ pub(crate) async fn start(
         (true, CopyTarget::Stdout) => {
             let query = match source {
                 CopySource::Query(query) => Statement::Query(query.clone()),
-                CopySource::Table { table_name: name, columns } => {
+                CopySource::Table {
+                    table_name: name,
+                    columns,
+                } => {
                     let columns = if columns.is_empty() {
                         "*".to_owned()
                     } else {
-                        columns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+                        columns
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     };
                     crate::session::parse(&format!("SELECT {columns} FROM {name}"))?
                         .pop()
-                        .ok_or_else(|| Error::Syntax { message: "empty COPY".to_owned() })?
+                        .ok_or_else(|| Error::Syntax {
+                            message: "empty COPY".to_owned(),
+                        })?
                 }
             };
             match session.query(&query, &[]).await? {
-                Output::Stream { schema, stream, .. } => Ok(Output::CopyOut { format, schema, stream }),
-                Output::Batches { schema, batches, .. } => Ok(Output::CopyOut {
+                Output::Stream { schema, stream, .. } => Ok(Output::CopyOut {
+                    format,
+                    schema,
+                    stream,
+                }),
+                Output::Batches {
+                    schema, batches, ..
+                } => Ok(Output::CopyOut {
                     format,
                     stream: crate::session::batches_stream(schema.clone(), batches),
                     schema,
                 }),
-                _ => Err(Error::not_supported("COPY of a statement that returns no rows")),
+                _ => Err(Error::not_supported(
+                    "COPY of a statement that returns no rows",
+                )),
             }
         }
         (_, CopyTarget::File { .. } | CopyTarget::Program { .. }) => Err(Error::not_supported(
@@ -208,7 +245,10 @@ pub struct CopyIn {
 
 impl std::fmt::Debug for CopyIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CopyIn").field("table", &self.table.name).field("line", &self.line).finish()
+        f.debug_struct("CopyIn")
+            .field("table", &self.table.name)
+            .field("line", &self.line)
+            .finish()
     }
 }
 
@@ -266,7 +306,9 @@ impl CopyIn {
         let buffer = std::mem::take(&mut self.pending);
         let result = (|| {
             while !self.ended {
-                let Some((fields, next)) = self.next_record(&buffer[offset..], false)? else { break };
+                let Some((fields, next)) = self.next_record(&buffer[offset..], false)? else {
+                    break;
+                };
                 offset += next;
                 self.take_record(fields)?;
             }
@@ -278,7 +320,11 @@ impl CopyIn {
 
     /// Splits one record off the front of `bytes`; None if it is incomplete.
     /// With `at_end`, a final record without a newline is complete.
-    fn next_record(&self, bytes: &[u8], at_end: bool) -> Result<Option<(Vec<Option<String>>, usize)>> {
+    fn next_record(
+        &self,
+        bytes: &[u8],
+        at_end: bool,
+    ) -> Result<Option<(Vec<Option<String>>, usize)>> {
         match &self.format {
             CopyFormat::Text { delimiter, null } => {
                 let (line, next) = match bytes.iter().position(|b| *b == b'\n') {
@@ -290,11 +336,26 @@ impl CopyIn {
                 if line == b"\\." {
                     return Ok(Some((vec![], next)));
                 }
-                Ok(Some((split_text_line(line, *delimiter, null, self.line + 1)?, next)))
+                Ok(Some((
+                    split_text_line(line, *delimiter, null, self.line + 1)?,
+                    next,
+                )))
             }
-            CopyFormat::Csv { delimiter, quote, escape, null, .. } => {
-                split_csv_record(bytes, *delimiter, *quote, *escape, null, at_end, self.line + 1)
-            }
+            CopyFormat::Csv {
+                delimiter,
+                quote,
+                escape,
+                null,
+                ..
+            } => split_csv_record(
+                bytes,
+                *delimiter,
+                *quote,
+                *escape,
+                null,
+                at_end,
+                self.line + 1,
+            ),
         }
     }
 
@@ -310,7 +371,11 @@ impl CopyIn {
             return Ok(());
         }
         if fields.len() > self.targets.len() {
-            return Err(self.context_error("extra data after last expected column".to_owned(), SqlState::BadCopyFileFormat, None));
+            return Err(self.context_error(
+                "extra data after last expected column".to_owned(),
+                SqlState::BadCopyFileFormat,
+                None,
+            ));
         }
         if fields.len() < self.targets.len() {
             let missing = &self.table.columns[self.targets[fields.len()]].name;
@@ -330,7 +395,11 @@ impl CopyIn {
             };
             if let Err(error) = result {
                 let code = Error::from(error.clone()).sqlstate();
-                return Err(self.context_error(error.to_string(), code, Some((index, field.as_deref().unwrap_or("")))));
+                return Err(self.context_error(
+                    error.to_string(),
+                    code,
+                    Some((index, field.as_deref().unwrap_or(""))),
+                ));
             }
         }
         self.rows_in_builders += 1;
@@ -340,7 +409,12 @@ impl CopyIn {
         Ok(())
     }
 
-    fn context_error(&self, message: String, code: SqlState, field: Option<(usize, &str)>) -> Error {
+    fn context_error(
+        &self,
+        message: String,
+        code: SqlState,
+        field: Option<(usize, &str)>,
+    ) -> Error {
         let context = match field {
             Some((index, value)) => format!(
                 "COPY {}, line {}, column {}: \"{}\"",
@@ -367,7 +441,11 @@ impl CopyIn {
         let columns: Vec<ArrayRef> = built
             .into_iter()
             .zip(schema.fields())
-            .map(|(array, field)| array.unwrap_or_else(|| datafusion::arrow::array::new_null_array(field.data_type(), rows)))
+            .map(|(array, field)| {
+                array.unwrap_or_else(|| {
+                    datafusion::arrow::array::new_null_array(field.data_type(), rows)
+                })
+            })
             .collect();
         self.batches.push(RecordBatch::try_new(schema, columns)?);
         self.rows_in_builders = 0;
@@ -390,7 +468,11 @@ impl CopyIn {
                         self.take_record(fields)?;
                     }
                     None => {
-                        return Err(self.context_error("unterminated CSV quoted field".to_owned(), SqlState::BadCopyFileFormat, None));
+                        return Err(self.context_error(
+                            "unterminated CSV quoted field".to_owned(),
+                            SqlState::BadCopyFileFormat,
+                            None,
+                        ));
                     }
                 }
             }
@@ -398,7 +480,8 @@ impl CopyIn {
         self.flush_builders()?;
         let mut batches = Vec::with_capacity(self.batches.len());
         for batch in std::mem::take(&mut self.batches) {
-            let batch = crate::insert::fill_defaults(session, &self.table, &self.targets, batch).await?;
+            let batch =
+                crate::insert::fill_defaults(session, &self.table, &self.targets, batch).await?;
             batches.push(crate::insert::validate(&self.table, batch)?);
         }
         let store = session.engine().store().clone();
@@ -411,24 +494,32 @@ impl CopyIn {
 }
 
 /// Splits a text-format line into fields, undoing backslash escapes.
-fn split_text_line(line: &[u8], delimiter: u8, null: &str, line_number: u64) -> Result<Vec<Option<String>>> {
+fn split_text_line(
+    line: &[u8],
+    delimiter: u8,
+    null: &str,
+    line_number: u64,
+) -> Result<Vec<Option<String>>> {
     let mut fields = Vec::new();
     let mut field: Vec<u8> = Vec::new();
     let mut raw_start = 0;
     let mut index = 0;
-    let finish = |field: &mut Vec<u8>, raw: &[u8], fields: &mut Vec<Option<String>>| -> Result<()> {
-        if raw == null.as_bytes() {
-            fields.push(None);
-        } else {
-            let text = String::from_utf8(std::mem::take(field)).map_err(|_| Error::Copy {
-                message: format!("invalid byte sequence for encoding \"UTF8\"\nCONTEXT: line {line_number}"),
-                code: SqlState::BadCopyFileFormat,
-            })?;
-            fields.push(Some(text));
-        }
-        field.clear();
-        Ok(())
-    };
+    let finish =
+        |field: &mut Vec<u8>, raw: &[u8], fields: &mut Vec<Option<String>>| -> Result<()> {
+            if raw == null.as_bytes() {
+                fields.push(None);
+            } else {
+                let text = String::from_utf8(std::mem::take(field)).map_err(|_| Error::Copy {
+                    message: format!(
+                        "invalid byte sequence for encoding \"UTF8\"\nCONTEXT: line {line_number}"
+                    ),
+                    code: SqlState::BadCopyFileFormat,
+                })?;
+                fields.push(Some(text));
+            }
+            field.clear();
+            Ok(())
+        };
     while index < line.len() {
         let byte = line[index];
         if byte == delimiter {
@@ -499,22 +590,33 @@ fn split_csv_record(
     let mut index = 0;
     let to_string = |field: Vec<u8>| {
         String::from_utf8(field).map_err(|_| Error::Copy {
-            message: format!("invalid byte sequence for encoding \"UTF8\"\nCONTEXT: line {line_number}"),
+            message: format!(
+                "invalid byte sequence for encoding \"UTF8\"\nCONTEXT: line {line_number}"
+            ),
             code: SqlState::BadCopyFileFormat,
         })
     };
     // `\.` alone on a line ends the data in CSV too.
     let first_line_end = bytes.iter().position(|b| *b == b'\n');
     let first_line = &bytes[..first_line_end.unwrap_or(bytes.len())];
-    if first_line.strip_suffix(b"\r").unwrap_or(first_line) == b"\\." && (first_line_end.is_some() || at_end) {
-        return Ok(Some((vec![], first_line_end.map(|e| e + 1).unwrap_or(bytes.len()))));
+    if first_line.strip_suffix(b"\r").unwrap_or(first_line) == b"\\."
+        && (first_line_end.is_some() || at_end)
+    {
+        return Ok(Some((
+            vec![],
+            first_line_end.map(|e| e + 1).unwrap_or(bytes.len()),
+        )));
     }
     loop {
         let Some(&byte) = bytes.get(index) else {
             if in_quotes || !at_end {
                 return Ok(None);
             }
-            let value = if !quoted_field && field == null.as_bytes() { None } else { Some(to_string(field)?) };
+            let value = if !quoted_field && field == null.as_bytes() {
+                None
+            } else {
+                Some(to_string(field)?)
+            };
             fields.push(value);
             return Ok(Some((fields, index)));
         };
@@ -544,13 +646,21 @@ fn split_csv_record(
             quoted_field = true;
             index += 1;
         } else if byte == delimiter {
-            let value = if !quoted_field && field == null.as_bytes() { None } else { Some(to_string(std::mem::take(&mut field))?) };
+            let value = if !quoted_field && field == null.as_bytes() {
+                None
+            } else {
+                Some(to_string(std::mem::take(&mut field))?)
+            };
             fields.push(value);
             field.clear();
             quoted_field = false;
             index += 1;
         } else if byte == b'\n' || byte == b'\r' {
-            let value = if !quoted_field && field == null.as_bytes() { None } else { Some(to_string(field)?) };
+            let value = if !quoted_field && field == null.as_bytes() {
+                None
+            } else {
+                Some(to_string(field)?)
+            };
             fields.push(value);
             let mut next = index + 1;
             if byte == b'\r' && bytes.get(next) == Some(&b'\n') {
@@ -565,7 +675,11 @@ fn split_csv_record(
 }
 
 /// Formats one batch as COPY text or CSV, one buffer per row.
-pub fn format_rows(format: &CopyFormat, schema: &SchemaRef, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+pub fn format_rows(
+    format: &CopyFormat,
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+) -> Result<Vec<Vec<u8>>> {
     let pg_types = schema
         .fields()
         .iter()
@@ -601,7 +715,13 @@ pub fn format_rows(format: &CopyFormat, schema: &SchemaRef, batch: &RecordBatch)
                         }
                     }
                 }
-                CopyFormat::Csv { delimiter, quote, escape, null, .. } => {
+                CopyFormat::Csv {
+                    delimiter,
+                    quote,
+                    escape,
+                    null,
+                    ..
+                } => {
                     if index > 0 {
                         out.push(*delimiter);
                     }
@@ -611,7 +731,9 @@ pub fn format_rows(format: &CopyFormat, schema: &SchemaRef, batch: &RecordBatch)
                     }
                     let needs_quotes = value.is_empty()
                         || value == *null
-                        || value.bytes().any(|b| b == *delimiter || b == *quote || b == b'\n' || b == b'\r');
+                        || value
+                            .bytes()
+                            .any(|b| b == *delimiter || b == *quote || b == b'\n' || b == b'\r');
                     if needs_quotes {
                         out.push(*quote);
                         for byte in value.bytes() {
@@ -640,17 +762,39 @@ mod tests {
     #[test]
     fn text_lines_unescape() {
         let fields = split_text_line(b"a\\tb\t\\N\t\\\\x\t\\101", b'\t', "\\N", 1).unwrap();
-        assert_eq!(fields, vec![Some("a\tb".into()), None, Some("\\x".into()), Some("A".into())]);
+        assert_eq!(
+            fields,
+            vec![
+                Some("a\tb".into()),
+                None,
+                Some("\\x".into()),
+                Some("A".into())
+            ]
+        );
     }
 
     #[test]
     fn csv_records_follow_quotes_across_lines() {
         let input = b"1,\"a,\"\"b\"\"\nc\",\n2,\"\",x\n";
-        let (first, used) = split_csv_record(input, b',', b'"', b'"', "", false, 1).unwrap().unwrap();
-        assert_eq!(first, vec![Some("1".into()), Some("a,\"b\"\nc".into()), None]);
-        let (second, _) = split_csv_record(&input[used..], b',', b'"', b'"', "", false, 2).unwrap().unwrap();
-        assert_eq!(second, vec![Some("2".into()), Some("".into()), Some("x".into())]);
+        let (first, used) = split_csv_record(input, b',', b'"', b'"', "", false, 1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            first,
+            vec![Some("1".into()), Some("a,\"b\"\nc".into()), None]
+        );
+        let (second, _) = split_csv_record(&input[used..], b',', b'"', b'"', "", false, 2)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            second,
+            vec![Some("2".into()), Some("".into()), Some("x".into())]
+        );
         // An unfinished quoted field waits for more data.
-        assert!(split_csv_record(b"1,\"abc", b',', b'"', b'"', "", false, 1).unwrap().is_none());
+        assert!(
+            split_csv_record(b"1,\"abc", b',', b'"', b'"', "", false, 1)
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -23,14 +23,18 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
         return Err(Error::not_supported("CREATE TABLE ... (LIKE ...)"));
     }
     if let Some(constraint) = create.constraints.first() {
-        return Err(Error::not_supported(format!("table constraint \"{constraint}\" (keys and checks arrive with tempora's key support)")));
+        return Err(Error::not_supported(format!(
+            "table constraint \"{constraint}\" (keys and checks arrive with tempora's key support)"
+        )));
     }
     let name = table_name(&create.name)?;
     let state = session.engine().store().catalog().snapshot();
     if state.table_by_name(&name).is_some() || state.sequences.contains_key(&name) {
         if create.if_not_exists {
             session.notice(format!("relation \"{name}\" already exists, skipping"));
-            return Ok(Output::Command { tag: "CREATE TABLE".to_owned() });
+            return Ok(Output::Command {
+                tag: "CREATE TABLE".to_owned(),
+            });
         }
         return Err(Error::DuplicateTable { name });
     }
@@ -100,10 +104,17 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
             hypertable: None,
         })
     })?;
-    Ok(Output::Command { tag: "CREATE TABLE".to_owned() })
+    Ok(Output::Command {
+        tag: "CREATE TABLE".to_owned(),
+    })
 }
 
-pub(crate) fn drop(session: &mut Session, object_type: ObjectType, if_exists: bool, names: &[ObjectName]) -> Result<Output> {
+pub(crate) fn drop(
+    session: &mut Session,
+    object_type: ObjectType,
+    if_exists: bool,
+    names: &[ObjectName],
+) -> Result<Output> {
     if object_type != ObjectType::Table {
         return Err(Error::not_supported(format!("DROP {object_type}")));
     }
@@ -115,7 +126,9 @@ pub(crate) fn drop(session: &mut Session, object_type: ObjectType, if_exists: bo
         let name = table_name(name)?;
         match state.table_by_name(&name) {
             Some(table) => ids.push(table.id),
-            None if if_exists => session.notice(format!("table \"{name}\" does not exist, skipping")),
+            None if if_exists => {
+                session.notice(format!("table \"{name}\" does not exist, skipping"))
+            }
             None => return Err(Error::UndefinedTable { name }),
         }
     }
@@ -131,10 +144,15 @@ pub(crate) fn drop(session: &mut Session, object_type: ObjectType, if_exists: bo
             session.engine().sequences.forget(&sequence);
         }
     }
-    Ok(Output::Command { tag: "DROP TABLE".to_owned() })
+    Ok(Output::Command {
+        tag: "DROP TABLE".to_owned(),
+    })
 }
 
-pub(crate) fn create_extension(session: &mut Session, create: &ast::CreateExtension) -> Result<Output> {
+pub(crate) fn create_extension(
+    session: &mut Session,
+    create: &ast::CreateExtension,
+) -> Result<Output> {
     let name = ident(&create.name);
     let installed_key = match name.as_str() {
         "timescaledb" => tempora_query::views::META_TIMESCALEDB_INSTALLED,
@@ -142,7 +160,9 @@ pub(crate) fn create_extension(session: &mut Session, create: &ast::CreateExtens
         "plpgsql" => {
             if create.if_not_exists {
                 session.notice(format!("extension \"{name}\" already exists, skipping"));
-                return Ok(Output::Command { tag: "CREATE EXTENSION".to_owned() });
+                return Ok(Output::Command {
+                    tag: "CREATE EXTENSION".to_owned(),
+                });
             }
             return Err(Error::DuplicateExtension { name });
         }
@@ -153,7 +173,9 @@ pub(crate) fn create_extension(session: &mut Session, create: &ast::CreateExtens
     if catalog.snapshot().meta_value(installed_key) == 1 {
         if create.if_not_exists {
             session.notice(format!("extension \"{name}\" already exists, skipping"));
-            return Ok(Output::Command { tag: "CREATE EXTENSION".to_owned() });
+            return Ok(Output::Command {
+                tag: "CREATE EXTENSION".to_owned(),
+            });
         }
         return Err(Error::DuplicateExtension { name });
     }
@@ -161,5 +183,7 @@ pub(crate) fn create_extension(session: &mut Session, create: &ast::CreateExtens
         txn.set_meta(installed_key, 1);
         Ok(())
     })?;
-    Ok(Output::Command { tag: "CREATE EXTENSION".to_owned() })
+    Ok(Output::Command {
+        tag: "CREATE EXTENSION".to_owned(),
+    })
 }

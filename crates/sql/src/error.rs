@@ -117,7 +117,9 @@ pub enum Error {
     InvalidParameter { message: String },
     #[error("{feature} is not supported")]
     NotSupported { feature: String },
-    #[error("null value in column \"{column}\" of relation \"{table}\" violates not-null constraint")]
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
     NotNull { table: String, column: String },
     #[error("{message}")]
     DatatypeMismatch { message: String },
@@ -245,7 +247,9 @@ fn storage_sqlstate(error: &tempora_storage::Error) -> SqlState {
         }
         tempora_storage::Error::WalFailed { .. } => SqlState::IoError,
         tempora_storage::Error::Locked { .. } => SqlState::ObjectNotInPrerequisiteState,
-        tempora_storage::Error::Arrow { .. } | tempora_storage::Error::Parquet { .. } => SqlState::InternalError,
+        tempora_storage::Error::Arrow { .. } | tempora_storage::Error::Parquet { .. } => {
+            SqlState::InternalError
+        }
         tempora_storage::Error::Catalog { source } => catalog_sqlstate(source),
         tempora_storage::Error::NullTime { .. } => SqlState::NotNullViolation,
         tempora_storage::Error::SchemaMismatch { .. } => SqlState::DatatypeMismatch,
@@ -256,12 +260,10 @@ fn catalog_sqlstate(error: &tempora_catalog::Error) -> SqlState {
     match error {
         tempora_catalog::Error::Database { .. } => SqlState::IoError,
         tempora_catalog::Error::Corrupt { .. } => SqlState::DataCorrupted,
-        tempora_catalog::Error::TableExists { .. } | tempora_catalog::Error::SequenceExists { .. } => {
-            SqlState::DuplicateTable
-        }
-        tempora_catalog::Error::TableNotFound { .. } | tempora_catalog::Error::SequenceNotFound { .. } => {
-            SqlState::UndefinedTable
-        }
+        tempora_catalog::Error::TableExists { .. }
+        | tempora_catalog::Error::SequenceExists { .. } => SqlState::DuplicateTable,
+        tempora_catalog::Error::TableNotFound { .. }
+        | tempora_catalog::Error::SequenceNotFound { .. } => SqlState::UndefinedTable,
         tempora_catalog::Error::SequenceExhausted { .. } => SqlState::ObjectNotInPrerequisiteState,
     }
 }
@@ -269,7 +271,10 @@ fn catalog_sqlstate(error: &tempora_catalog::Error) -> SqlState {
 fn arrow_sqlstate(error: &ArrowError) -> SqlState {
     match error {
         ArrowError::CastError(message) | ArrowError::ParseError(message) => {
-            if message.contains("overflow") || message.contains("too large") || message.contains("out of range") {
+            if message.contains("overflow")
+                || message.contains("too large")
+                || message.contains("out of range")
+            {
                 SqlState::NumericValueOutOfRange
             } else {
                 SqlState::InvalidTextRepresentation
@@ -327,7 +332,10 @@ fn message_sqlstate(message: &str) -> Option<SqlState> {
     if lower.contains("column") && (lower.contains("not found") || lower.contains("no field")) {
         return Some(SqlState::UndefinedColumn);
     }
-    if lower.contains("type coercion") || lower.contains("coerce") || lower.contains("cannot get result type") {
+    if lower.contains("type coercion")
+        || lower.contains("coerce")
+        || lower.contains("cannot get result type")
+    {
         return Some(SqlState::UndefinedFunction);
     }
     if lower.contains("time_bucket width") {
@@ -342,21 +350,25 @@ fn message_sqlstate(message: &str) -> Option<SqlState> {
 fn datafusion_sqlstate(error: &DataFusionError) -> SqlState {
     match error {
         DataFusionError::ArrowError(inner, _) => arrow_sqlstate(inner),
-        DataFusionError::ParquetError(_) | DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => {
-            SqlState::IoError
-        }
+        DataFusionError::ParquetError(_)
+        | DataFusionError::ObjectStore(_)
+        | DataFusionError::IoError(_) => SqlState::IoError,
         DataFusionError::SQL(_, _) => SqlState::SyntaxError,
-        DataFusionError::NotImplemented(_) | DataFusionError::Substrait(_) | DataFusionError::Ffi(_) => {
-            SqlState::FeatureNotSupported
-        }
+        DataFusionError::NotImplemented(_)
+        | DataFusionError::Substrait(_)
+        | DataFusionError::Ffi(_) => SqlState::FeatureNotSupported,
         DataFusionError::Internal(_) => SqlState::InternalError,
-        DataFusionError::Plan(message) => message_sqlstate(message).unwrap_or(SqlState::SyntaxError),
+        DataFusionError::Plan(message) => {
+            message_sqlstate(message).unwrap_or(SqlState::SyntaxError)
+        }
         DataFusionError::Configuration(_) => SqlState::InvalidParameterValue,
         DataFusionError::SchemaError(inner, _) => match inner.as_ref() {
             datafusion::common::SchemaError::FieldNotFound { .. } => SqlState::UndefinedColumn,
             datafusion::common::SchemaError::AmbiguousReference { .. } => SqlState::AmbiguousColumn,
             datafusion::common::SchemaError::DuplicateQualifiedField { .. }
-            | datafusion::common::SchemaError::DuplicateUnqualifiedField { .. } => SqlState::DuplicateObject,
+            | datafusion::common::SchemaError::DuplicateUnqualifiedField { .. } => {
+                SqlState::DuplicateObject
+            }
         },
         DataFusionError::Execution(message) => {
             message_sqlstate(message).unwrap_or(SqlState::InternalError)
@@ -376,7 +388,9 @@ fn datafusion_sqlstate(error: &DataFusionError) -> SqlState {
                 SqlState::InternalError
             }
         }
-        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => datafusion_sqlstate(inner),
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            datafusion_sqlstate(inner)
+        }
         DataFusionError::Shared(inner) => datafusion_sqlstate(inner),
         DataFusionError::Collection(errors) => errors
             .first()
@@ -388,16 +402,20 @@ fn datafusion_sqlstate(error: &DataFusionError) -> SqlState {
 /// DataFusion's message without the "Error during planning: " style prefixes.
 fn datafusion_message(error: &DataFusionError) -> String {
     match error {
-        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => datafusion_message(inner),
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            datafusion_message(inner)
+        }
         DataFusionError::Shared(inner) => datafusion_message(inner),
         DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
-            ArrowError::CastError(m) | ArrowError::ParseError(m) | ArrowError::ComputeError(m) => m.clone(),
+            ArrowError::CastError(m) | ArrowError::ParseError(m) | ArrowError::ComputeError(m) => {
+                m.clone()
+            }
             ArrowError::DivideByZero => "division by zero".to_owned(),
             other => other.to_string(),
         },
-        DataFusionError::Plan(m) | DataFusionError::Execution(m) | DataFusionError::NotImplemented(m) => {
-            postgres_wording(&first_line(m))
-        }
+        DataFusionError::Plan(m)
+        | DataFusionError::Execution(m)
+        | DataFusionError::NotImplemented(m) => postgres_wording(&first_line(m)),
         DataFusionError::SchemaError(inner, _) => match inner.as_ref() {
             datafusion::common::SchemaError::FieldNotFound { field, .. } => {
                 format!("column \"{}\" does not exist", field.name)
@@ -441,24 +459,64 @@ mod tests {
     #[test]
     fn sqlstates_map_precisely() {
         let cases: Vec<(Error, &str)> = vec![
-            (Error::Syntax { message: "x".into() }, "42601"),
+            (
+                Error::Syntax {
+                    message: "x".into(),
+                },
+                "42601",
+            ),
             (Error::UndefinedTable { name: "t".into() }, "42P01"),
-            (Error::UndefinedColumn { table: "t".into(), column: "c".into() }, "42703"),
+            (
+                Error::UndefinedColumn {
+                    table: "t".into(),
+                    column: "c".into(),
+                },
+                "42703",
+            ),
             (Error::DuplicateTable { name: "t".into() }, "42P07"),
             (Error::not_supported("triggers"), "0A000"),
-            (Error::NotNull { table: "t".into(), column: "c".into() }, "23502"),
-            (tempora_types::text::parse_int4("x").unwrap_err().into(), "22P02"),
-            (tempora_types::text::parse_int2("99999").unwrap_err().into(), "22003"),
-            (Error::Canceled, "57014"),
-            (DataFusionError::Plan("table 'postgres.public.nope' not found".into()).into(), "42P01"),
-            (DataFusionError::Plan("Invalid function 'nope'".into()).into(), "42883"),
-            (DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None).into(), "22012"),
             (
-                DataFusionError::Context("ctx".into(), Box::new(DataFusionError::NotImplemented("x".into()))).into(),
+                Error::NotNull {
+                    table: "t".into(),
+                    column: "c".into(),
+                },
+                "23502",
+            ),
+            (
+                tempora_types::text::parse_int4("x").unwrap_err().into(),
+                "22P02",
+            ),
+            (
+                tempora_types::text::parse_int2("99999").unwrap_err().into(),
+                "22003",
+            ),
+            (Error::Canceled, "57014"),
+            (
+                DataFusionError::Plan("table 'postgres.public.nope' not found".into()).into(),
+                "42P01",
+            ),
+            (
+                DataFusionError::Plan("Invalid function 'nope'".into()).into(),
+                "42883",
+            ),
+            (
+                DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None).into(),
+                "22012",
+            ),
+            (
+                DataFusionError::Context(
+                    "ctx".into(),
+                    Box::new(DataFusionError::NotImplemented("x".into())),
+                )
+                .into(),
                 "0A000",
             ),
             (
-                DataFusionError::External(Box::new(Error::NotNull { table: "t".into(), column: "c".into() })).into(),
+                DataFusionError::External(Box::new(Error::NotNull {
+                    table: "t".into(),
+                    column: "c".into(),
+                }))
+                .into(),
                 "23502",
             ),
         ];
@@ -469,7 +527,8 @@ mod tests {
 
     #[test]
     fn datafusion_prefixes_are_stripped() {
-        let error: Error = DataFusionError::Plan("table 'postgres.public.x' not found".into()).into();
+        let error: Error =
+            DataFusionError::Plan("table 'postgres.public.x' not found".into()).into();
         assert_eq!(error.client_message(), "relation \"x\" does not exist");
         let error: Error = DataFusionError::Execution("something broke\nmore detail".into()).into();
         assert_eq!(error.client_message(), "something broke");

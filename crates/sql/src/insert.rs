@@ -47,12 +47,18 @@ fn target_columns(table: &TableDef, insert: &ast::Insert) -> Result<Vec<usize>> 
     for column in &insert.columns {
         let name = match column.0.last() {
             Some(ast::ObjectNamePart::Identifier(i)) => ident(i),
-            _ => return Err(Error::Syntax { message: format!("invalid column name {column}") }),
+            _ => {
+                return Err(Error::Syntax {
+                    message: format!("invalid column name {column}"),
+                });
+            }
         };
-        let index = table.column_index(&name).ok_or_else(|| Error::UndefinedColumn {
-            table: table.name.clone(),
-            column: name.clone(),
-        })?;
+        let index = table
+            .column_index(&name)
+            .ok_or_else(|| Error::UndefinedColumn {
+                table: table.name.clone(),
+                column: name.clone(),
+            })?;
         if indices.contains(&index) {
             return Err(Error::DuplicateColumn { name });
         }
@@ -63,7 +69,9 @@ fn target_columns(table: &TableDef, insert: &ast::Insert) -> Result<Vec<usize>> 
 
 fn check_supported(insert: &ast::Insert) -> Result<()> {
     if insert.on.is_some() {
-        return Err(Error::not_supported("INSERT ... ON CONFLICT (arrives with tempora's key support)"));
+        return Err(Error::not_supported(
+            "INSERT ... ON CONFLICT (arrives with tempora's key support)",
+        ));
     }
     if insert.source.is_none() {
         return Err(Error::not_supported("INSERT without VALUES or SELECT"));
@@ -71,7 +79,11 @@ fn check_supported(insert: &ast::Insert) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn execute(session: &mut Session, insert: &ast::Insert, params: &[Option<String>]) -> Result<Output> {
+pub(crate) async fn execute(
+    session: &mut Session,
+    insert: &ast::Insert,
+    params: &[Option<String>],
+) -> Result<Output> {
     check_supported(insert)?;
     let table = target_table(session, insert)?;
     let targets = target_columns(&table, insert)?;
@@ -112,10 +124,19 @@ enum Literal<'a> {
     Owned(String),
 }
 
-fn literal<'a>(expr: &'a Expr, pg_type: PgType, params: &'a [Option<String>]) -> Option<Literal<'a>> {
+fn literal<'a>(
+    expr: &'a Expr,
+    pg_type: PgType,
+    params: &'a [Option<String>],
+) -> Option<Literal<'a>> {
     let numeric_column = matches!(
         pg_type,
-        PgType::Int2 | PgType::Int4 | PgType::Int8 | PgType::Float4 | PgType::Float8 | PgType::Numeric { .. }
+        PgType::Int2
+            | PgType::Int4
+            | PgType::Int8
+            | PgType::Float4
+            | PgType::Float8
+            | PgType::Numeric { .. }
     );
     let text_column = matches!(pg_type, PgType::Text | PgType::Varchar { .. });
     match expr {
@@ -145,28 +166,41 @@ fn literal<'a>(expr: &'a Expr, pg_type: PgType, params: &'a [Option<String>]) ->
             },
             _ => None,
         },
-        Expr::Cast { expr, data_type, .. } if pg_type_of_sql(data_type) == Some(pg_type) => match expr.as_ref() {
+        Expr::Cast {
+            expr, data_type, ..
+        } if pg_type_of_sql(data_type) == Some(pg_type) => match expr.as_ref() {
             Expr::Value(value) => match &value.value {
                 Value::SingleQuotedString(s) => Some(Literal::Text(s)),
                 _ => None,
             },
             _ => None,
         },
-        Expr::TypedString(typed) if pg_type_of_sql(&typed.data_type) == Some(pg_type) => match &typed.value.value {
-            Value::SingleQuotedString(s) => Some(Literal::Text(s)),
-            _ => None,
-        },
+        Expr::TypedString(typed) if pg_type_of_sql(&typed.data_type) == Some(pg_type) => {
+            match &typed.value.value {
+                Value::SingleQuotedString(s) => Some(Literal::Text(s)),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }
 
 /// Builds the rows of `VALUES` lists made only of literals and parameters.
-fn literal_rows(table: &TableDef, targets: &[usize], insert: &ast::Insert, params: &[Option<String>]) -> Result<Option<RecordBatch>> {
-    let Some(source) = &insert.source else { return Ok(None) };
+fn literal_rows(
+    table: &TableDef,
+    targets: &[usize],
+    insert: &ast::Insert,
+    params: &[Option<String>],
+) -> Result<Option<RecordBatch>> {
+    let Some(source) = &insert.source else {
+        return Ok(None);
+    };
     if source.with.is_some() || source.order_by.is_some() || source.limit_clause.is_some() {
         return Ok(None);
     }
-    let SetExpr::Values(values) = source.body.as_ref() else { return Ok(None) };
+    let SetExpr::Values(values) = source.body.as_ref() else {
+        return Ok(None);
+    };
     let row_count = values.rows.len();
     let mut builders: Vec<Option<ColumnBuilder>> = Vec::with_capacity(table.columns.len());
     for (index, column) in table.columns.iter().enumerate() {
@@ -214,7 +248,12 @@ fn literal_rows(table: &TableDef, targets: &[usize], insert: &ast::Insert, param
 }
 
 /// Plans the INSERT with DataFusion and runs its source, cast to the table's types.
-async fn planned_rows(session: &Session, table: &TableDef, insert: &ast::Insert, params: &[Option<String>]) -> Result<RecordBatch> {
+async fn planned_rows(
+    session: &Session,
+    table: &TableDef,
+    insert: &ast::Insert,
+    params: &[Option<String>],
+) -> Result<RecordBatch> {
     let mut plain = insert.clone();
     plain.returning = None;
     let plan = session.plan(&Statement::Insert(plain)).await?;
@@ -242,11 +281,18 @@ async fn planned_rows(session: &Session, table: &TableDef, insert: &ast::Insert,
             .collect::<Result<Vec<_>, _>>()?;
         conformed.push(RecordBatch::try_new(schema.clone(), columns)?);
     }
-    Ok(datafusion::arrow::compute::concat_batches(&schema, &conformed)?)
+    Ok(datafusion::arrow::compute::concat_batches(
+        &schema, &conformed,
+    )?)
 }
 
 /// Evaluates the DEFAULT of every column the statement did not list.
-pub(crate) async fn fill_defaults(session: &Session, table: &TableDef, targets: &[usize], batch: RecordBatch) -> Result<RecordBatch> {
+pub(crate) async fn fill_defaults(
+    session: &Session,
+    table: &TableDef,
+    targets: &[usize],
+    batch: RecordBatch,
+) -> Result<RecordBatch> {
     let rows = batch.num_rows();
     if rows == 0 {
         return Ok(batch);
@@ -256,7 +302,9 @@ pub(crate) async fn fill_defaults(session: &Session, table: &TableDef, targets: 
         if targets.contains(&index) {
             continue;
         }
-        let Some(default_sql) = &column.default_sql else { continue };
+        let Some(default_sql) = &column.default_sql else {
+            continue;
+        };
         columns[index] = evaluate_default(session, default_sql, column.pg_type, rows).await?;
     }
     Ok(RecordBatch::try_new(batch.schema(), columns)?)
@@ -264,11 +312,18 @@ pub(crate) async fn fill_defaults(session: &Session, table: &TableDef, targets: 
 
 /// `SELECT CAST(<default> AS type) FROM generate_series(1, rows)`: one value
 /// per row, so volatile defaults (nextval, random) differ per row as in PostgreSQL.
-async fn evaluate_default(session: &Session, default_sql: &str, pg_type: PgType, rows: usize) -> Result<ArrayRef> {
+async fn evaluate_default(
+    session: &Session,
+    default_sql: &str,
+    pg_type: PgType,
+    rows: usize,
+) -> Result<ArrayRef> {
     let sql = format!("SELECT {default_sql} FROM generate_series(1, {rows})");
     let statement = crate::session::parse(&sql)?
         .pop()
-        .ok_or_else(|| Error::Syntax { message: format!("invalid default expression {default_sql}") })?;
+        .ok_or_else(|| Error::Syntax {
+            message: format!("invalid default expression {default_sql}"),
+        })?;
     let (_, batches) = session.collect(&statement, &[]).await?;
     let arrays: Vec<ArrayRef> = batches.iter().map(|b| b.column(0).clone()).collect();
     let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
@@ -276,7 +331,10 @@ async fn evaluate_default(session: &Session, default_sql: &str, pg_type: PgType,
     let values = datafusion::arrow::compute::cast(&values, &pg_type.arrow_type())?;
     if values.len() != rows {
         return Err(Error::InvalidParameter {
-            message: format!("default expression {default_sql} produced {} values for {rows} rows", values.len()),
+            message: format!(
+                "default expression {default_sql} produced {} values for {rows} rows",
+                values.len()
+            ),
         });
     }
     Ok(values)
@@ -314,7 +372,12 @@ pub(crate) fn validate(table: &TableDef, batch: RecordBatch) -> Result<RecordBat
 }
 
 /// Evaluates RETURNING over the rows just written.
-async fn returning(session: &Session, table: &TableDef, batch: RecordBatch, items: &[ast::SelectItem]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+async fn returning(
+    session: &Session,
+    table: &TableDef,
+    batch: RecordBatch,
+    items: &[ast::SelectItem],
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let context = SessionContext::new();
     for function in ["time_bucket"] {
         if let Ok(udf) = datafusion::execution::FunctionRegistry::udf(session.context(), function) {
@@ -351,7 +414,9 @@ async fn returning(session: &Session, table: &TableDef, batch: RecordBatch, item
     };
     let plan = context
         .state()
-        .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(Statement::Query(Box::new(query)))))
+        .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+            Statement::Query(Box::new(query)),
+        )))
         .await?;
     let frame = context.execute_logical_plan(plan).await?;
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
@@ -360,12 +425,14 @@ async fn returning(session: &Session, table: &TableDef, batch: RecordBatch, item
     let fields: Vec<_> = schema
         .fields()
         .iter()
-        .map(|field| match table.columns.iter().find(|c| &c.name == field.name()) {
-            Some(column) if column.pg_type.arrow_type() == *field.data_type() => {
-                Arc::new(column.pg_type.arrow_field(field.name(), true))
-            }
-            _ => field.clone(),
-        })
+        .map(
+            |field| match table.columns.iter().find(|c| &c.name == field.name()) {
+                Some(column) if column.pg_type.arrow_type() == *field.data_type() => {
+                    Arc::new(column.pg_type.arrow_field(field.name(), true))
+                }
+                _ => field.clone(),
+            },
+        )
         .collect();
     let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
     let batches = batches
@@ -414,7 +481,8 @@ pub(crate) async fn describe(
         plain.returning = None;
         if let Ok(plan) = session.plan(&Statement::Insert(plain)).await {
             for (name, data_type) in plan.get_parameter_types()? {
-                if let (Ok(n), Some(data_type)) = (name.trim_start_matches('$').parse::<usize>(), data_type)
+                if let (Ok(n), Some(data_type)) =
+                    (name.trim_start_matches('$').parse::<usize>(), data_type)
                     && n >= 1
                     && let Ok(pg_type) = PgType::of_arrow(&data_type)
                 {
@@ -423,7 +491,10 @@ pub(crate) async fn describe(
             }
         }
     }
-    let types = types.into_iter().map(|t| t.unwrap_or(PgType::Text)).collect();
+    let types = types
+        .into_iter()
+        .map(|t| t.unwrap_or(PgType::Text))
+        .collect();
     let returning_schema = match &insert.returning {
         Some(items) => {
             let empty = RecordBatch::new_empty(table.arrow_schema());

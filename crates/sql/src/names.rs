@@ -29,10 +29,14 @@ pub(crate) fn table_name(name: &ObjectName) -> Result<String> {
     match parts.as_slice() {
         [table] => Ok(table.clone()),
         [schema, table] if schema == DEFAULT_SCHEMA => Ok(table.clone()),
-        [database, schema, table] if database == tempora_query::DATABASE_NAME && schema == DEFAULT_SCHEMA => {
+        [database, schema, table]
+            if database == tempora_query::DATABASE_NAME && schema == DEFAULT_SCHEMA =>
+        {
             Ok(table.clone())
         }
-        [schema, _] => Err(Error::UndefinedSchema { name: schema.clone() }),
+        [schema, _] => Err(Error::UndefinedSchema {
+            name: schema.clone(),
+        }),
         _ => Err(Error::Syntax {
             message: format!("improper qualified name (too many dotted names): {name}"),
         }),
@@ -55,7 +59,9 @@ pub(crate) fn table_name_from_text(text: &str) -> Result<String> {
     match parts.as_slice() {
         [table] => Ok(table.clone()),
         [schema, table] if schema == DEFAULT_SCHEMA => Ok(table.clone()),
-        [schema, _] => Err(Error::UndefinedSchema { name: schema.clone() }),
+        [schema, _] => Err(Error::UndefinedSchema {
+            name: schema.clone(),
+        }),
         _ => Err(Error::Syntax {
             message: format!("invalid name syntax: \"{text}\""),
         }),

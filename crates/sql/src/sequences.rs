@@ -8,7 +8,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::Int64Array;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result as DfResult, ScalarValue, exec_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
 use parking_lot::Mutex;
 
 use tempora_storage::Store;
@@ -41,7 +43,9 @@ impl Sequences {
         let sequence = state
             .sequences
             .get(name)
-            .ok_or_else(|| Error::UndefinedTable { name: name.to_owned() })?;
+            .ok_or_else(|| Error::UndefinedTable {
+                name: name.to_owned(),
+            })?;
         let last = *last_values
             .entry(name.to_owned())
             .or_insert(sequence.last_value);
@@ -136,14 +140,17 @@ impl ScalarUDFImpl for NextvalUdf {
         let ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))) = &args.args[0] else {
             return exec_err!("nextval needs a constant sequence name");
         };
-        let name = table_name_from_text(name).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let name = table_name_from_text(name)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         let rows = args.number_rows.max(1);
         let values = self
             .sequences
             .next_values(&name, rows)
             .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         if args.number_rows == 0 || values.len() == 1 {
-            return Ok(ColumnarValue::Scalar(ScalarValue::Int64(values.first().copied())));
+            return Ok(ColumnarValue::Scalar(ScalarValue::Int64(
+                values.first().copied(),
+            )));
         }
         Ok(ColumnarValue::Array(Arc::new(Int64Array::from(values))))
     }

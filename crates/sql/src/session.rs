@@ -141,7 +141,10 @@ impl Session {
     }
 
     pub(crate) fn notice(&mut self, message: String) {
-        self.notices.push(Notice { code: "00000", message });
+        self.notices.push(Notice {
+            code: "00000",
+            message,
+        });
     }
 
     /// Notices raised since the last call, to send before the statement's result.
@@ -188,14 +191,21 @@ impl Session {
     }
 
     /// Parameter types and result columns of a prepared statement, without running it.
-    pub async fn describe(&mut self, prepared: &Prepared) -> Result<(Vec<PgType>, Option<SchemaRef>)> {
+    pub async fn describe(
+        &mut self,
+        prepared: &Prepared,
+    ) -> Result<(Vec<PgType>, Option<SchemaRef>)> {
         let Some(statement) = &prepared.statement else {
             return Ok((Vec::new(), None));
         };
         // `$1::float8` says the parameter's type where DataFusion's inference cannot.
         let mut cast_types: HashMap<usize, PgType> = HashMap::new();
         let _ = ast::visit_expressions(statement, |expr| {
-            if let Expr::Cast { expr: inner, data_type, .. } = expr
+            if let Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } = expr
                 && let Expr::Value(value) = inner.as_ref()
                 && let ast::Value::Placeholder(name) = &value.value
                 && let Ok(n) = name.trim_start_matches('$').parse::<usize>()
@@ -206,9 +216,19 @@ impl Session {
             }
             std::ops::ControlFlow::<()>::Continue(())
         });
-        let known = prepared.declared_types.len().max(cast_types.keys().map(|i| i + 1).max().unwrap_or(0));
+        let known = prepared
+            .declared_types
+            .len()
+            .max(cast_types.keys().map(|i| i + 1).max().unwrap_or(0));
         let declared_types: Vec<Option<PgType>> = (0..known)
-            .map(|i| prepared.declared_types.get(i).copied().flatten().or_else(|| cast_types.get(&i).copied()))
+            .map(|i| {
+                prepared
+                    .declared_types
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .or_else(|| cast_types.get(&i).copied())
+            })
             .collect();
         let declared = |index: usize| declared_types.get(index).copied().flatten();
         match statement {
@@ -231,26 +251,42 @@ impl Session {
                 Ok((types, Some(Arc::new(plan.schema().as_arrow().clone()))))
             }
             Statement::Insert(insert_statement) => {
-                let (types, returning) = insert::describe(self, insert_statement, &declared_types).await?;
+                let (types, returning) =
+                    insert::describe(self, insert_statement, &declared_types).await?;
                 Ok((types, returning))
             }
             Statement::Explain { .. } => Ok((Vec::new(), Some(explain_schema()))),
             Statement::ShowVariable { variable } => {
-                let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(".");
+                let name = variable
+                    .iter()
+                    .map(|i| i.value.clone())
+                    .collect::<Vec<_>>()
+                    .join(".");
                 Ok((Vec::new(), Some(text_schema(&name))))
             }
             Statement::Query(query) => {
                 // TimescaleDB API calls: run-time schema depends on the call; describe by running
                 // is wrong (side effects), so report the documented single text-like column.
-                let call = timescale::api_call(query).map(|c| c.name).unwrap_or_default();
+                let call = timescale::api_call(query)
+                    .map(|c| c.name)
+                    .unwrap_or_default();
                 Ok((Vec::new(), Some(text_schema(&call))))
             }
-            _ => Ok(((0..declared_types.len()).map(|i| declared(i).unwrap_or(PgType::Text)).collect(), None)),
+            _ => Ok((
+                (0..declared_types.len())
+                    .map(|i| declared(i).unwrap_or(PgType::Text))
+                    .collect(),
+                None,
+            )),
         }
     }
 
     /// Executes one statement with text-form parameters (`$1` is `params[0]`).
-    pub async fn execute(&mut self, statement: &Statement, params: &[Option<String>]) -> Result<Output> {
+    pub async fn execute(
+        &mut self,
+        statement: &Statement,
+        params: &[Option<String>],
+    ) -> Result<Output> {
         match statement {
             Statement::Query(query) => {
                 if let Some(call) = timescale::api_call(query) {
@@ -258,7 +294,9 @@ impl Session {
                 }
                 self.query(statement, params).await
             }
-            Statement::Insert(insert_statement) => insert::execute(self, insert_statement, params).await,
+            Statement::Insert(insert_statement) => {
+                insert::execute(self, insert_statement, params).await
+            }
             Statement::CreateTable(create) => ddl::create_table(self, create),
             Statement::Drop {
                 object_type,
@@ -274,27 +312,44 @@ impl Session {
                 options,
                 legacy_options,
                 values,
-            } => crate::copy::start(self, source, *to, target, options, legacy_options, values).await,
+            } => {
+                crate::copy::start(self, source, *to, target, options, legacy_options, values).await
+            }
             Statement::Explain {
                 analyze,
                 statement: inner,
                 options,
                 ..
-            } => self.explain(statement, inner, *analyze || has_analyze_option(options.as_deref()), params).await,
+            } => {
+                self.explain(
+                    statement,
+                    inner,
+                    *analyze || has_analyze_option(options.as_deref()),
+                    params,
+                )
+                .await
+            }
             Statement::Set(set) => self.set(set),
             Statement::ShowVariable { variable } => self.show(variable),
             Statement::StartTransaction { .. }
             | Statement::Commit { .. }
             | Statement::Rollback { .. }
             | Statement::Savepoint { .. }
-            | Statement::ReleaseSavepoint { .. } => Err(Error::not_supported("transaction blocks (BEGIN/COMMIT) are not supported yet; each statement commits on its own, and")),
+            | Statement::ReleaseSavepoint { .. } => Err(Error::not_supported(
+                "transaction blocks (BEGIN/COMMIT) are not supported yet; each statement commits on its own, and",
+            )),
             Statement::CreateTrigger(_) | Statement::DropTrigger(_) => Err(Error::not_supported(
                 "triggers are not supported by tempora; for dual writes during a migration write to both tables from the application or backfill with INSERT ... SELECT, and",
             )),
             Statement::CreateFunction(_) | Statement::CreateProcedure { .. } => {
-                Err(Error::not_supported("user-defined functions and procedures (PL/pgSQL) are not supported; this"))
+                Err(Error::not_supported(
+                    "user-defined functions and procedures (PL/pgSQL) are not supported; this",
+                ))
             }
-            other => Err(Error::not_supported(format!("the statement \"{}\"", statement_kind(other)))),
+            other => Err(Error::not_supported(format!(
+                "the statement \"{}\"",
+                statement_kind(other)
+            ))),
         }
     }
 
@@ -315,7 +370,10 @@ impl Session {
         let count = placeholder_count(&inferred, params.len());
         if params.len() < count {
             return Err(Error::InvalidParameter {
-                message: format!("bind message supplies {} parameters, but prepared statement requires {count}", params.len()),
+                message: format!(
+                    "bind message supplies {} parameters, but prepared statement requires {count}",
+                    params.len()
+                ),
             });
         }
         let mut values = Vec::with_capacity(params.len());
@@ -326,7 +384,11 @@ impl Session {
         Ok(plan.with_param_values(ParamValues::List(values))?)
     }
 
-    pub(crate) async fn query(&mut self, statement: &Statement, params: &[Option<String>]) -> Result<Output> {
+    pub(crate) async fn query(
+        &mut self,
+        statement: &Statement,
+        params: &[Option<String>],
+    ) -> Result<Output> {
         let plan = self.plan(statement).await?;
         let plan = self.bind(plan, params)?;
         let frame = self.context.execute_logical_plan(plan).await?;
@@ -340,7 +402,10 @@ impl Session {
                 schema.clone(),
                 futures::StreamExt::map(stream, move |batch| {
                     let batch = batch?;
-                    Ok(RecordBatch::try_new(target.clone(), batch.columns().to_vec())?)
+                    Ok(RecordBatch::try_new(
+                        target.clone(),
+                        batch.columns().to_vec(),
+                    )?)
                 }),
             ))
         };
@@ -359,7 +424,9 @@ impl Session {
         params: &[Option<String>],
     ) -> Result<Output> {
         if !matches!(inner, Statement::Query(_)) {
-            return Err(Error::not_supported("EXPLAIN of statements other than SELECT"));
+            return Err(Error::not_supported(
+                "EXPLAIN of statements other than SELECT",
+            ));
         }
         // DataFusion's EXPLAIN [ANALYZE] yields (plan_type, plan) rows; PostgreSQL
         // prints one "QUERY PLAN" column with a row per line of the executed plan.
@@ -387,12 +454,19 @@ impl Session {
         };
         let plan = self.plan(&explain).await?;
         let plan = self.bind(plan, params)?;
-        let batches = self.context.execute_logical_plan(plan).await?.collect().await?;
+        let batches = self
+            .context
+            .execute_logical_plan(plan)
+            .await?
+            .collect()
+            .await?;
         let mut lines = Vec::new();
         for batch in &batches {
             let kinds = batch.column(0).as_any().downcast_ref::<StringArray>();
             let plans = batch.column(1).as_any().downcast_ref::<StringArray>();
-            let (Some(kinds), Some(plans)) = (kinds, plans) else { continue };
+            let (Some(kinds), Some(plans)) = (kinds, plans) else {
+                continue;
+            };
             for row in 0..batch.num_rows() {
                 let kind = kinds.value(row);
                 if kind == "physical_plan" || kind == "Plan with Metrics" {
@@ -411,38 +485,61 @@ impl Session {
 
     fn set(&mut self, set: &ast::Set) -> Result<Output> {
         match set {
-            ast::Set::SingleAssignment { variable, values, .. } => {
+            ast::Set::SingleAssignment {
+                variable, values, ..
+            } => {
                 let name = variable.to_string();
-                let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
+                let value = values
+                    .iter()
+                    .map(setting_value)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 if name.to_ascii_lowercase().starts_with("datafusion.") {
                     // DataFusion's own options (target_partitions, batch_size, ...).
                     let state = self.context.state_ref();
                     let mut state = state.write();
-                    state.config_mut().options_mut().set(&name.to_ascii_lowercase(), &value)?;
+                    state
+                        .config_mut()
+                        .options_mut()
+                        .set(&name.to_ascii_lowercase(), &value)?;
                 } else if value.eq_ignore_ascii_case("default") {
                     self.settings.reset(&name);
                 } else {
                     self.settings.set(&name, &value)?;
                 }
-                Ok(Output::Command { tag: "SET".to_owned() })
+                Ok(Output::Command {
+                    tag: "SET".to_owned(),
+                })
             }
             ast::Set::SetTimeZone { value, .. } => {
                 self.settings.set("timezone", &setting_value(value))?;
-                Ok(Output::Command { tag: "SET".to_owned() })
+                Ok(Output::Command {
+                    tag: "SET".to_owned(),
+                })
             }
             ast::Set::SetNames { charset_name, .. } => {
-                self.settings.set("client_encoding", &charset_name.to_string())?;
-                Ok(Output::Command { tag: "SET".to_owned() })
+                self.settings
+                    .set("client_encoding", &charset_name.to_string())?;
+                Ok(Output::Command {
+                    tag: "SET".to_owned(),
+                })
             }
             other => Err(Error::not_supported(format!("SET form \"{other}\""))),
         }
     }
 
     fn show(&mut self, variable: &[ast::Ident]) -> Result<Output> {
-        let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ");
+        let name = variable
+            .iter()
+            .map(|i| i.value.clone())
+            .collect::<Vec<_>>()
+            .join(" ");
         let value = self.settings.get(&name)?.to_owned();
         let schema = text_schema(&name.to_ascii_lowercase());
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value]))])?;
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec![value]))],
+        )?;
         Ok(Output::Batches {
             schema,
             batches: vec![batch],
@@ -451,7 +548,11 @@ impl Session {
     }
 
     /// Runs a query to completion and returns its batches.
-    pub(crate) async fn collect(&self, statement: &Statement, params: &[Option<String>]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    pub(crate) async fn collect(
+        &self,
+        statement: &Statement,
+        params: &[Option<String>],
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let plan = self.plan(statement).await?;
         let plan = self.bind(plan, params)?;
         let frame = self.context.execute_logical_plan(plan).await?;
@@ -460,10 +561,17 @@ impl Session {
     }
 
     /// Evaluates a constant expression (`interval '1 day'`, `now() - interval '7 days'`).
-    pub(crate) async fn evaluate(&self, expr: &Expr, params: &[Option<String>]) -> Result<ScalarValue> {
+    pub(crate) async fn evaluate(
+        &self,
+        expr: &Expr,
+        params: &[Option<String>],
+    ) -> Result<ScalarValue> {
         let query = ast::Query {
             with: None,
-            body: Box::new(SetExpr::Select(Box::new(select_of(vec![ast::SelectItem::UnnamedExpr(expr.clone())], vec![])))),
+            body: Box::new(SetExpr::Select(Box::new(select_of(
+                vec![ast::SelectItem::UnnamedExpr(expr.clone())],
+                vec![],
+            )))),
             order_by: None,
             limit_clause: None,
             fetch: None,
@@ -473,11 +581,16 @@ impl Session {
             format_clause: None,
             pipe_operators: vec![],
         };
-        let (_, batches) = self.collect(&Statement::Query(Box::new(query)), params).await?;
-        let batch = batches
-            .iter()
-            .find(|b| b.num_rows() > 0)
-            .ok_or_else(|| Error::InvalidParameter { message: "expression produced no value".to_owned() })?;
+        let (_, batches) = self
+            .collect(&Statement::Query(Box::new(query)), params)
+            .await?;
+        let batch =
+            batches
+                .iter()
+                .find(|b| b.num_rows() > 0)
+                .ok_or_else(|| Error::InvalidParameter {
+                    message: "expression produced no value".to_owned(),
+                })?;
         Ok(ScalarValue::try_from_array(batch.column(0), 0)?)
     }
 }
@@ -486,23 +599,39 @@ impl Session {
 /// column or function name, the type name of a cast constant, else `?column?`.
 fn postgres_names(statement: &Statement, schema: &Schema) -> SchemaRef {
     let renamed = || -> Option<Vec<String>> {
-        let Statement::Query(query) = statement else { return None };
-        let SetExpr::Select(select) = query.body.as_ref() else { return None };
+        let Statement::Query(query) = statement else {
+            return None;
+        };
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return None;
+        };
         let wildcards = select
             .projection
             .iter()
-            .filter(|item| matches!(item, ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..)))
+            .filter(|item| {
+                matches!(
+                    item,
+                    ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..)
+                )
+            })
             .count();
         if wildcards > 1 {
             return None;
         }
-        let expanded = schema.fields().len().checked_sub(select.projection.len() - wildcards)?;
+        let expanded = schema
+            .fields()
+            .len()
+            .checked_sub(select.projection.len() - wildcards)?;
         let mut names = Vec::with_capacity(schema.fields().len());
         let mut index = 0;
         for item in &select.projection {
             match item {
                 ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
-                    names.extend(schema.fields()[index..index + expanded].iter().map(|f| f.name().clone()));
+                    names.extend(
+                        schema.fields()[index..index + expanded]
+                            .iter()
+                            .map(|f| f.name().clone()),
+                    );
                     index += expanded;
                 }
                 ast::SelectItem::ExprWithAlias { .. } | ast::SelectItem::ExprWithAliases { .. } => {
@@ -534,12 +663,16 @@ fn postgres_names(statement: &Statement, schema: &Schema) -> SchemaRef {
 fn expression_name(expr: &Expr) -> String {
     match expr {
         Expr::Identifier(ident) => crate::names::ident(ident),
-        Expr::CompoundIdentifier(parts) => parts.last().map(crate::names::ident).unwrap_or_default(),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map(crate::names::ident).unwrap_or_default()
+        }
         Expr::Function(function) => match function.name.0.last() {
             Some(ast::ObjectNamePart::Identifier(ident)) => crate::names::ident(ident),
             _ => "?column?".to_owned(),
         },
-        Expr::Cast { expr, data_type, .. } => match expr.as_ref() {
+        Expr::Cast {
+            expr, data_type, ..
+        } => match expr.as_ref() {
             Expr::Value(_) => tempora_query::types::pg_type_of_sql(data_type)
                 .map(|t| t.typname().to_owned())
                 .unwrap_or_else(|| "?column?".to_owned()),
@@ -563,7 +696,10 @@ fn expression_name(expr: &Expr) -> String {
 }
 
 /// A SELECT with the given projection and FROM list, everything else empty.
-pub(crate) fn select_of(projection: Vec<ast::SelectItem>, from: Vec<ast::TableWithJoins>) -> ast::Select {
+pub(crate) fn select_of(
+    projection: Vec<ast::SelectItem>,
+    from: Vec<ast::TableWithJoins>,
+) -> ast::Select {
     ast::Select {
         select_token: ast::helpers::attached_token::AttachedToken::empty(),
         optimizer_hints: vec![],
@@ -633,7 +769,9 @@ fn has_analyze_option(options: Option<&[ast::UtilityOption]>) -> bool {
     options.is_some_and(|options| {
         options.iter().any(|o| {
             o.name.value.eq_ignore_ascii_case("analyze")
-                && o.arg.as_ref().is_none_or(|a| !a.to_string().eq_ignore_ascii_case("false"))
+                && o.arg
+                    .as_ref()
+                    .is_none_or(|a| !a.to_string().eq_ignore_ascii_case("false"))
         })
     })
 }
@@ -651,11 +789,17 @@ fn setting_value(expr: &Expr) -> String {
 
 fn statement_kind(statement: &Statement) -> String {
     let text = statement.to_string();
-    text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Wraps already-computed batches as a stream.
-pub(crate) fn batches_stream(schema: SchemaRef, batches: Vec<RecordBatch>) -> SendableRecordBatchStream {
+pub(crate) fn batches_stream(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> SendableRecordBatchStream {
     Box::pin(RecordBatchStreamAdapter::new(
         schema,
         futures::stream::iter(batches.into_iter().map(Ok)),
@@ -669,7 +813,9 @@ mod tests {
     #[test]
     fn syntax_errors_read_like_postgres() {
         assert_eq!(
-            syntax_message("sql parser error: Expected: an SQL statement, found: SELEC at Line: 1, Column: 1"),
+            syntax_message(
+                "sql parser error: Expected: an SQL statement, found: SELEC at Line: 1, Column: 1"
+            ),
             "syntax error at or near \"SELEC\""
         );
         assert_eq!(

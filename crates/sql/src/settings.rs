@@ -39,17 +39,35 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("timescaledb.telemetry_level", "off"),
     ("timescaledb.enable_chunk_skipping", "on"),
     ("timescaledb.max_background_workers", "16"),
-    ("timescaledb_information.version", tempora_query::views::TIMESCALEDB_VERSION),
+    (
+        "timescaledb_information.version",
+        tempora_query::views::TIMESCALEDB_VERSION,
+    ),
     ("work_mem", "4MB"),
 ];
 
 /// Time zones that mean UTC; tempora prints timestamps in UTC only so far.
-const UTC_NAMES: &[&str] = &["utc", "etc/utc", "gmt", "etc/gmt", "z", "zulu", "uct", "+00", "+00:00", "0", "universal"];
+const UTC_NAMES: &[&str] = &[
+    "utc",
+    "etc/utc",
+    "gmt",
+    "etc/gmt",
+    "z",
+    "zulu",
+    "uct",
+    "+00",
+    "+00:00",
+    "0",
+    "universal",
+];
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            values: DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            values: DEFAULTS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 }
@@ -60,7 +78,9 @@ impl Settings {
     pub(crate) fn set(&mut self, name: &str, value: &str) -> Result<()> {
         let key = name.to_ascii_lowercase();
         if !self.values.contains_key(&key) && !key.contains('.') {
-            return Err(Error::UnknownSetting { name: name.to_owned() });
+            return Err(Error::UnknownSetting {
+                name: name.to_owned(),
+            });
         }
         let value = match key.as_str() {
             "timezone" => {
@@ -84,8 +104,12 @@ impl Settings {
                 }
                 "UTF8".to_owned()
             }
-            "server_version" | "server_version_num" | "server_encoding" | "integer_datetimes"
-            | "max_identifier_length" | "is_superuser" => {
+            "server_version"
+            | "server_version_num"
+            | "server_encoding"
+            | "integer_datetimes"
+            | "max_identifier_length"
+            | "is_superuser" => {
                 return Err(Error::InvalidParameter {
                     message: format!("parameter \"{name}\" cannot be changed"),
                 });
@@ -109,7 +133,9 @@ impl Settings {
         self.values
             .get(&name.to_ascii_lowercase())
             .map(String::as_str)
-            .ok_or_else(|| Error::UnknownSetting { name: name.to_owned() })
+            .ok_or_else(|| Error::UnknownSetting {
+                name: name.to_owned(),
+            })
     }
 }
 
@@ -124,8 +150,14 @@ mod tests {
         settings.set("application_name", "psql").unwrap();
         assert_eq!(settings.get("application_name").unwrap(), "psql");
         settings.set("myext.flag", "1").unwrap();
-        assert!(matches!(settings.set("no_such_thing", "1"), Err(Error::UnknownSetting { .. })));
-        assert!(matches!(settings.set("TimeZone", "Europe/Berlin"), Err(Error::NotSupported { .. })));
+        assert!(matches!(
+            settings.set("no_such_thing", "1"),
+            Err(Error::UnknownSetting { .. })
+        ));
+        assert!(matches!(
+            settings.set("TimeZone", "Europe/Berlin"),
+            Err(Error::NotSupported { .. })
+        ));
         settings.set("TimeZone", "Etc/UTC").unwrap();
         settings.reset("application_name");
         assert_eq!(settings.get("application_name").unwrap(), "");

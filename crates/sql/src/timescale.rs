@@ -10,7 +10,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::ScalarValue;
-use datafusion::sql::sqlparser::ast::{self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, SelectItem, SetExpr};
+use datafusion::sql::sqlparser::ast::{
+    self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, SelectItem, SetExpr,
+};
 
 use tempora_catalog::{CHUNK_SCHEMA, ChunkDef, DEFAULT_SCHEMA, HypertableDef, TableDef};
 use tempora_types::PgType;
@@ -20,7 +22,12 @@ use crate::names::table_name_from_text;
 use crate::session::{Output, Session};
 use crate::{Error, Result};
 
-const API_FUNCTIONS: [&str; 4] = ["create_hypertable", "set_chunk_time_interval", "show_chunks", "drop_chunks"];
+const API_FUNCTIONS: [&str; 4] = [
+    "create_hypertable",
+    "set_chunk_time_interval",
+    "show_chunks",
+    "drop_chunks",
+];
 
 /// TimescaleDB's default chunk interval for time columns: 7 days.
 const DEFAULT_CHUNK_INTERVAL_MICROS: i64 = 7 * MICROS_PER_DAY;
@@ -52,7 +59,9 @@ fn api_name(name: &ast::ObjectName) -> Option<String> {
 
 /// Recognises `SELECT f(...)` and `SELECT * FROM f(...)` for the API functions.
 pub(crate) fn api_call(query: &ast::Query) -> Option<ApiCall> {
-    let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
     if select.projection.len() != 1 || select.selection.is_some() {
         return None;
     }
@@ -63,14 +72,24 @@ pub(crate) fn api_call(query: &ast::Query) -> Option<ApiCall> {
             in_from: false,
             alias: None,
         }),
-        ([], SelectItem::ExprWithAlias { expr: Expr::Function(function), alias }) => Some(ApiCall {
+        (
+            [],
+            SelectItem::ExprWithAlias {
+                expr: Expr::Function(function),
+                alias,
+            },
+        ) => Some(ApiCall {
             name: api_name(&function.name)?,
             args: function_args(&function.args)?,
             in_from: false,
             alias: Some(crate::names::ident(alias)),
         }),
         ([from], SelectItem::Wildcard(_)) if from.joins.is_empty() => match &from.relation {
-            ast::TableFactor::Table { name, args: Some(args), .. } => Some(ApiCall {
+            ast::TableFactor::Table {
+                name,
+                args: Some(args),
+                ..
+            } => Some(ApiCall {
                 name: api_name(name)?,
                 args: args.args.clone(),
                 in_from: true,
@@ -103,10 +122,16 @@ fn bind_args(call: &ApiCall, parameters: &[&str]) -> Result<Vec<Option<Expr>>> {
                 }
                 (None, expr.clone())
             }
-            FunctionArg::Named { name, arg: FunctionArgExpr::Expr(expr), .. } => (Some(crate::names::ident(name)), expr.clone()),
-            FunctionArg::ExprNamed { name: Expr::Identifier(name), arg: FunctionArgExpr::Expr(expr), .. } => {
-                (Some(crate::names::ident(name)), expr.clone())
-            }
+            FunctionArg::Named {
+                name,
+                arg: FunctionArgExpr::Expr(expr),
+                ..
+            } => (Some(crate::names::ident(name)), expr.clone()),
+            FunctionArg::ExprNamed {
+                name: Expr::Identifier(name),
+                arg: FunctionArgExpr::Expr(expr),
+                ..
+            } => (Some(crate::names::ident(name)), expr.clone()),
             other => {
                 return Err(Error::Syntax {
                     message: format!("invalid argument {other} to {}", call.name),
@@ -126,14 +151,19 @@ fn bind_args(call: &ApiCall, parameters: &[&str]) -> Result<Vec<Option<Expr>>> {
             }
             Some(name) => {
                 named_seen = true;
-                parameters.iter().position(|p| *p == name).ok_or_else(|| Error::UndefinedFunction {
-                    signature: format!("{}(..., {name} => ...)", call.name),
+                parameters.iter().position(|p| *p == name).ok_or_else(|| {
+                    Error::UndefinedFunction {
+                        signature: format!("{}(..., {name} => ...)", call.name),
+                    }
                 })?
             }
         };
         if bound[index].is_some() {
             return Err(Error::Syntax {
-                message: format!("argument \"{}\" specified more than once", parameters[index]),
+                message: format!(
+                    "argument \"{}\" specified more than once",
+                    parameters[index]
+                ),
             });
         }
         bound[index] = Some(expr);
@@ -154,7 +184,11 @@ fn text_argument(expr: &Expr) -> Option<String> {
     }
 }
 
-async fn bool_argument(session: &Session, expr: &Option<Expr>, params: &[Option<String>]) -> Result<bool> {
+async fn bool_argument(
+    session: &Session,
+    expr: &Option<Expr>,
+    params: &[Option<String>],
+) -> Result<bool> {
     match expr {
         None => Ok(false),
         Some(expr) => match session.evaluate(expr, params).await? {
@@ -186,10 +220,17 @@ fn table_argument(session: &Session, expr: &Option<Expr>, function: &str) -> Res
 }
 
 /// A chunk interval argument in the dimension's units.
-async fn interval_argument(session: &Session, expr: &Expr, integer_time: bool, params: &[Option<String>]) -> Result<i64> {
+async fn interval_argument(
+    session: &Session,
+    expr: &Expr,
+    integer_time: bool,
+    params: &[Option<String>],
+) -> Result<i64> {
     let value = session.evaluate(expr, params).await?;
     let micros = match value {
-        ScalarValue::IntervalMonthDayNano(Some(interval)) if !integer_time => interval_to_micros(interval),
+        ScalarValue::IntervalMonthDayNano(Some(interval)) if !integer_time => {
+            interval_to_micros(interval)
+        }
         ScalarValue::Int16(Some(v)) => v as i64,
         ScalarValue::Int32(Some(v)) => v as i64,
         ScalarValue::Int64(Some(v)) => v,
@@ -212,19 +253,27 @@ async fn interval_argument(session: &Session, expr: &Expr, integer_time: bool, p
     Ok(micros)
 }
 
-pub(crate) async fn execute(session: &mut Session, call: ApiCall, params: &[Option<String>]) -> Result<Output> {
+pub(crate) async fn execute(
+    session: &mut Session,
+    call: ApiCall,
+    params: &[Option<String>],
+) -> Result<Output> {
     match call.name.as_str() {
         "create_hypertable" => create_hypertable(session, &call, params).await,
         "set_chunk_time_interval" => set_chunk_time_interval(session, &call, params).await,
         "show_chunks" => chunks_matching(session, &call, params, false).await,
         "drop_chunks" => chunks_matching(session, &call, params, true).await,
-        other => Err(Error::UndefinedFunction { signature: format!("{other}()") }),
+        other => Err(Error::UndefinedFunction {
+            signature: format!("{other}()"),
+        }),
     }
 }
 
 /// `by_range('time', interval)`: the new form's dimension.
 fn by_range(expr: &Expr) -> Option<(Option<String>, Option<Expr>)> {
-    let Expr::Function(function) = expr else { return None };
+    let Expr::Function(function) = expr else {
+        return None;
+    };
     if !function.name.to_string().eq_ignore_ascii_case("by_range") {
         return None;
     }
@@ -234,7 +283,11 @@ fn by_range(expr: &Expr) -> Option<(Option<String>, Option<Expr>)> {
     for (index, arg) in args.iter().enumerate() {
         let (name, expr) = match arg {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => (None, e),
-            FunctionArg::Named { name, arg: FunctionArgExpr::Expr(e), .. } => (Some(name.value.to_lowercase()), e),
+            FunctionArg::Named {
+                name,
+                arg: FunctionArgExpr::Expr(e),
+                ..
+            } => (Some(name.value.to_lowercase()), e),
             _ => return None,
         };
         match (name.as_deref(), index) {
@@ -246,7 +299,11 @@ fn by_range(expr: &Expr) -> Option<(Option<String>, Option<Expr>)> {
     Some((column, interval))
 }
 
-async fn create_hypertable(session: &mut Session, call: &ApiCall, params: &[Option<String>]) -> Result<Output> {
+async fn create_hypertable(
+    session: &mut Session,
+    call: &ApiCall,
+    params: &[Option<String>],
+) -> Result<Output> {
     const OLD: [&str; 14] = [
         "relation",
         "time_column_name",
@@ -263,35 +320,68 @@ async fn create_hypertable(session: &mut Session, call: &ApiCall, params: &[Opti
         "chunk_sizing_func",
         "time_partitioning_func",
     ];
-    const NEW: [&str; 5] = ["relation", "dimension", "create_default_indexes", "if_not_exists", "migrate_data"];
+    const NEW: [&str; 5] = [
+        "relation",
+        "dimension",
+        "create_default_indexes",
+        "if_not_exists",
+        "migrate_data",
+    ];
     let second = call.args.get(1).and_then(|arg| match arg {
         FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
-        FunctionArg::Named { arg: FunctionArgExpr::Expr(e), .. } => Some(e),
+        FunctionArg::Named {
+            arg: FunctionArgExpr::Expr(e),
+            ..
+        } => Some(e),
         _ => None,
     });
     let new_form = second.and_then(by_range).is_some();
     let (table, column_name, interval_expr, if_not_exists, migrate_data) = if new_form {
         let bound = bind_args(call, &NEW)?;
         let table = table_argument(session, &bound[0], "create_hypertable")?;
-        let (column, interval) = bound[1].as_ref().and_then(by_range).ok_or_else(|| Error::InvalidParameter {
-            message: "create_hypertable: dimension must be by_range(column_name, partition_interval)".to_owned(),
+        let (column, interval) = bound[1].as_ref().and_then(by_range).ok_or_else(|| {
+            Error::InvalidParameter {
+                message:
+                    "create_hypertable: dimension must be by_range(column_name, partition_interval)"
+                        .to_owned(),
+            }
         })?;
         let column = column.ok_or_else(|| Error::InvalidParameter {
             message: "by_range: column_name must be a string".to_owned(),
         })?;
-        (table, column, interval, bool_argument(session, &bound[3], params).await?, bool_argument(session, &bound[4], params).await?)
+        (
+            table,
+            column,
+            interval,
+            bool_argument(session, &bound[3], params).await?,
+            bool_argument(session, &bound[4], params).await?,
+        )
     } else {
         let bound = bind_args(call, &OLD)?;
         let table = table_argument(session, &bound[0], "create_hypertable")?;
-        let column = bound[1].as_ref().and_then(text_argument).ok_or_else(|| Error::InvalidParameter {
-            message: "create_hypertable: time_column_name must be a column name string".to_owned(),
-        })?;
+        let column =
+            bound[1]
+                .as_ref()
+                .and_then(text_argument)
+                .ok_or_else(|| Error::InvalidParameter {
+                    message: "create_hypertable: time_column_name must be a column name string"
+                        .to_owned(),
+                })?;
         if bound[2].is_some() || bound[3].is_some() {
-            return Err(Error::not_supported("space partitioning (partitioning_column, number_partitions)"));
+            return Err(Error::not_supported(
+                "space partitioning (partitioning_column, number_partitions)",
+            ));
         }
-        for (index, name) in [(9, "partitioning_func"), (11, "chunk_target_size"), (12, "chunk_sizing_func"), (13, "time_partitioning_func")] {
+        for (index, name) in [
+            (9, "partitioning_func"),
+            (11, "chunk_target_size"),
+            (12, "chunk_sizing_func"),
+            (13, "time_partitioning_func"),
+        ] {
             if bound[index].is_some() {
-                return Err(Error::not_supported(format!("create_hypertable argument {name}")));
+                return Err(Error::not_supported(format!(
+                    "create_hypertable argument {name}"
+                )));
             }
         }
         (
@@ -306,18 +396,30 @@ async fn create_hypertable(session: &mut Session, call: &ApiCall, params: &[Opti
 
     if let Some(existing) = &table.hypertable {
         if if_not_exists {
-            session.notice(format!("table \"{}\" is already a hypertable, skipping", table.name));
+            session.notice(format!(
+                "table \"{}\" is already a hypertable, skipping",
+                table.name
+            ));
             return create_result(call, new_form, existing.hypertable_id, &table.name, false);
         }
-        return Err(Error::AlreadyHypertable { name: table.name.clone() });
+        return Err(Error::AlreadyHypertable {
+            name: table.name.clone(),
+        });
     }
-    let column_index = table.column_index(&column_name).ok_or_else(|| Error::UndefinedColumn {
-        table: table.name.clone(),
-        column: column_name.clone(),
-    })?;
+    let column_index = table
+        .column_index(&column_name)
+        .ok_or_else(|| Error::UndefinedColumn {
+            table: table.name.clone(),
+            column: column_name.clone(),
+        })?;
     let time_type = table.columns[column_index].pg_type;
     let integer_time = time_type.is_integer();
-    if !(integer_time || matches!(time_type, PgType::Timestamptz | PgType::Timestamp | PgType::Date)) {
+    if !(integer_time
+        || matches!(
+            time_type,
+            PgType::Timestamptz | PgType::Timestamp | PgType::Date
+        ))
+    {
         return Err(Error::DatatypeMismatch {
             message: format!("invalid type for dimension \"{column_name}\""),
         });
@@ -333,9 +435,13 @@ async fn create_hypertable(session: &mut Session, call: &ApiCall, params: &[Opti
     };
     let store = session.engine().store().clone();
     if !migrate_data && store.row_count(table.id) > 0 {
-        return Err(Error::TableNotEmpty { name: table.name.clone() });
+        return Err(Error::TableNotEmpty {
+            name: table.name.clone(),
+        });
     }
-    let hypertable_id = store.catalog().transact(|txn| Ok(txn.allocate_hypertable_id()))?;
+    let hypertable_id = store
+        .catalog()
+        .transact(|txn| Ok(txn.allocate_hypertable_id()))?;
     let mut new_table = (*table).clone();
     // The time column of a hypertable is NOT NULL, as TimescaleDB makes it.
     new_table.columns[column_index].not_null = true;
@@ -349,7 +455,10 @@ async fn create_hypertable(session: &mut Session, call: &ApiCall, params: &[Opti
         .await
         .map_err(|e| Error::not_supported(format!("create_hypertable task failed: {e}")))?;
     if let Err(tempora_storage::Error::NullTime { column }) = &result {
-        return Err(Error::NotNull { table: table.name.clone(), column: column.clone() });
+        return Err(Error::NotNull {
+            table: table.name.clone(),
+            column: column.clone(),
+        });
     }
     result?;
     create_result(call, new_form, hypertable_id, &table.name, true)
@@ -357,10 +466,17 @@ async fn create_hypertable(session: &mut Session, call: &ApiCall, params: &[Opti
 
 /// `(hypertable_id, schema_name, table_name, created)` for the old form,
 /// `(hypertable_id, created)` for `by_range`, as a record or expanded columns.
-fn create_result(call: &ApiCall, new_form: bool, hypertable_id: u32, table: &str, created: bool) -> Result<Output> {
+fn create_result(
+    call: &ApiCall,
+    new_form: bool,
+    hypertable_id: u32,
+    table: &str,
+    created: bool,
+) -> Result<Output> {
     if call.in_from {
         let mut fields = vec![PgType::Int4.arrow_field("hypertable_id", true)];
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(Int32Array::from(vec![hypertable_id as i32]))];
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(Int32Array::from(vec![hypertable_id as i32]))];
         if !new_form {
             fields.push(PgType::Text.arrow_field("schema_name", true));
             fields.push(PgType::Text.arrow_field("table_name", true));
@@ -371,7 +487,11 @@ fn create_result(call: &ApiCall, new_form: bool, hypertable_id: u32, table: &str
         columns.push(Arc::new(BooleanArray::from(vec![created])));
         let schema = Arc::new(Schema::new(fields));
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        return Ok(Output::Batches { schema, batches: vec![batch], tag: "SELECT".to_owned() });
+        return Ok(Output::Batches {
+            schema,
+            batches: vec![batch],
+            tag: "SELECT".to_owned(),
+        });
     }
     let created = if created { "t" } else { "f" };
     let record = if new_form {
@@ -385,15 +505,31 @@ fn create_result(call: &ApiCall, new_form: bool, hypertable_id: u32, table: &str
 fn single_text(call: &ApiCall, value: String) -> Result<Output> {
     let name = call.alias.clone().unwrap_or_else(|| call.name.clone());
     let schema = crate::session::text_schema(&name);
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value]))])?;
-    Ok(Output::Batches { schema, batches: vec![batch], tag: "SELECT".to_owned() })
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(StringArray::from(vec![value]))],
+    )?;
+    Ok(Output::Batches {
+        schema,
+        batches: vec![batch],
+        tag: "SELECT".to_owned(),
+    })
 }
 
-async fn set_chunk_time_interval(session: &mut Session, call: &ApiCall, params: &[Option<String>]) -> Result<Output> {
-    let bound = bind_args(call, &["hypertable", "chunk_time_interval", "dimension_name"])?;
+async fn set_chunk_time_interval(
+    session: &mut Session,
+    call: &ApiCall,
+    params: &[Option<String>],
+) -> Result<Output> {
+    let bound = bind_args(
+        call,
+        &["hypertable", "chunk_time_interval", "dimension_name"],
+    )?;
     let table = table_argument(session, &bound[0], "set_chunk_time_interval")?;
     let Some(hypertable) = &table.hypertable else {
-        return Err(Error::NotHypertable { name: table.name.clone() });
+        return Err(Error::NotHypertable {
+            name: table.name.clone(),
+        });
     };
     let expr = bound[1].as_ref().ok_or_else(|| Error::InvalidParameter {
         message: "set_chunk_time_interval: chunk_time_interval cannot be NULL".to_owned(),
@@ -411,7 +547,12 @@ async fn set_chunk_time_interval(session: &mut Session, call: &ApiCall, params: 
 }
 
 /// A chunk boundary argument (`older_than`, `newer_than`) in dimension units.
-async fn boundary(session: &Session, expr: &Expr, hypertable: &HypertableDef, params: &[Option<String>]) -> Result<i64> {
+async fn boundary(
+    session: &Session,
+    expr: &Expr,
+    hypertable: &HypertableDef,
+    params: &[Option<String>],
+) -> Result<i64> {
     let value = session.evaluate(expr, params).await?;
     let now = || {
         std::time::SystemTime::now()
@@ -424,7 +565,8 @@ async fn boundary(session: &Session, expr: &Expr, hypertable: &HypertableDef, pa
             Ok(v)
         } else {
             Err(Error::InvalidParameter {
-                message: "invalid time argument type \"integer\": use an interval or a timestamp".to_owned(),
+                message: "invalid time argument type \"integer\": use an interval or a timestamp"
+                    .to_owned(),
             })
         }
     };
@@ -447,21 +589,43 @@ async fn boundary(session: &Session, expr: &Expr, hypertable: &HypertableDef, pa
     }
 }
 
-async fn chunks_matching(session: &mut Session, call: &ApiCall, params: &[Option<String>], drop: bool) -> Result<Output> {
+async fn chunks_matching(
+    session: &mut Session,
+    call: &ApiCall,
+    params: &[Option<String>],
+    drop: bool,
+) -> Result<Output> {
     let parameters: &[&str] = if drop {
-        &["relation", "older_than", "newer_than", "verbose", "created_before", "created_after"]
+        &[
+            "relation",
+            "older_than",
+            "newer_than",
+            "verbose",
+            "created_before",
+            "created_after",
+        ]
     } else {
-        &["relation", "older_than", "newer_than", "created_before", "created_after"]
+        &[
+            "relation",
+            "older_than",
+            "newer_than",
+            "created_before",
+            "created_after",
+        ]
     };
     let bound = bind_args(call, parameters)?;
     let function = call.name.as_str();
     let table = table_argument(session, &bound[0], function)?;
     let Some(hypertable) = table.hypertable.clone() else {
-        return Err(Error::NotHypertable { name: table.name.clone() });
+        return Err(Error::NotHypertable {
+            name: table.name.clone(),
+        });
     };
     let created_index = if drop { 4 } else { 3 };
     if bound[created_index].is_some() || bound[created_index + 1].is_some() {
-        return Err(Error::not_supported(format!("{function} by creation time (created_before, created_after)")));
+        return Err(Error::not_supported(format!(
+            "{function} by creation time (created_before, created_after)"
+        )));
     }
     let older_than = match &bound[1] {
         Some(expr) => Some(boundary(session, expr, &hypertable, params).await?),
@@ -482,7 +646,10 @@ async fn chunks_matching(session: &mut Session, call: &ApiCall, params: &[Option
         .snapshot()
         .chunks_of(table.id)
         .into_iter()
-        .filter(|c| older_than.is_none_or(|t| c.range_end <= t) && newer_than.is_none_or(|t| c.range_start >= t))
+        .filter(|c| {
+            older_than.is_none_or(|t| c.range_end <= t)
+                && newer_than.is_none_or(|t| c.range_start >= t)
+        })
         .collect();
     // TimescaleDB lists chunks in creation order.
     chunks.sort_by_key(|c| c.id);
@@ -499,5 +666,9 @@ async fn chunks_matching(session: &mut Session, call: &ApiCall, params: &[Option
     let name = call.alias.clone().unwrap_or_else(|| call.name.clone());
     let schema = crate::session::text_schema(&name);
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(names))])?;
-    Ok(Output::Batches { schema, batches: vec![batch], tag: "SELECT".to_owned() })
+    Ok(Output::Batches {
+        schema,
+        batches: vec![batch],
+        tag: "SELECT".to_owned(),
+    })
 }

@@ -37,7 +37,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, take_record_batch};
-use datafusion::arrow::datatypes::{DataType, Date32Type, Int16Type, Int32Type, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Int16Type, Int32Type, Int64Type, SchemaRef,
+};
 use datafusion::arrow::error::ArrowError;
 use parking_lot::{Mutex, RwLock};
 
@@ -213,7 +215,11 @@ impl Store {
                     // Chunks dropped after this record was written are skipped:
                     // chunk ids are never reused, so nothing else can claim the rows.
                     if state.chunks.contains_key(&write.chunk_id) {
-                        memtables.entry(write.chunk_id).or_default().active.push(write.batch);
+                        memtables
+                            .entry(write.chunk_id)
+                            .or_default()
+                            .active
+                            .push(write.batch);
                         replayed += 1;
                     }
                 }
@@ -307,7 +313,11 @@ impl Store {
 
     /// Chunk ids for the given chunk starts, creating the missing chunks in
     /// one catalog transaction (which serialises concurrent creators).
-    fn ensure_chunks(&self, table: &TableDef, starts: impl Iterator<Item = i64>) -> Result<HashMap<i64, ChunkId>> {
+    fn ensure_chunks(
+        &self,
+        table: &TableDef,
+        starts: impl Iterator<Item = i64>,
+    ) -> Result<HashMap<i64, ChunkId>> {
         let starts: HashSet<i64> = starts.collect();
         let find = |state: &CatalogState| -> HashMap<i64, ChunkId> {
             state
@@ -387,7 +397,13 @@ impl Store {
         self.memtables
             .read()
             .get(&chunk_id)
-            .map(|m| m.frozen.iter().chain(m.active.iter()).map(|b| b.num_rows() as u64).sum())
+            .map(|m| {
+                m.frozen
+                    .iter()
+                    .chain(m.active.iter())
+                    .map(|b| b.num_rows() as u64)
+                    .sum()
+            })
             .unwrap_or(0)
     }
 
@@ -401,7 +417,9 @@ impl Store {
             return Ok(());
         }
         segment::verify_segment(&self.segment_dir, segment)?;
-        self.verified_segments.lock().insert(segment.file_name.clone());
+        self.verified_segments
+            .lock()
+            .insert(segment.file_name.clone());
         Ok(())
     }
 
@@ -485,14 +503,21 @@ impl Store {
             }
             memtables.retain(|_, m| !m.active.is_empty());
         }
-        self.memtable_bytes.fetch_sub(freed.min(self.memtable_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.memtable_bytes.fetch_sub(
+            freed.min(self.memtable_bytes.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
         for (seq, path) in wal::list_wal_files(&self.wal_dir)? {
             if seq < new_wal_seq {
                 fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
             }
         }
         sync_dir(&self.wal_dir)?;
-        tracing::debug!(segments = new_segments.len(), wal = new_wal_seq, "checkpoint done");
+        tracing::debug!(
+            segments = new_segments.len(),
+            wal = new_wal_seq,
+            "checkpoint done"
+        );
         Ok(())
     }
 
@@ -521,7 +546,10 @@ impl Store {
                         .chain(memtable.frozen.iter())
                         .map(|b| b.get_array_memory_size())
                         .sum();
-                    self.memtable_bytes.fetch_sub(bytes.min(self.memtable_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+                    self.memtable_bytes.fetch_sub(
+                        bytes.min(self.memtable_bytes.load(Ordering::Relaxed)),
+                        Ordering::Relaxed,
+                    );
                 }
             }
             files
@@ -549,11 +577,15 @@ impl Store {
 
     /// Rows the table holds (flushed and not).
     pub fn row_count(&self, table_id: TableId) -> u64 {
-        let Some(snapshot) = self.snapshot(table_id) else { return 0 };
+        let Some(snapshot) = self.snapshot(table_id) else {
+            return 0;
+        };
         snapshot
             .chunks
             .iter()
-            .map(|c| c.chunk.row_count() + c.memtable.iter().map(|b| b.num_rows() as u64).sum::<u64>())
+            .map(|c| {
+                c.chunk.row_count() + c.memtable.iter().map(|b| b.num_rows() as u64).sum::<u64>()
+            })
             .sum()
     }
 
@@ -573,7 +605,13 @@ impl Store {
             let memtables = self.memtables.read();
             for chunk in &old_chunks {
                 if let Some(memtable) = memtables.get(&chunk.id) {
-                    rows.extend(memtable.frozen.iter().chain(memtable.active.iter()).cloned());
+                    rows.extend(
+                        memtable
+                            .frozen
+                            .iter()
+                            .chain(memtable.active.iter())
+                            .cloned(),
+                    );
                 }
                 for segment in &chunk.segments {
                     self.verify_segment(segment)?;
@@ -639,8 +677,10 @@ impl Store {
                         .chain(memtable.frozen.iter())
                         .map(|b| b.get_array_memory_size())
                         .sum();
-                    self.memtable_bytes
-                        .fetch_sub(bytes.min(self.memtable_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+                    self.memtable_bytes.fetch_sub(
+                        bytes.min(self.memtable_bytes.load(Ordering::Relaxed)),
+                        Ordering::Relaxed,
+                    );
                 }
             }
         }
@@ -664,7 +704,11 @@ fn conform(table: &TableDef, schema: &SchemaRef, batch: RecordBatch) -> Result<R
     if batch.num_columns() != schema.fields().len() {
         return Err(Error::SchemaMismatch {
             table: table.name.clone(),
-            reason: format!("{} columns for {}", batch.num_columns(), schema.fields().len()),
+            reason: format!(
+                "{} columns for {}",
+                batch.num_columns(),
+                schema.fields().len()
+            ),
         });
     }
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
@@ -680,7 +724,10 @@ fn conform(table: &TableDef, schema: &SchemaRef, batch: RecordBatch) -> Result<R
             });
         }
     }
-    Ok(RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?)
+    Ok(RecordBatch::try_new(
+        schema.clone(),
+        batch.columns().to_vec(),
+    )?)
 }
 
 /// The time of each row in the hypertable's dimension units: microseconds for
@@ -693,15 +740,27 @@ fn dimension_values(table: &TableDef, column: &dyn Array, column_name: &str) -> 
     }
     let _ = table;
     Ok(match column.data_type() {
-        DataType::Timestamp(unit, _) => (0..column.len()).map(|i| timestamp_micros(column, i, unit)).collect(),
+        DataType::Timestamp(unit, _) => (0..column.len())
+            .map(|i| timestamp_micros(column, i, unit))
+            .collect(),
         DataType::Date32 => column
             .as_primitive::<Date32Type>()
             .values()
             .iter()
             .map(|d| *d as i64 * MICROS_PER_DAY)
             .collect(),
-        DataType::Int16 => column.as_primitive::<Int16Type>().values().iter().map(|v| *v as i64).collect(),
-        DataType::Int32 => column.as_primitive::<Int32Type>().values().iter().map(|v| *v as i64).collect(),
+        DataType::Int16 => column
+            .as_primitive::<Int16Type>()
+            .values()
+            .iter()
+            .map(|v| *v as i64)
+            .collect(),
+        DataType::Int32 => column
+            .as_primitive::<Int32Type>()
+            .values()
+            .iter()
+            .map(|v| *v as i64)
+            .collect(),
         DataType::Int64 => column.as_primitive::<Int64Type>().values().to_vec(),
         other => {
             return Err(Error::SchemaMismatch {
@@ -722,13 +781,18 @@ fn split_by_chunk(table: &TableDef, batch: RecordBatch) -> Result<Vec<(i64, Reco
     let Some(hypertable) = &table.hypertable else {
         return Ok(vec![(i64::MIN, batch)]);
     };
-    let time_index = table
-        .column_index(&hypertable.time_column)
-        .ok_or_else(|| Error::SchemaMismatch {
-            table: table.name.clone(),
-            reason: format!("no time column \"{}\"", hypertable.time_column),
-        })?;
-    let values = dimension_values(table, batch.column(time_index).as_ref(), &hypertable.time_column)?;
+    let time_index =
+        table
+            .column_index(&hypertable.time_column)
+            .ok_or_else(|| Error::SchemaMismatch {
+                table: table.name.clone(),
+                reason: format!("no time column \"{}\"", hypertable.time_column),
+            })?;
+    let values = dimension_values(
+        table,
+        batch.column(time_index).as_ref(),
+        &hypertable.time_column,
+    )?;
     let starts: Vec<i64> = values
         .iter()
         .map(|v| chunk_start(*v, hypertable.chunk_interval))

@@ -30,7 +30,12 @@ pub struct ChunkWrite {
 }
 
 pub(crate) fn encode_commit(writes: &[ChunkWrite]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(64 + writes.iter().map(|w| w.batch.get_array_memory_size()).sum::<usize>());
+    let mut out = Vec::with_capacity(
+        64 + writes
+            .iter()
+            .map(|w| w.batch.get_array_memory_size())
+            .sum::<usize>(),
+    );
     out.push(RECORD_COMMIT);
     out.extend_from_slice(&(writes.len() as u32).to_le_bytes());
     for write in writes {
@@ -64,8 +69,14 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, length: usize) -> Result<&'a [u8]> {
-        let end = self.offset.checked_add(length).ok_or_else(|| corrupt("length overflow"))?;
-        let slice = self.bytes.get(self.offset..end).ok_or_else(|| corrupt("record cut short"))?;
+        let end = self
+            .offset
+            .checked_add(length)
+            .ok_or_else(|| corrupt("length overflow"))?;
+        let slice = self
+            .bytes
+            .get(self.offset..end)
+            .ok_or_else(|| corrupt("record cut short"))?;
         self.offset = end;
         Ok(slice)
     }
@@ -73,15 +84,22 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| corrupt("u32"))?))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().map_err(|_| corrupt("u32"))?,
+        ))
     }
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| corrupt("u64"))?))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().map_err(|_| corrupt("u64"))?,
+        ))
     }
 }
 
 pub(crate) fn decode_commit(payload: &[u8]) -> Result<Vec<ChunkWrite>> {
-    let mut reader = Reader { bytes: payload, offset: 0 };
+    let mut reader = Reader {
+        bytes: payload,
+        offset: 0,
+    };
     if reader.u8()? != RECORD_COMMIT {
         return Err(corrupt("unknown record kind"));
     }
@@ -99,7 +117,11 @@ pub(crate) fn decode_commit(payload: &[u8]) -> Result<Vec<ChunkWrite>> {
         let batch = stream
             .next()
             .ok_or_else(|| corrupt("insert without rows"))??;
-        writes.push(ChunkWrite { table_id, chunk_id, batch });
+        writes.push(ChunkWrite {
+            table_id,
+            chunk_id,
+            batch,
+        });
     }
     if reader.offset != payload.len() {
         return Err(corrupt("trailing bytes"));
@@ -110,10 +132,10 @@ pub(crate) fn decode_commit(payload: &[u8]) -> Result<Vec<ChunkWrite>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use proptest::prelude::*;
+    use std::sync::Arc;
 
     proptest! {
         #[test]

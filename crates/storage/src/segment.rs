@@ -13,7 +13,9 @@ use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use datafusion::arrow::compute::{
+    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -48,7 +50,11 @@ impl<W: Write> Write for ChecksumWriter<W> {
 }
 
 /// Sorts rows by the time column (if any) into one batch.
-pub(crate) fn sorted_rows(schema: &SchemaRef, batches: &[RecordBatch], time_column: Option<usize>) -> Result<RecordBatch> {
+pub(crate) fn sorted_rows(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    time_column: Option<usize>,
+) -> Result<RecordBatch> {
     let batch = concat_batches(schema, batches)?;
     let Some(time_index) = time_column else {
         return Ok(batch);
@@ -81,7 +87,11 @@ fn writer_properties(schema: &SchemaRef) -> Result<WriterProperties> {
 }
 
 /// Writes `batch` as a new segment file `dir/file_name` and fsyncs it.
-pub(crate) fn write_segment(dir: &Path, file_name: &str, batch: &RecordBatch) -> Result<SegmentDef> {
+pub(crate) fn write_segment(
+    dir: &Path,
+    file_name: &str,
+    batch: &RecordBatch,
+) -> Result<SegmentDef> {
     let path = dir.join(file_name);
     let file = OpenOptions::new()
         .create_new(true)
@@ -94,12 +104,22 @@ pub(crate) fn write_segment(dir: &Path, file_name: &str, batch: &RecordBatch) ->
         written: 0,
     };
     {
-        let mut writer = ArrowWriter::try_new(&mut sink, batch.schema(), Some(writer_properties(&batch.schema())?))?;
+        let mut writer = ArrowWriter::try_new(
+            &mut sink,
+            batch.schema(),
+            Some(writer_properties(&batch.schema())?),
+        )?;
         writer.write(batch)?;
         writer.close()?;
     }
-    let ChecksumWriter { inner, hasher, written } = sink;
-    let file = inner.into_inner().map_err(|e| io_error(&path, e.into_error()))?;
+    let ChecksumWriter {
+        inner,
+        hasher,
+        written,
+    } = sink;
+    let file = inner
+        .into_inner()
+        .map_err(|e| io_error(&path, e.into_error()))?;
     file.sync_all().map_err(|e| io_error(&path, e))?;
     Ok(SegmentDef {
         file_name: file_name.to_owned(),
@@ -136,7 +156,8 @@ pub(crate) fn verify_segment(dir: &Path, segment: &SegmentDef) -> Result<()> {
 /// Reads a whole segment back (used by tests and by the storage layer's own checks).
 pub fn read_segment(path: &Path) -> Result<Vec<RecordBatch>> {
     let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
     let mut batches = Vec::new();
     for batch in reader {
         batches.push(batch?);

@@ -17,8 +17,18 @@ fn create_table(store: &Store) -> TableDef {
                 id,
                 name: "metrics".to_owned(),
                 columns: vec![
-                    ColumnDef { name: "time".into(), pg_type: PgType::Timestamptz, not_null: true, default_sql: None },
-                    ColumnDef { name: "value".into(), pg_type: PgType::Float8, not_null: false, default_sql: None },
+                    ColumnDef {
+                        name: "time".into(),
+                        pg_type: PgType::Timestamptz,
+                        not_null: true,
+                        default_sql: None,
+                    },
+                    ColumnDef {
+                        name: "value".into(),
+                        pg_type: PgType::Float8,
+                        not_null: false,
+                        default_sql: None,
+                    },
                 ],
                 hypertable: Some(HypertableDef {
                     hypertable_id: 1,
@@ -38,7 +48,9 @@ fn rows(table: &TableDef, times: &[i64]) -> RecordBatch {
         table.arrow_schema(),
         vec![
             Arc::new(TimestampMicrosecondArray::from(times.to_vec()).with_timezone(UTC_ZONE)),
-            Arc::new(Float64Array::from(times.iter().map(|t| *t as f64).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(
+                times.iter().map(|t| *t as f64).collect::<Vec<_>>(),
+            )),
         ],
     )
     .unwrap()
@@ -54,7 +66,9 @@ fn visible_times(store: &Store, table: &TableDef) -> Vec<i64> {
             batches.extend(segment::read_segment(&store.segment_path(segment)).unwrap());
         }
         for batch in batches {
-            let column = batch.column(0).as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+            let column = batch
+                .column(0)
+                .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
             times.extend(column.values().iter().copied());
         }
     }
@@ -70,11 +84,22 @@ fn rows_route_to_chunks_and_survive_restart_and_checkpoint() {
     {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         table = create_table(&store);
-        store.insert(&table, vec![rows(&table, &[3 * DAY + 7, -1, 5])]).unwrap();
-        store.insert(&table, vec![rows(&table, &[DAY + 1, 3 * DAY])]).unwrap();
+        store
+            .insert(&table, vec![rows(&table, &[3 * DAY + 7, -1, 5])])
+            .unwrap();
+        store
+            .insert(&table, vec![rows(&table, &[DAY + 1, 3 * DAY])])
+            .unwrap();
         let snapshot = store.snapshot(table.id).unwrap();
-        let ranges: Vec<(i64, i64)> = snapshot.chunks.iter().map(|c| (c.chunk.range_start, c.chunk.range_end)).collect();
-        assert_eq!(ranges, vec![(-DAY, 0), (0, DAY), (DAY, 2 * DAY), (3 * DAY, 4 * DAY)]);
+        let ranges: Vec<(i64, i64)> = snapshot
+            .chunks
+            .iter()
+            .map(|c| (c.chunk.range_start, c.chunk.range_end))
+            .collect();
+        assert_eq!(
+            ranges,
+            vec![(-DAY, 0), (0, DAY), (DAY, 2 * DAY), (3 * DAY, 4 * DAY)]
+        );
         assert_eq!(visible_times(&store, &table), expected);
     }
     // Restart: rows come back from the WAL.
@@ -85,14 +110,19 @@ fn rows_route_to_chunks_and_survive_restart_and_checkpoint() {
         assert_eq!(visible_times(&store, &table), expected);
         let state = store.catalog().snapshot();
         assert!(state.chunks.values().all(|c| c.segments.len() == 1));
-        store.insert(&table, vec![rows(&table, &[10 * DAY])]).unwrap();
+        store
+            .insert(&table, vec![rows(&table, &[10 * DAY])])
+            .unwrap();
     }
     // Restart again: segments plus the WAL written after the checkpoint.
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let mut all = expected.clone();
     all.push(10 * DAY);
     assert_eq!(visible_times(&store, &table), all);
-    assert_eq!(wal::list_wal_files(&dir.path().join("wal")).unwrap().len(), 2);
+    assert_eq!(
+        wal::list_wal_files(&dir.path().join("wal")).unwrap().len(),
+        2
+    );
 }
 
 #[test]
@@ -102,15 +132,25 @@ fn dropped_chunks_stay_dropped_after_replay() {
     {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         table = create_table(&store);
-        store.insert(&table, vec![rows(&table, &[1, DAY + 1, 2 * DAY + 1])]).unwrap();
+        store
+            .insert(&table, vec![rows(&table, &[1, DAY + 1, 2 * DAY + 1])])
+            .unwrap();
         store.checkpoint().unwrap();
-        store.insert(&table, vec![rows(&table, &[2, 2 * DAY + 2])]).unwrap();
+        store
+            .insert(&table, vec![rows(&table, &[2, 2 * DAY + 2])])
+            .unwrap();
         let first = store.snapshot(table.id).unwrap().chunks[0].chunk.id;
         store.drop_chunks(&[first]).unwrap();
-        assert_eq!(visible_times(&store, &table), vec![DAY + 1, 2 * DAY + 1, 2 * DAY + 2]);
+        assert_eq!(
+            visible_times(&store, &table),
+            vec![DAY + 1, 2 * DAY + 1, 2 * DAY + 2]
+        );
     }
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    assert_eq!(visible_times(&store, &table), vec![DAY + 1, 2 * DAY + 1, 2 * DAY + 2]);
+    assert_eq!(
+        visible_times(&store, &table),
+        vec![DAY + 1, 2 * DAY + 1, 2 * DAY + 2]
+    );
     // Only the live chunks' segment files remain.
     let files = fs::read_dir(dir.path().join("segments")).unwrap().count();
     assert_eq!(files, 2);
@@ -120,7 +160,10 @@ fn dropped_chunks_stay_dropped_after_replay() {
 fn a_second_process_cannot_open_the_same_directory() {
     let dir = tempfile::tempdir().unwrap();
     let _store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    assert!(matches!(Store::open(dir.path(), StoreOptions::default()), Err(Error::Locked { .. })));
+    assert!(matches!(
+        Store::open(dir.path(), StoreOptions::default()),
+        Err(Error::Locked { .. })
+    ));
 }
 
 #[test]
@@ -128,14 +171,27 @@ fn a_corrupted_segment_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let table = create_table(&store);
-    store.insert(&table, vec![rows(&table, &[1, 2, 3])]).unwrap();
+    store
+        .insert(&table, vec![rows(&table, &[1, 2, 3])])
+        .unwrap();
     store.checkpoint().unwrap();
-    let segment = store.catalog().snapshot().chunks.values().next().unwrap().segments[0].clone();
+    let segment = store
+        .catalog()
+        .snapshot()
+        .chunks
+        .values()
+        .next()
+        .unwrap()
+        .segments[0]
+        .clone();
     let path = store.segment_path(&segment);
     let mut bytes = fs::read(&path).unwrap();
     bytes[10] ^= 1;
     fs::write(&path, bytes).unwrap();
-    assert!(matches!(store.verify_segment(&segment), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        store.verify_segment(&segment),
+        Err(Error::Corrupt { .. })
+    ));
 }
 
 #[test]
@@ -151,6 +207,9 @@ fn null_time_is_rejected() {
         ],
     )
     .unwrap();
-    assert!(matches!(store.insert(&table, vec![batch]), Err(Error::NullTime { .. })));
+    assert!(matches!(
+        store.insert(&table, vec![batch]),
+        Err(Error::NullTime { .. })
+    ));
     assert!(visible_times(&store, &table).is_empty());
 }

@@ -40,7 +40,10 @@ pub(crate) fn list_wal_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
         let entry = entry.map_err(|e| io_error(dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(seq) = name.strip_suffix(".wal").and_then(|s| s.parse::<u64>().ok()) {
+        if let Some(seq) = name
+            .strip_suffix(".wal")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
             files.push((seq, entry.path()));
         }
     }
@@ -192,7 +195,8 @@ pub(crate) fn read_wal_file(path: &Path, truncate_tail: bool) -> Result<Vec<Vec<
         return Ok(Vec::new());
     }
     if &bytes[..8] != WAL_MAGIC
-        || crc32fast::hash(&bytes[..12]) != u32::from_le_bytes(bytes[12..16].try_into().unwrap_or_default())
+        || crc32fast::hash(&bytes[..12])
+            != u32::from_le_bytes(bytes[12..16].try_into().unwrap_or_default())
     {
         return Err(Error::Corrupt {
             path: path.to_owned(),
@@ -215,7 +219,10 @@ pub(crate) fn read_wal_file(path: &Path, truncate_tail: bool) -> Result<Vec<Vec<
         let length = u64::from_le_bytes(header[..8].try_into().unwrap_or_default()) as usize;
         let crc = u32::from_le_bytes(header[8..12].try_into().unwrap_or_default());
         let start = offset + RECORD_HEADER_LEN;
-        let Some(payload) = start.checked_add(length).and_then(|end| bytes.get(start..end)) else {
+        let Some(payload) = start
+            .checked_add(length)
+            .and_then(|end| bytes.get(start..end))
+        else {
             break;
         };
         if crc32fast::hash(payload) != crc {
@@ -251,7 +258,10 @@ mod tests {
         wal.append(b"first").unwrap();
         wal.append(b"second").unwrap();
         let path = dir.path().join(wal_file_name(1));
-        assert_eq!(read_wal_file(&path, false).unwrap(), vec![b"first".to_vec(), b"second".to_vec()]);
+        assert_eq!(
+            read_wal_file(&path, false).unwrap(),
+            vec![b"first".to_vec(), b"second".to_vec()]
+        );
 
         // A crash in the middle of a record leaves a partial frame behind.
         let full_len = fs::metadata(&path).unwrap().len();
@@ -267,7 +277,10 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 0x40;
         fs::write(&path, &bytes).unwrap();
-        assert_eq!(read_wal_file(&path, false).unwrap(), vec![b"first".to_vec()]);
+        assert_eq!(
+            read_wal_file(&path, false).unwrap(),
+            vec![b"first".to_vec()]
+        );
     }
 
     #[test]
@@ -297,6 +310,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(wal_file_name(1));
         fs::write(&path, b"NOTAWAL!xxxxxxxxxxxx").unwrap();
-        assert!(matches!(read_wal_file(&path, false), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            read_wal_file(&path, false),
+            Err(Error::Corrupt { .. })
+        ));
     }
 }

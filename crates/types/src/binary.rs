@@ -7,12 +7,14 @@
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type,
-    Int32Type, Int64Type, IntervalMonthDayNanoType, IntervalUnit, UInt8Type, UInt16Type,
-    UInt32Type, UInt64Type,
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, IntervalMonthDayNanoType, IntervalUnit, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type,
 };
 
-use crate::datetime::{PG_EPOCH_DAYS, PG_EPOCH_MICROS, format_date, format_interval, format_timestamp};
+use crate::datetime::{
+    PG_EPOCH_DAYS, PG_EPOCH_MICROS, format_date, format_interval, format_timestamp,
+};
 use crate::text::{format_decimal, format_value, timestamp_micros};
 use crate::{Error, PgType, Result};
 
@@ -23,7 +25,12 @@ fn invalid(pg_type: PgType) -> Error {
 }
 
 /// Appends the binary form of `array[row]` as `pg_type`. Returns false for NULL.
-pub fn encode_value(array: &dyn Array, row: usize, pg_type: PgType, out: &mut Vec<u8>) -> Result<bool> {
+pub fn encode_value(
+    array: &dyn Array,
+    row: usize,
+    pg_type: PgType,
+    out: &mut Vec<u8>,
+) -> Result<bool> {
     if array.is_null(row) {
         return Ok(false);
     }
@@ -39,16 +46,18 @@ pub fn encode_value(array: &dyn Array, row: usize, pg_type: PgType, out: &mut Ve
                 _ => out.extend_from_slice(&(value as i64).to_be_bytes()),
             }
         }
-        (PgType::Float4, DataType::Float32) => out.extend_from_slice(
-            &array.as_primitive::<Float32Type>().value(row).to_be_bytes(),
-        ),
+        (PgType::Float4, DataType::Float32) => {
+            out.extend_from_slice(&array.as_primitive::<Float32Type>().value(row).to_be_bytes())
+        }
         (PgType::Float4, DataType::Float16) => {
-            let value = array.as_primitive::<datafusion::arrow::datatypes::Float16Type>().value(row);
+            let value = array
+                .as_primitive::<datafusion::arrow::datatypes::Float16Type>()
+                .value(row);
             out.extend_from_slice(&f32::from(value).to_be_bytes())
         }
-        (PgType::Float8, DataType::Float64) => out.extend_from_slice(
-            &array.as_primitive::<Float64Type>().value(row).to_be_bytes(),
-        ),
+        (PgType::Float8, DataType::Float64) => {
+            out.extend_from_slice(&array.as_primitive::<Float64Type>().value(row).to_be_bytes())
+        }
         (PgType::Numeric { .. }, DataType::Decimal128(_, scale)) => encode_numeric(
             array.as_primitive::<Decimal128Type>().value(row),
             *scale,
@@ -86,11 +95,15 @@ pub fn encode_value(array: &dyn Array, row: usize, pg_type: PgType, out: &mut Ve
             format_value(array, row, pg_type, &mut text)?;
             out.extend_from_slice(text.as_bytes());
         }
-        (PgType::Bytea, DataType::Binary) => out.extend_from_slice(array.as_binary::<i32>().value(row)),
+        (PgType::Bytea, DataType::Binary) => {
+            out.extend_from_slice(array.as_binary::<i32>().value(row))
+        }
         (PgType::Bytea, DataType::LargeBinary) => {
             out.extend_from_slice(array.as_binary::<i64>().value(row))
         }
-        (PgType::Bytea, DataType::BinaryView) => out.extend_from_slice(array.as_binary_view().value(row)),
+        (PgType::Bytea, DataType::BinaryView) => {
+            out.extend_from_slice(array.as_binary_view().value(row))
+        }
         (PgType::Bytea, DataType::FixedSizeBinary(_)) => {
             out.extend_from_slice(array.as_fixed_size_binary().value(row))
         }
@@ -161,7 +174,11 @@ fn encode_numeric(value: i128, scale: i8, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
     out.extend_from_slice(&weight.to_be_bytes());
-    let sign: u16 = if negative && !digits.is_empty() { 0x4000 } else { 0 };
+    let sign: u16 = if negative && !digits.is_empty() {
+        0x4000
+    } else {
+        0
+    };
     out.extend_from_slice(&sign.to_be_bytes());
     out.extend_from_slice(&dscale.to_be_bytes());
     for digit in digits {
@@ -349,8 +366,16 @@ mod tests {
             .with_precision_and_scale(38, scale)
             .unwrap();
         let mut out = Vec::new();
-        encode_value(&array, 0, PgType::Numeric { precision: Some(38), scale: Some(scale) }, &mut out)
-            .unwrap();
+        encode_value(
+            &array,
+            0,
+            PgType::Numeric {
+                precision: Some(38),
+                scale: Some(scale),
+            },
+            &mut out,
+        )
+        .unwrap();
         decode_numeric(&out).unwrap()
     }
 

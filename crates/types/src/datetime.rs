@@ -409,7 +409,10 @@ pub fn parse_interval(input: &str) -> Result<IntervalMonthDayNano> {
     if trimmed.is_empty() {
         return Err(err());
     }
-    if let Some(iso) = trimmed.strip_prefix('P').or_else(|| trimmed.strip_prefix('p')) {
+    if let Some(iso) = trimmed
+        .strip_prefix('P')
+        .or_else(|| trimmed.strip_prefix('p'))
+    {
         return parse_iso_interval(iso).ok_or_else(err);
     }
     let mut months: i64 = 0;
@@ -418,10 +421,7 @@ pub fn parse_interval(input: &str) -> Result<IntervalMonthDayNano> {
     let mut saw_field = false;
     let mut ago = false;
     let lower = trimmed.to_ascii_lowercase();
-    let tokens: Vec<&str> = lower
-        .trim_start_matches('@')
-        .split_whitespace()
-        .collect();
+    let tokens: Vec<&str> = lower.trim_start_matches('@').split_whitespace().collect();
     let mut index = 0;
     while index < tokens.len() {
         let token = tokens[index];
@@ -455,7 +455,9 @@ pub fn parse_interval(input: &str) -> Result<IntervalMonthDayNano> {
         index += 1;
         let unit = unit.trim_end_matches(',');
         match unit {
-            "microsecond" | "microseconds" | "us" | "usec" | "usecs" | "useconds" => micros += value,
+            "microsecond" | "microseconds" | "us" | "usec" | "usecs" | "useconds" => {
+                micros += value
+            }
             "millisecond" | "milliseconds" | "ms" | "msec" | "msecs" | "mseconds" => {
                 micros += value * 1_000.0
             }
@@ -589,7 +591,10 @@ mod tests {
         assert_eq!(ts("2024-01-01T12:34:56Z"), "2024-01-01 12:34:56+00");
         assert_eq!(ts("2024-01-01 02:00:00+02"), "2024-01-01 00:00:00+00");
         assert_eq!(ts("2024-01-01 02:00:00-03:30"), "2024-01-01 05:30:00+00");
-        assert_eq!(ts("1969-12-31 23:59:59.999999"), "1969-12-31 23:59:59.999999+00");
+        assert_eq!(
+            ts("1969-12-31 23:59:59.999999"),
+            "1969-12-31 23:59:59.999999+00"
+        );
         assert_eq!(ts("2024-02-29 00:00:00 UTC"), "2024-02-29 00:00:00+00");
     }
 
@@ -618,7 +623,10 @@ mod tests {
         assert_eq!(iv("48 hours"), "48:00:00");
         assert_eq!(iv("7 days"), "7 days");
         assert_eq!(iv("1 hour 30 minutes"), "01:30:00");
-        assert_eq!(iv("1 year 2 months 3 days 04:05:06.5"), "1 year 2 mons 3 days 04:05:06.5");
+        assert_eq!(
+            iv("1 year 2 months 3 days 04:05:06.5"),
+            "1 year 2 mons 3 days 04:05:06.5"
+        );
         assert_eq!(iv("-1 day"), "-1 days");
         assert_eq!(iv("1 week"), "7 days");
         assert_eq!(iv("15 minutes"), "00:15:00");

@@ -69,9 +69,14 @@ pub enum PgType {
     Float8,
     /// `numeric(precision, scale)`; unconstrained `numeric` is stored as
     /// `numeric(38, 10)` and printed without trailing zeros.
-    Numeric { precision: Option<u8>, scale: Option<i8> },
+    Numeric {
+        precision: Option<u8>,
+        scale: Option<i8>,
+    },
     Text,
-    Varchar { max_chars: Option<u32> },
+    Varchar {
+        max_chars: Option<u32>,
+    },
     Bytea,
     Timestamptz,
     Timestamp,
@@ -123,9 +128,10 @@ impl PgType {
     pub fn type_modifier(&self) -> i32 {
         match self {
             PgType::Varchar { max_chars: Some(n) } => *n as i32 + 4,
-            PgType::Numeric { precision: Some(p), scale } => {
-                ((*p as i32) << 16) + (scale.unwrap_or(0) as i32 & 0xffff) + 4
-            }
+            PgType::Numeric {
+                precision: Some(p),
+                scale,
+            } => ((*p as i32) << 16) + (scale.unwrap_or(0) as i32 & 0xffff) + 4,
             _ => -1,
         }
     }
@@ -182,7 +188,13 @@ impl PgType {
     }
 
     fn is_unconstrained_numeric(&self) -> bool {
-        matches!(self, PgType::Numeric { precision: None, .. })
+        matches!(
+            self,
+            PgType::Numeric {
+                precision: None,
+                ..
+            }
+        )
     }
 
     /// Whether numeric output drops trailing fractional zeros (unconstrained numeric).
@@ -364,7 +376,9 @@ impl fmt::Display for PgType {
                 precision: Some(p),
                 scale,
             } => write!(f, "numeric({},{})", p, scale.unwrap_or(0)),
-            PgType::Numeric { precision: None, .. } => f.write_str("numeric"),
+            PgType::Numeric {
+                precision: None, ..
+            } => f.write_str("numeric"),
             PgType::Text => f.write_str("text"),
             PgType::Varchar { max_chars: Some(n) } => write!(f, "character varying({n})"),
             PgType::Varchar { max_chars: None } => f.write_str("character varying"),
@@ -405,7 +419,9 @@ mod tests {
                 scale: None,
             },
             PgType::Text,
-            PgType::Varchar { max_chars: Some(20) },
+            PgType::Varchar {
+                max_chars: Some(20),
+            },
             PgType::Varchar { max_chars: None },
             PgType::Bytea,
             PgType::Timestamptz,
@@ -426,7 +442,13 @@ mod tests {
 
     #[test]
     fn type_modifiers_match_postgres() {
-        assert_eq!(PgType::Varchar { max_chars: Some(10) }.type_modifier(), 14);
+        assert_eq!(
+            PgType::Varchar {
+                max_chars: Some(10)
+            }
+            .type_modifier(),
+            14
+        );
         let numeric = PgType::Numeric {
             precision: Some(10),
             scale: Some(2),

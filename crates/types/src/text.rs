@@ -12,10 +12,10 @@ use datafusion::arrow::array::{
     IntervalMonthDayNanoBuilder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type,
-    Int32Type, Int64Type, IntervalMonthDayNanoType, IntervalUnit, TimeUnit,
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, IntervalMonthDayNanoType, IntervalUnit, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
 };
 
 use crate::datetime::{self, format_date, format_interval, format_timestamp};
@@ -219,7 +219,9 @@ pub fn parse_bytea(input: &str) -> Result<Vec<u8>> {
                 out.push(b'\\');
                 index += 2;
             } else if index + 3 < bytes.len() + 0
-                && bytes[index + 1..index + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+                && bytes[index + 1..index + 4]
+                    .iter()
+                    .all(|b| (b'0'..=b'7').contains(b))
             {
                 let octal = std::str::from_utf8(&bytes[index + 1..index + 4])
                     .map_err(|_| invalid("bytea", input))?;
@@ -291,7 +293,9 @@ impl ColumnBuilder {
                     pg_type,
                 }
             }
-            PgType::Bytea => ColumnBuilder::Bytea(BinaryBuilder::with_capacity(capacity, capacity * 16)),
+            PgType::Bytea => {
+                ColumnBuilder::Bytea(BinaryBuilder::with_capacity(capacity, capacity * 16))
+            }
             PgType::Timestamptz => ColumnBuilder::Timestamp {
                 builder: TimestampMicrosecondBuilder::with_capacity(capacity)
                     .with_timezone(UTC_ZONE),
@@ -500,12 +504,21 @@ fn format_bytea(bytes: &[u8], out: &mut String) {
 }
 
 /// Formats one value of an Arrow array as PostgreSQL text. Returns false for NULL.
-pub fn format_value(array: &dyn Array, row: usize, pg_type: PgType, out: &mut String) -> Result<bool> {
+pub fn format_value(
+    array: &dyn Array,
+    row: usize,
+    pg_type: PgType,
+    out: &mut String,
+) -> Result<bool> {
     if array.is_null(row) {
         return Ok(false);
     }
     match array.data_type() {
-        DataType::Boolean => out.push(if array.as_boolean().value(row) { 't' } else { 'f' }),
+        DataType::Boolean => out.push(if array.as_boolean().value(row) {
+            't'
+        } else {
+            'f'
+        }),
         DataType::Int8 => out.push_str(&array.as_primitive::<Int8Type>().value(row).to_string()),
         DataType::Int16 => out.push_str(&array.as_primitive::<Int16Type>().value(row).to_string()),
         DataType::Int32 => out.push_str(&array.as_primitive::<Int32Type>().value(row).to_string()),
@@ -540,9 +553,10 @@ pub fn format_value(array: &dyn Array, row: usize, pg_type: PgType, out: &mut St
             format_timestamp(micros, zone.is_some(), out)
         }
         DataType::Date32 => format_date(array.as_primitive::<Date32Type>().value(row), out),
-        DataType::Interval(IntervalUnit::MonthDayNano) => {
-            format_interval(array.as_primitive::<IntervalMonthDayNanoType>().value(row), out)
-        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => format_interval(
+            array.as_primitive::<IntervalMonthDayNanoType>().value(row),
+            out,
+        ),
         DataType::List(_) => {
             let list = array.as_list::<i32>();
             let values = list.value(row);
@@ -600,7 +614,9 @@ fn quote_array_item(item: &str) -> String {
 pub fn timestamp_micros(array: &dyn Array, row: usize, unit: &TimeUnit) -> i64 {
     match unit {
         TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
-        TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row) * 1_000,
+        TimeUnit::Millisecond => {
+            array.as_primitive::<TimestampMillisecondType>().value(row) * 1_000
+        }
         TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
         TimeUnit::Nanosecond => array
             .as_primitive::<TimestampNanosecondType>()

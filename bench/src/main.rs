@@ -1,0 +1,424 @@
+//! End-to-end benchmark: loads the same telemetry table into tempora and into
+//! PostgreSQL 15 in one run and prints rows/s, query times and bytes on disk,
+//! with tempora/PostgreSQL ratios.
+//!
+//! Both servers run on this machine with durable commits (tempora fsyncs its
+//! WAL, PostgreSQL runs with its defaults: fsync on, synchronous_commit on).
+//! PostgreSQL gets the index a time-series user would create, on `(time)`;
+//! tempora's hypertable needs none.
+//!
+//! ```text
+//! cargo build --release -p tempora -p tempora-bench
+//! target/release/tempora-bench            # 10M rows; --rows to change
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures::SinkExt;
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// 2024-01-01 00:00:00 UTC.
+const START_SECONDS: i64 = 1_704_067_200;
+const DAYS: i64 = 30;
+
+#[derive(Parser)]
+struct Args {
+    /// Rows to load in all (90% by COPY, 10% by 1000-row INSERTs).
+    #[arg(long, default_value_t = 10_000_000)]
+    rows: u64,
+    #[arg(long, default_value_t = 1000)]
+    devices: u64,
+    /// The tempora binary to benchmark.
+    #[arg(long, default_value = "target/release/tempora")]
+    tempora: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn as_postgres_user(program: &Path) -> Command {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    if is_root {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+struct Postgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Postgres {
+    fn start() -> Postgres {
+        let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+        let data = dir.path().join("pgdata");
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status();
+        let ok = as_postgres_user(&Path::new(PG_BIN).join("initdb"))
+            .args([
+                "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale", "C", "-D",
+            ])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "initdb failed (is postgresql-15 installed? scripts/ensure-test-deps.sh installs it)"
+        );
+        let port = free_port();
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=4GB -c TimeZone=UTC",
+            dir.path().display()
+        );
+        let ok = as_postgres_user(&Path::new(PG_BIN).join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &options, "-w", "-l"])
+            .arg(dir.path().join("log"))
+            .arg("start")
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "pg_ctl start failed");
+        Postgres { dir, port }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = as_postgres_user(&Path::new(PG_BIN).join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("pgdata"))
+            .args(["-m", "fast", "stop"])
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+struct Tempora {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Tempora {
+    fn start(binary: &Path, data_dir: &Path) -> Tempora {
+        let port = free_port();
+        let child = Command::new(binary)
+            .args(["serve", "--data-dir"])
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("start tempora (build it with cargo build --release -p tempora)");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tempora did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Tempora { child, port }
+    }
+
+    /// SIGTERM: the server checkpoints its memtables into segment files.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+async fn connect(port: u16) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// Deterministic telemetry: each device reports every `step` seconds over 30
+/// days; six measurements with two decimals that drift slowly, as sensors do.
+struct Generator {
+    devices: u64,
+    step_seconds: i64,
+}
+
+impl Generator {
+    fn value(device: u64, tick: i64, channel: u64) -> f64 {
+        let mut x = device.wrapping_mul(0x9E3779B97F4A7C15)
+            ^ (tick as u64).wrapping_mul(0xBF58476D1CE4E5B9)
+            ^ channel;
+        x ^= x >> 31;
+        x = x.wrapping_mul(0x94D049BB133111EB);
+        x ^= x >> 29;
+        let base = 20.0 + channel as f64 * 10.0 + (device % 50) as f64;
+        let wave = ((tick as f64) / 100.0 + device as f64).sin() * 5.0;
+        let noise = (x % 100) as f64 / 100.0;
+        ((base + wave + noise) * 100.0).round() / 100.0
+    }
+
+    /// Row `index` (0-based) as COPY text.
+    fn row(&self, index: u64, out: &mut String) {
+        use std::fmt::Write;
+        let device = index % self.devices;
+        let tick = (index / self.devices) as i64;
+        let seconds =
+            START_SECONDS + tick * self.step_seconds + (device as i64 % self.step_seconds.max(1));
+        let days = seconds.div_euclid(86_400);
+        let second_of_day = seconds.rem_euclid(86_400);
+        // 2024-01-01 is day 19723 since the epoch; rows stay within January 2024.
+        let day_of_month = days - 19_723 + 1;
+        let _ = write!(
+            out,
+            "2024-01-{:02} {:02}:{:02}:{:02}+00\tdevice_{:04}",
+            day_of_month,
+            second_of_day / 3600,
+            (second_of_day / 60) % 60,
+            second_of_day % 60,
+            device
+        );
+        for channel in 0..6 {
+            let _ = write!(out, "\t{}", Self::value(device, tick, channel));
+        }
+        out.push('\n');
+    }
+}
+
+const CREATE: &str = "CREATE TABLE telemetry (time timestamptz NOT NULL, device_id text NOT NULL, \
+    cpu double precision, memory double precision, disk double precision, \
+    network double precision, temperature double precision, power double precision)";
+
+async fn copy_rows(
+    client: &tokio_postgres::Client,
+    generator: &Generator,
+    range: std::ops::Range<u64>,
+) {
+    let sink = client.copy_in("COPY telemetry FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    let mut buffer = String::with_capacity(8 << 20);
+    for index in range {
+        generator.row(index, &mut buffer);
+        if buffer.len() > (4 << 20) {
+            sink.send(bytes::Bytes::from(std::mem::take(&mut buffer)))
+                .await
+                .unwrap();
+        }
+    }
+    if !buffer.is_empty() {
+        sink.send(bytes::Bytes::from(buffer)).await.unwrap();
+    }
+    sink.finish().await.unwrap();
+}
+
+fn insert_statement(generator: &Generator, range: std::ops::Range<u64>) -> String {
+    let mut line = String::new();
+    let mut values = Vec::with_capacity((range.end - range.start) as usize);
+    for index in range {
+        line.clear();
+        generator.row(index, &mut line);
+        let fields: Vec<&str> = line.trim_end().split('\t').collect();
+        values.push(format!(
+            "('{}', '{}', {})",
+            fields[0],
+            fields[1],
+            fields[2..].join(", ")
+        ));
+    }
+    format!("INSERT INTO telemetry VALUES {}", values.join(", "))
+}
+
+struct Timings {
+    copy_rows_per_second: f64,
+    insert_rows_per_second: f64,
+    query_seconds: f64,
+    bytes_on_disk: u64,
+}
+
+const QUERY: &str = "SELECT time_bucket('1 hour', time) AS bucket, device_id, avg(cpu), max(temperature) \
+    FROM telemetry WHERE time > '2024-01-24 00:00:00+00' GROUP BY 1, 2";
+const PG_QUERY: &str = "SELECT date_bin('1 hour', time, '2000-01-03'::timestamptz) AS bucket, device_id, avg(cpu), max(temperature) \
+    FROM telemetry WHERE time > '2024-01-24 00:00:00+00' GROUP BY 1, 2";
+
+async fn load(client: &tokio_postgres::Client, generator: &Generator, rows: u64) -> (f64, f64) {
+    let copy_rows_total = rows * 9 / 10;
+    let started = Instant::now();
+    let copy_batch = 1_000_000;
+    let mut start = 0;
+    while start < copy_rows_total {
+        let end = (start + copy_batch).min(copy_rows_total);
+        copy_rows(client, generator, start..end).await;
+        start = end;
+    }
+    let copy_rate = copy_rows_total as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut start = copy_rows_total;
+    while start < rows {
+        let end = (start + 1000).min(rows);
+        client
+            .batch_execute(&insert_statement(generator, start..end))
+            .await
+            .unwrap();
+        start = end;
+    }
+    let insert_rate = (rows - copy_rows_total) as f64 / started.elapsed().as_secs_f64();
+    (copy_rate, insert_rate)
+}
+
+async fn time_query(client: &tokio_postgres::Client, query: &str) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let rows = client.query(query, &[]).await.unwrap();
+        times.push(started.elapsed().as_secs_f64());
+        assert!(!rows.is_empty());
+    }
+    times.sort_by(f64::total_cmp);
+    times[1]
+}
+
+fn directory_size(path: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for entry in entries.flatten() {
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            total += if metadata.is_dir() {
+                directory_size(&entry.path())
+            } else {
+                metadata.len()
+            };
+        }
+    }
+    total
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let step_seconds = (DAYS * 86_400 * args.devices as i64 / args.rows as i64).max(1);
+    let generator = Generator {
+        devices: args.devices,
+        step_seconds,
+    };
+    println!(
+        "telemetry: {} rows, {} devices, one reading per device every {step_seconds} s over {DAYS} days",
+        args.rows, args.devices
+    );
+
+    // tempora
+    let workdir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    let data_dir = workdir.path().join("tempora-data");
+    let tempora = Tempora::start(&args.tempora, &data_dir);
+    let client = connect(tempora.port).await;
+    client.batch_execute(CREATE).await.unwrap();
+    client
+        .batch_execute("SELECT create_hypertable('telemetry', 'time', chunk_time_interval => interval '1 day')")
+        .await
+        .unwrap();
+    let (copy_rate, insert_rate) = load(&client, &generator, args.rows).await;
+    drop(client);
+    tempora.stop();
+    let tempora = Tempora::start(&args.tempora, &data_dir);
+    let client = connect(tempora.port).await;
+    let query_seconds = time_query(&client, QUERY).await;
+    let tempora_result = Timings {
+        copy_rows_per_second: copy_rate,
+        insert_rows_per_second: insert_rate,
+        query_seconds,
+        bytes_on_disk: directory_size(&data_dir),
+    };
+    drop(client);
+    tempora.stop();
+
+    // PostgreSQL
+    let postgres = Postgres::start();
+    let client = connect(postgres.port).await;
+    client.batch_execute(CREATE).await.unwrap();
+    client
+        .batch_execute("CREATE INDEX telemetry_time_idx ON telemetry (time DESC)")
+        .await
+        .unwrap();
+    let (copy_rate, insert_rate) = load(&client, &generator, args.rows).await;
+    client
+        .batch_execute("VACUUM ANALYZE telemetry")
+        .await
+        .unwrap();
+    let query_seconds = time_query(&client, PG_QUERY).await;
+    let bytes: i64 = client
+        .query_one("SELECT pg_total_relation_size('telemetry')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let postgres_result = Timings {
+        copy_rows_per_second: copy_rate,
+        insert_rows_per_second: insert_rate,
+        query_seconds,
+        bytes_on_disk: bytes as u64,
+    };
+    drop(client);
+    drop(postgres);
+
+    println!();
+    println!(
+        "{:<34} {:>14} {:>14} {:>10}",
+        "", "tempora", "PostgreSQL 15", "ratio"
+    );
+    let line = |name: &str, t: f64, p: f64, ratio: f64| {
+        println!("{name:<34} {t:>14.0} {p:>14.0} {ratio:>9.2}x")
+    };
+    line(
+        "COPY rows/s",
+        tempora_result.copy_rows_per_second,
+        postgres_result.copy_rows_per_second,
+        tempora_result.copy_rows_per_second / postgres_result.copy_rows_per_second,
+    );
+    line(
+        "1000-row INSERT rows/s",
+        tempora_result.insert_rows_per_second,
+        postgres_result.insert_rows_per_second,
+        tempora_result.insert_rows_per_second / postgres_result.insert_rows_per_second,
+    );
+    println!(
+        "{:<34} {:>14.3} {:>14.3} {:>9.2}x",
+        "hourly aggregate, last 7 days (s)",
+        tempora_result.query_seconds,
+        postgres_result.query_seconds,
+        postgres_result.query_seconds / tempora_result.query_seconds
+    );
+    println!(
+        "{:<34} {:>14} {:>14} {:>9.2}x",
+        "bytes on disk",
+        tempora_result.bytes_on_disk,
+        postgres_result.bytes_on_disk,
+        postgres_result.bytes_on_disk as f64 / tempora_result.bytes_on_disk as f64
+    );
+    println!("(ratios: higher is better for tempora)");
+}
