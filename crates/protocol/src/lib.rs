@@ -54,7 +54,7 @@ pub const DATABASE: &str = "postgres";
 /// One connection's state.
 struct Connection {
     session: Session,
-    copy_in: Option<CopyIn>,
+    copy_in: Option<Box<CopyIn>>,
 }
 
 type SharedConnection = Arc<Mutex<Connection>>;

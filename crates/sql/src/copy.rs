@@ -173,7 +173,9 @@ pub(crate) async fn start(
             if targets.is_empty() {
                 targets = (0..table.columns.len()).collect();
             }
-            Ok(Output::CopyIn(CopyIn::new(table, targets, format)?))
+            Ok(Output::CopyIn(Box::new(CopyIn::new(
+                table, targets, format,
+            )?)))
         }
         (true, CopyTarget::Stdout) => {
             let query = match source {
@@ -454,7 +456,7 @@ impl CopyIn {
 
     /// CopyDone: parses the last row, fills defaults, validates and writes
     /// everything as one durable unit. Returns the number of rows copied.
-    pub async fn finish(mut self, session: &mut Session) -> Result<u64> {
+    pub async fn finish(mut self: Box<Self>, session: &mut Session) -> Result<u64> {
         if let Some(error) = self.error.take() {
             return Err(error);
         }

@@ -42,7 +42,7 @@ pub enum Output {
     /// `INSERT 0 5`).
     Command { tag: String },
     /// COPY FROM STDIN: the protocol feeds the data to this and finishes it.
-    CopyIn(CopyIn),
+    CopyIn(Box<CopyIn>),
     /// COPY TO STDOUT: rows to format as COPY text or CSV.
     CopyOut {
         format: crate::copy::CopyFormat,

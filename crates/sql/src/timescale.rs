@@ -336,62 +336,61 @@ async fn create_hypertable(
         _ => None,
     });
     let new_form = second.and_then(by_range).is_some();
-    let (table, column_name, interval_expr, if_not_exists, migrate_data) = if new_form {
-        let bound = bind_args(call, &NEW)?;
-        let table = table_argument(session, &bound[0], "create_hypertable")?;
-        let (column, interval) = bound[1].as_ref().and_then(by_range).ok_or_else(|| {
-            Error::InvalidParameter {
+    let (table, column_name, interval_expr, if_not_exists, migrate_data) =
+        if new_form {
+            let bound = bind_args(call, &NEW)?;
+            let table = table_argument(session, &bound[0], "create_hypertable")?;
+            let (column, interval) = bound[1].as_ref().and_then(by_range).ok_or_else(|| {
+                Error::InvalidParameter {
                 message:
                     "create_hypertable: dimension must be by_range(column_name, partition_interval)"
                         .to_owned(),
             }
-        })?;
-        let column = column.ok_or_else(|| Error::InvalidParameter {
-            message: "by_range: column_name must be a string".to_owned(),
-        })?;
-        (
-            table,
-            column,
-            interval,
-            bool_argument(session, &bound[3], params).await?,
-            bool_argument(session, &bound[4], params).await?,
-        )
-    } else {
-        let bound = bind_args(call, &OLD)?;
-        let table = table_argument(session, &bound[0], "create_hypertable")?;
-        let column =
-            bound[1]
-                .as_ref()
-                .and_then(text_argument)
-                .ok_or_else(|| Error::InvalidParameter {
+            })?;
+            let column = column.ok_or_else(|| Error::InvalidParameter {
+                message: "by_range: column_name must be a string".to_owned(),
+            })?;
+            (
+                table,
+                column,
+                interval,
+                bool_argument(session, &bound[3], params).await?,
+                bool_argument(session, &bound[4], params).await?,
+            )
+        } else {
+            let bound = bind_args(call, &OLD)?;
+            let table = table_argument(session, &bound[0], "create_hypertable")?;
+            let column = bound[1].as_ref().and_then(text_argument).ok_or_else(|| {
+                Error::InvalidParameter {
                     message: "create_hypertable: time_column_name must be a column name string"
                         .to_owned(),
-                })?;
-        if bound[2].is_some() || bound[3].is_some() {
-            return Err(Error::not_supported(
-                "space partitioning (partitioning_column, number_partitions)",
-            ));
-        }
-        for (index, name) in [
-            (9, "partitioning_func"),
-            (11, "chunk_target_size"),
-            (12, "chunk_sizing_func"),
-            (13, "time_partitioning_func"),
-        ] {
-            if bound[index].is_some() {
-                return Err(Error::not_supported(format!(
-                    "create_hypertable argument {name}"
-                )));
+                }
+            })?;
+            if bound[2].is_some() || bound[3].is_some() {
+                return Err(Error::not_supported(
+                    "space partitioning (partitioning_column, number_partitions)",
+                ));
             }
-        }
-        (
-            table,
-            column,
-            bound[6].clone(),
-            bool_argument(session, &bound[8], params).await?,
-            bool_argument(session, &bound[10], params).await?,
-        )
-    };
+            for (index, name) in [
+                (9, "partitioning_func"),
+                (11, "chunk_target_size"),
+                (12, "chunk_sizing_func"),
+                (13, "time_partitioning_func"),
+            ] {
+                if bound[index].is_some() {
+                    return Err(Error::not_supported(format!(
+                        "create_hypertable argument {name}"
+                    )));
+                }
+            }
+            (
+                table,
+                column,
+                bound[6].clone(),
+                bool_argument(session, &bound[8], params).await?,
+                bool_argument(session, &bound[10], params).await?,
+            )
+        };
     let column_name = column_name.trim_matches('"').to_owned();
 
     if let Some(existing) = &table.hypertable {

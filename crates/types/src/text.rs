@@ -199,7 +199,7 @@ pub fn parse_uuid(input: &str) -> Result<String> {
 pub fn parse_bytea(input: &str) -> Result<Vec<u8>> {
     if let Some(hex) = input.strip_prefix("\\x") {
         let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             return Err(invalid("bytea", input));
         }
         return digits
@@ -218,7 +218,7 @@ pub fn parse_bytea(input: &str) -> Result<Vec<u8>> {
             if bytes.get(index + 1) == Some(&b'\\') {
                 out.push(b'\\');
                 index += 2;
-            } else if index + 3 < bytes.len() + 0
+            } else if index + 3 < bytes.len()
                 && bytes[index + 1..index + 4]
                     .iter()
                     .all(|b| (b'0'..=b'7').contains(b))
@@ -445,7 +445,7 @@ fn format_float4(value: f32, out: &mut String) {
         .split_once('e')
         .and_then(|(_, e)| e.parse::<i32>().ok())
         .unwrap_or(0);
-    if exponent < -4 || exponent >= 6 {
+    if !(-4..6).contains(&exponent) {
         let (mantissa, _) = scientific.split_once('e').unwrap_or((&scientific, ""));
         out.push_str(mantissa);
         out.push('e');
