@@ -3,8 +3,7 @@
 -- The tables `sensors` and `readings` are created and filled by the test.
 --
 -- Known differences, not yet fixed (so not listed here): float-to-integer
--- casts truncate instead of rounding to nearest (`65.5::float8::integer`),
--- and `timestamptz - timestamptz` is not supported (0A000).
+-- casts truncate instead of rounding to nearest (`65.5::float8::integer`).
 SELECT count(*) FROM readings;
 SELECT * FROM readings ORDER BY id;
 SELECT * FROM sensors ORDER BY sensor_id;
@@ -34,6 +33,9 @@ SELECT id, day, duration FROM readings ORDER BY id LIMIT 12;
 SELECT id, counter::double precision, counter % 7 FROM readings ORDER BY id LIMIT 12;
 SELECT recorded_at + interval '1 hour', recorded_at - interval '1 day' FROM readings ORDER BY id LIMIT 8;
 SELECT id FROM readings WHERE reading BETWEEN 10 AND 20 ORDER BY id;
+SELECT max(recorded_at) - min(recorded_at) FROM readings;
+SELECT id, recorded_at - '2024-03-01 00:00:00+00'::timestamptz FROM readings ORDER BY id LIMIT 10;
+SELECT interval '1 minute' * 1.5, 2 * interval '1 day', interval '1 hour' / 4, interval '1 month' * 0.5;
 SELECT NULL::integer, true, false, 'a''b', 1.5::real, 2::smallint, 3::bigint;
 SELECT 7 / 2, 7 % 3, -7 / 2, 2 ^ 10;
 SELECT id, sensor_id FROM readings WHERE NOT active AND sensor_id <> 3 ORDER BY id LIMIT 10;

@@ -18,6 +18,7 @@ pub mod functions;
 pub mod json;
 pub mod provider;
 pub mod schemas;
+pub mod temporal;
 pub mod types;
 pub mod views;
 
@@ -54,10 +55,12 @@ pub fn session_context(store: Arc<Store>) -> SessionContext {
         .with_type_planner(Arc::new(types::PgTypePlanner))
         .build();
     // Registering a planner only appends it to the session's list; it cannot fail.
-    let _ = datafusion::execution::FunctionRegistry::register_expr_planner(
-        &mut state,
-        Arc::new(json::JsonOperators),
-    );
+    for planner in [
+        Arc::new(json::JsonOperators) as Arc<dyn datafusion::logical_expr::planner::ExprPlanner>,
+        Arc::new(temporal::TemporalOperators),
+    ] {
+        let _ = datafusion::execution::FunctionRegistry::register_expr_planner(&mut state, planner);
+    }
     let context = SessionContext::new_with_state(state);
     context.register_catalog(
         DATABASE_NAME,
