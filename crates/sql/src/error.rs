@@ -117,6 +117,9 @@ pub enum Error {
     InvalidParameter { message: String },
     #[error("{feature} is not supported")]
     NotSupported { feature: String },
+    /// Not supported, with a message that also says what to do instead.
+    #[error("{message}")]
+    Unsupported { message: String },
     #[error(
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
@@ -196,7 +199,7 @@ impl Error {
             Error::UndefinedType { .. } => SqlState::UndefinedObject,
             Error::UndefinedFunction { .. } => SqlState::UndefinedFunction,
             Error::InvalidParameter { .. } => SqlState::InvalidParameterValue,
-            Error::NotSupported { .. } => SqlState::FeatureNotSupported,
+            Error::NotSupported { .. } | Error::Unsupported { .. } => SqlState::FeatureNotSupported,
             Error::NotNull { .. } => SqlState::NotNullViolation,
             Error::DatatypeMismatch { .. } => SqlState::DatatypeMismatch,
             Error::Value { source } => value_sqlstate(source),

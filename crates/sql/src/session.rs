@@ -335,17 +335,15 @@ impl Session {
             | Statement::Commit { .. }
             | Statement::Rollback { .. }
             | Statement::Savepoint { .. }
-            | Statement::ReleaseSavepoint { .. } => Err(Error::not_supported(
-                "transaction blocks (BEGIN/COMMIT) are not supported yet; each statement commits on its own, and",
-            )),
-            Statement::CreateTrigger(_) | Statement::DropTrigger(_) => Err(Error::not_supported(
-                "triggers are not supported by tempora; for dual writes during a migration write to both tables from the application or backfill with INSERT ... SELECT, and",
-            )),
-            Statement::CreateFunction(_) | Statement::CreateProcedure { .. } => {
-                Err(Error::not_supported(
-                    "user-defined functions and procedures (PL/pgSQL) are not supported; this",
-                ))
-            }
+            | Statement::ReleaseSavepoint { .. } => Err(Error::Unsupported {
+                message: "transaction blocks (BEGIN, COMMIT, ROLLBACK, SAVEPOINT) are not supported yet; every statement commits on its own".to_owned(),
+            }),
+            Statement::CreateTrigger(_) | Statement::DropTrigger(_) => Err(Error::Unsupported {
+                message: "triggers are not supported: for dual writes during a migration, write to both tables from the application, or backfill with INSERT ... SELECT".to_owned(),
+            }),
+            Statement::CreateFunction(_) | Statement::CreateProcedure { .. } => Err(Error::Unsupported {
+                message: "user-defined functions and procedures (PL/pgSQL) are not supported".to_owned(),
+            }),
             other => Err(Error::not_supported(format!(
                 "the statement \"{}\"",
                 statement_kind(other)
