@@ -279,8 +279,10 @@ pub fn bucket_micros(width: IntervalMonthDayNano, micros: i64, origin: Option<i6
         let origin_days = origin
             .map(|o| o.div_euclid(MICROS_PER_DAY) as i32)
             .unwrap_or(MONTH_ORIGIN_DAYS);
-        let (origin_year, origin_month, _) = ymd_from_days(origin_days);
-        let (year, month, _) = ymd_from_days(micros.div_euclid(MICROS_PER_DAY) as i32);
+        let out_of_range = || DataFusionError::Execution("timestamp out of range".to_owned());
+        let (origin_year, origin_month, _) = ymd_from_days(origin_days).ok_or_else(out_of_range)?;
+        let days = i32::try_from(micros.div_euclid(MICROS_PER_DAY)).map_err(|_| out_of_range())?;
+        let (year, month, _) = ymd_from_days(days).ok_or_else(out_of_range)?;
         let months_since = (year - origin_year) as i64 * 12 + month as i64 - origin_month as i64;
         let bucket = months_since.div_euclid(width.months as i64) * width.months as i64
             + origin_month as i64
@@ -339,7 +341,7 @@ mod tests {
         )
         .unwrap();
         let mut out = String::new();
-        format_timestamp(micros, true, &mut out);
+        format_timestamp(micros, true, &mut out).unwrap();
         out
     }
 
@@ -391,7 +393,7 @@ mod tests {
         let micros = parse_timestamptz("2024-05-05 23:30:00+00").unwrap();
         let bucketed = bucket_in_zone(parse_interval("1 day").unwrap(), micros, &tz).unwrap();
         let mut out = String::new();
-        format_timestamp(bucketed, true, &mut out);
+        format_timestamp(bucketed, true, &mut out).unwrap();
         assert_eq!(out, "2024-05-05 22:00:00+00");
     }
 }

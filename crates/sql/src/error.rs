@@ -291,13 +291,11 @@ fn arrow_sqlstate(error: &ArrowError) -> SqlState {
             Some(inner) => datafusion_sqlstate(inner),
             None => SqlState::InternalError,
         },
-        ArrowError::InvalidArgumentError(message) if message.contains("overflow") => {
-            SqlState::NumericValueOutOfRange
+        ArrowError::InvalidArgumentError(message) | ArrowError::ComputeError(message) => {
+            message_sqlstate(message).unwrap_or(SqlState::InternalError)
         }
         ArrowError::NotYetImplemented(_) => SqlState::FeatureNotSupported,
-        ArrowError::InvalidArgumentError(_)
-        | ArrowError::SchemaError(_)
-        | ArrowError::ComputeError(_)
+        ArrowError::SchemaError(_)
         | ArrowError::CsvError(_)
         | ArrowError::JsonError(_)
         | ArrowError::AvroError(_)
@@ -340,6 +338,9 @@ fn message_sqlstate(message: &str) -> Option<SqlState> {
         || lower.contains("cannot get result type")
     {
         return Some(SqlState::UndefinedFunction);
+    }
+    if lower.contains("timestamp out of range") || lower.contains("date out of range") {
+        return Some(SqlState::DatetimeFieldOverflow);
     }
     if lower.contains("time_bucket width") {
         return Some(SqlState::InvalidParameterValue);
@@ -435,6 +436,9 @@ fn datafusion_message(error: &DataFusionError) -> String {
 
 /// DataFusion's wording of common errors, reworded as PostgreSQL words them.
 fn postgres_wording(message: &str) -> String {
+    if message.eq_ignore_ascii_case("timestamp out of range") {
+        return "timestamp out of range".to_owned();
+    }
     // "table 'postgres.public.nope' not found"
     if let Some(rest) = message.strip_prefix("table '")
         && let Some(name) = rest.strip_suffix("' not found")

@@ -778,6 +778,9 @@ pub fn chunk_start(value: i64, interval: i64) -> i64 {
 
 /// Splits a batch into one batch per chunk start.
 fn split_by_chunk(table: &TableDef, batch: RecordBatch) -> Result<Vec<(i64, RecordBatch)>> {
+    if batch.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
     let Some(hypertable) = &table.hypertable else {
         return Ok(vec![(i64::MIN, batch)]);
     };

@@ -248,13 +248,13 @@ pub fn decode_to_text(pg_type: PgType, bytes: &[u8]) -> Result<String> {
         PgType::Timestamptz | PgType::Timestamp => {
             let micros = i64::from_be_bytes(take(bytes, pg_type)?) + PG_EPOCH_MICROS;
             let mut out = String::new();
-            format_timestamp(micros, pg_type == PgType::Timestamptz, &mut out);
+            format_timestamp(micros, pg_type == PgType::Timestamptz, &mut out)?;
             out
         }
         PgType::Date => {
             let days = i32::from_be_bytes(take(bytes, pg_type)?) + PG_EPOCH_DAYS;
             let mut out = String::new();
-            format_date(days, &mut out);
+            format_date(days, &mut out)?;
             out
         }
         PgType::Interval => {

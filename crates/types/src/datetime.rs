@@ -35,10 +35,16 @@ pub fn days_from_ymd(year: i32, month: u32, day: u32) -> Option<i32> {
     i32::try_from(date.signed_duration_since(unix_epoch()).num_days()).ok()
 }
 
-/// The calendar date of a day number.
-pub fn ymd_from_days(days: i32) -> (i32, u32, u32) {
-    let date = unix_epoch() + chrono::Duration::days(days as i64);
-    (date.year(), date.month(), date.day())
+/// The calendar date of a day number, or None outside the supported calendar.
+pub fn ymd_from_days(days: i32) -> Option<(i32, u32, u32)> {
+    let date = unix_epoch().checked_add_signed(chrono::Duration::try_days(days as i64)?)?;
+    Some((date.year(), date.month(), date.day()))
+}
+
+fn out_of_range() -> Error {
+    Error::DatetimeOutOfRange {
+        input: "timestamp out of range".to_owned(),
+    }
 }
 
 /// A small cursor over the bytes of a date/time literal.
@@ -276,8 +282,8 @@ fn push_two(out: &mut String, value: u32) {
     out.push((b'0' + (value % 10) as u8) as char);
 }
 
-fn push_date(out: &mut String, days: i32) {
-    let (year, month, day) = ymd_from_days(days);
+fn push_date(out: &mut String, days: i32) -> Result<()> {
+    let (year, month, day) = ymd_from_days(days).ok_or_else(out_of_range)?;
     let (display_year, bc) = if year <= 0 {
         (1 - year, true)
     } else {
@@ -295,6 +301,7 @@ fn push_date(out: &mut String, days: i32) {
     if bc {
         out.push_str(" BC");
     }
+    Ok(())
 }
 
 /// Appends `HH:MM:SS[.ffffff]`, trimming trailing fractional zeros as PostgreSQL does.
@@ -320,15 +327,16 @@ fn push_fraction(out: &mut String, fraction_micros: i64) {
 }
 
 /// Formats days since the epoch as PostgreSQL prints a `date` (ISO DateStyle).
-pub fn format_date(days: i32, out: &mut String) {
-    push_date(out, days);
+pub fn format_date(days: i32, out: &mut String) -> Result<()> {
+    push_date(out, days)
 }
 
 /// Formats a timestamp; with `zone_suffix` it is a `timestamptz` printed in UTC (`+00`).
-pub fn format_timestamp(micros: i64, zone_suffix: bool, out: &mut String) {
+pub fn format_timestamp(micros: i64, zone_suffix: bool, out: &mut String) -> Result<()> {
     let days = micros.div_euclid(MICROS_PER_DAY);
     let micros_of_day = micros.rem_euclid(MICROS_PER_DAY);
-    let (year, month, day) = ymd_from_days(days as i32);
+    let days = i32::try_from(days).map_err(|_| out_of_range())?;
+    let (year, month, day) = ymd_from_days(days).ok_or_else(out_of_range)?;
     let bc = year <= 0;
     let display_year = if bc { 1 - year } else { year };
     if display_year < 1000 {
@@ -348,6 +356,7 @@ pub fn format_timestamp(micros: i64, zone_suffix: bool, out: &mut String) {
     if bc {
         out.push_str(" BC");
     }
+    Ok(())
 }
 
 /// Formats an interval in PostgreSQL's default `postgres` IntervalStyle:
@@ -580,7 +589,7 @@ mod tests {
 
     fn ts(text: &str) -> String {
         let mut out = String::new();
-        format_timestamp(parse_timestamptz(text).unwrap(), true, &mut out);
+        format_timestamp(parse_timestamptz(text).unwrap(), true, &mut out).unwrap();
         out
     }
 
@@ -639,7 +648,7 @@ mod tests {
     #[test]
     fn dates_round_trip() {
         let mut out = String::new();
-        format_date(parse_date("2024-03-05").unwrap(), &mut out);
+        format_date(parse_date("2024-03-05").unwrap(), &mut out).unwrap();
         assert_eq!(out, "2024-03-05");
         assert!(parse_date("2024-13-05").is_err());
     }

@@ -550,9 +550,9 @@ pub fn format_value(
         DataType::FixedSizeBinary(_) => format_bytea(array.as_fixed_size_binary().value(row), out),
         DataType::Timestamp(unit, zone) => {
             let micros = timestamp_micros(array, row, unit);
-            format_timestamp(micros, zone.is_some(), out)
+            format_timestamp(micros, zone.is_some(), out)?
         }
-        DataType::Date32 => format_date(array.as_primitive::<Date32Type>().value(row), out),
+        DataType::Date32 => format_date(array.as_primitive::<Date32Type>().value(row), out)?,
         DataType::Interval(IntervalUnit::MonthDayNano) => format_interval(
             array.as_primitive::<IntervalMonthDayNanoType>().value(row),
             out,
@@ -702,7 +702,7 @@ mod tests {
         #[test]
         fn timestamp_text_round_trips(micros in -62_135_596_800_000_000i64..253_402_300_799_999_999i64) {
             let mut out = String::new();
-            format_timestamp(micros, true, &mut out);
+            format_timestamp(micros, true, &mut out).unwrap();
             prop_assert_eq!(datetime::parse_timestamptz(&out).unwrap(), micros);
         }
 
