@@ -148,14 +148,7 @@ pub(crate) async fn start(
                 });
             };
             let name = table_name(name)?;
-            let table = session
-                .engine()
-                .store()
-                .catalog()
-                .snapshot()
-                .table_by_name(&name)
-                .cloned()
-                .ok_or(Error::UndefinedTable { name })?;
+            let table = session.table(&name)?;
             let mut targets = Vec::new();
             for column in columns {
                 let column = ident(column);

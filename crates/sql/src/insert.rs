@@ -20,7 +20,7 @@ use tempora_types::PgType;
 use tempora_types::text::ColumnBuilder;
 
 use crate::names::{ident, table_name};
-use crate::session::{Output, Session, select_of};
+use crate::session::{Output, Session, query_of, select_of};
 use crate::{Error, Result};
 
 fn target_table(session: &Session, insert: &ast::Insert) -> Result<Arc<TableDef>> {
@@ -28,14 +28,7 @@ fn target_table(session: &Session, insert: &ast::Insert) -> Result<Arc<TableDef>
         return Err(Error::not_supported("INSERT into a table function"));
     };
     let name = table_name(name)?;
-    session
-        .engine()
-        .store()
-        .catalog()
-        .snapshot()
-        .table_by_name(&name)
-        .cloned()
-        .ok_or(Error::UndefinedTable { name })
+    session.table(&name)
 }
 
 /// Table column index of each target column, in the order the statement lists them.
@@ -400,18 +393,7 @@ async fn returning(
         },
         joins: vec![],
     }];
-    let query = ast::Query {
-        with: None,
-        body: Box::new(SetExpr::Select(Box::new(select_of(items.to_vec(), from)))),
-        order_by: None,
-        limit_clause: None,
-        fetch: None,
-        locks: vec![],
-        for_clause: None,
-        settings: None,
-        format_clause: None,
-        pipe_operators: vec![],
-    };
+    let query = query_of(select_of(items.to_vec(), from));
     let plan = context
         .state()
         .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(

@@ -136,6 +136,19 @@ impl Session {
         &self.engine
     }
 
+    /// The table called `name`, or 42P01.
+    pub(crate) fn table(&self, name: &str) -> Result<Arc<tempora_catalog::TableDef>> {
+        self.engine
+            .store()
+            .catalog()
+            .snapshot()
+            .table_by_name(name)
+            .cloned()
+            .ok_or_else(|| Error::UndefinedTable {
+                name: name.to_owned(),
+            })
+    }
+
     pub(crate) fn context(&self) -> &SessionContext {
         &self.context
     }
@@ -564,21 +577,10 @@ impl Session {
         expr: &Expr,
         params: &[Option<String>],
     ) -> Result<ScalarValue> {
-        let query = ast::Query {
-            with: None,
-            body: Box::new(SetExpr::Select(Box::new(select_of(
-                vec![ast::SelectItem::UnnamedExpr(expr.clone())],
-                vec![],
-            )))),
-            order_by: None,
-            limit_clause: None,
-            fetch: None,
-            locks: vec![],
-            for_clause: None,
-            settings: None,
-            format_clause: None,
-            pipe_operators: vec![],
-        };
+        let query = query_of(select_of(
+            vec![ast::SelectItem::UnnamedExpr(expr.clone())],
+            vec![],
+        ));
         let (_, batches) = self
             .collect(&Statement::Query(Box::new(query)), params)
             .await?;
@@ -690,6 +692,22 @@ fn expression_name(expr: &Expr) -> String {
             .unwrap_or_else(|| "?column?".to_owned()),
         Expr::Array(_) => "array".to_owned(),
         _ => "?column?".to_owned(),
+    }
+}
+
+/// A query of one plain SELECT.
+pub(crate) fn query_of(select: ast::Select) -> ast::Query {
+    ast::Query {
+        with: None,
+        body: Box::new(SetExpr::Select(Box::new(select))),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: vec![],
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: vec![],
     }
 }
 

@@ -209,14 +209,7 @@ fn table_argument(session: &Session, expr: &Option<Expr>, function: &str) -> Res
         message: format!("{function}: relation must be a table name string"),
     })?;
     let name = table_name_from_text(&name)?;
-    session
-        .engine()
-        .store()
-        .catalog()
-        .snapshot()
-        .table_by_name(&name)
-        .cloned()
-        .ok_or(Error::UndefinedTable { name })
+    session.table(&name)
 }
 
 /// A chunk interval argument in the dimension's units.

@@ -539,18 +539,7 @@ impl Store {
                 Ok(files)
             })?;
             for id in chunk_ids {
-                if let Some(memtable) = memtables.remove(id) {
-                    let bytes: usize = memtable
-                        .active
-                        .iter()
-                        .chain(memtable.frozen.iter())
-                        .map(|b| b.get_array_memory_size())
-                        .sum();
-                    self.memtable_bytes.fetch_sub(
-                        bytes.min(self.memtable_bytes.load(Ordering::Relaxed)),
-                        Ordering::Relaxed,
-                    );
-                }
+                self.forget_memtable(&mut memtables, *id);
             }
             files
         };
@@ -670,22 +659,27 @@ impl Store {
                 Ok(())
             })?;
             for chunk in &old_chunks {
-                if let Some(memtable) = memtables.remove(&chunk.id) {
-                    let bytes: usize = memtable
-                        .active
-                        .iter()
-                        .chain(memtable.frozen.iter())
-                        .map(|b| b.get_array_memory_size())
-                        .sum();
-                    self.memtable_bytes.fetch_sub(
-                        bytes.min(self.memtable_bytes.load(Ordering::Relaxed)),
-                        Ordering::Relaxed,
-                    );
-                }
+                self.forget_memtable(&mut memtables, chunk.id);
             }
         }
         self.remove_segment_files(&old_files);
         Ok(())
+    }
+
+    /// Drops a chunk's unflushed rows (the chunk is gone from the catalog).
+    fn forget_memtable(&self, memtables: &mut HashMap<ChunkId, ChunkMemtable>, chunk_id: ChunkId) {
+        if let Some(memtable) = memtables.remove(&chunk_id) {
+            let bytes: usize = memtable
+                .active
+                .iter()
+                .chain(memtable.frozen.iter())
+                .map(|b| b.get_array_memory_size())
+                .sum();
+            self.memtable_bytes.fetch_sub(
+                bytes.min(self.memtable_bytes.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+        }
     }
 
     fn remove_segment_files(&self, files: &[String]) {
