@@ -14,6 +14,7 @@
 //! This layer reads; writes go through the sql layer to `tempora_storage::Store`.
 
 pub mod aggregates;
+pub mod casts;
 pub mod functions;
 pub mod json;
 pub mod provider;
@@ -54,6 +55,7 @@ pub fn session_context(store: Arc<Store>) -> SessionContext {
         .with_default_features()
         .with_type_planner(Arc::new(types::PgTypePlanner))
         .build();
+    state.add_analyzer_rule(Arc::new(casts::PostgresCasts));
     // Registering a planner only appends it to the session's list; it cannot fail.
     for planner in [
         Arc::new(json::JsonOperators) as Arc<dyn datafusion::logical_expr::planner::ExprPlanner>,
