@@ -323,3 +323,35 @@ async fn unknown_roles_and_databases_are_refused() {
         .expect("refused");
     assert_eq!(error.as_db_error().unwrap().code().code(), "28000");
 }
+
+#[tokio::test]
+async fn timescaledb_functions_describe_their_columns_in_the_extended_protocol() {
+    let server = common::Server::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE m (time timestamptz NOT NULL, v double precision)")
+        .await
+        .unwrap();
+    // tokio-postgres' query() prepares, describes and executes: Describe must
+    // announce the columns the call then returns.
+    let rows = client
+        .query(
+            "SELECT * FROM create_hypertable('m', 'time', chunk_time_interval => interval '1 day')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].columns().len(), 4);
+    assert_eq!(rows[0].get::<_, i32>(0), 1);
+    assert_eq!(rows[0].get::<_, String>(2), "m");
+    assert!(rows[0].get::<_, bool>(3));
+    client
+        .execute("INSERT INTO m VALUES ('2024-01-01', 1)", &[])
+        .await
+        .unwrap();
+    let chunks = client.query("SELECT show_chunks('m')", &[]).await.unwrap();
+    assert_eq!(
+        chunks[0].get::<_, String>(0),
+        "_timescaledb_internal._hyper_1_1_chunk"
+    );
+}

@@ -278,12 +278,12 @@ impl Session {
                 Ok((Vec::new(), Some(text_schema(&name))))
             }
             Statement::Query(query) => {
-                // TimescaleDB API calls: run-time schema depends on the call; describe by running
-                // is wrong (side effects), so report the documented single text-like column.
-                let call = timescale::api_call(query)
-                    .map(|c| c.name)
-                    .unwrap_or_default();
-                Ok((Vec::new(), Some(text_schema(&call))))
+                // TimescaleDB API calls change the catalog, so they are described
+                // from their signature, never by running them.
+                let schema = timescale::api_call(query)
+                    .map(|call| timescale::result_schema(&call))
+                    .unwrap_or_else(|| text_schema("?column?"));
+                Ok((Vec::new(), Some(schema)))
             }
             _ => Ok((
                 (0..declared_types.len())

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{
     self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, SelectItem, SetExpr,
@@ -456,6 +456,33 @@ async fn create_hypertable(
     create_result(call, new_form, hypertable_id, &table.name, true)
 }
 
+/// The columns a call returns, for Describe in the extended protocol.
+pub(crate) fn result_schema(call: &ApiCall) -> SchemaRef {
+    let new_form = call.name == "create_hypertable"
+        && call.args.get(1).is_some_and(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
+            | FunctionArg::Named {
+                arg: FunctionArgExpr::Expr(e),
+                ..
+            } => by_range(e).is_some(),
+            _ => false,
+        });
+    if call.name == "create_hypertable" && call.in_from {
+        return create_schema(new_form);
+    }
+    crate::session::text_schema(&call.alias.clone().unwrap_or_else(|| call.name.clone()))
+}
+
+fn create_schema(new_form: bool) -> SchemaRef {
+    let mut fields = vec![PgType::Int4.arrow_field("hypertable_id", true)];
+    if !new_form {
+        fields.push(PgType::Text.arrow_field("schema_name", true));
+        fields.push(PgType::Text.arrow_field("table_name", true));
+    }
+    fields.push(PgType::Bool.arrow_field("created", true));
+    Arc::new(Schema::new(fields))
+}
+
 /// `(hypertable_id, schema_name, table_name, created)` for the old form,
 /// `(hypertable_id, created)` for `by_range`, as a record or expanded columns.
 fn create_result(
@@ -466,18 +493,14 @@ fn create_result(
     created: bool,
 ) -> Result<Output> {
     if call.in_from {
-        let mut fields = vec![PgType::Int4.arrow_field("hypertable_id", true)];
         let mut columns: Vec<ArrayRef> =
             vec![Arc::new(Int32Array::from(vec![hypertable_id as i32]))];
         if !new_form {
-            fields.push(PgType::Text.arrow_field("schema_name", true));
-            fields.push(PgType::Text.arrow_field("table_name", true));
             columns.push(Arc::new(StringArray::from(vec![DEFAULT_SCHEMA])));
             columns.push(Arc::new(StringArray::from(vec![table])));
         }
-        fields.push(PgType::Bool.arrow_field("created", true));
         columns.push(Arc::new(BooleanArray::from(vec![created])));
-        let schema = Arc::new(Schema::new(fields));
+        let schema = create_schema(new_form);
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
         return Ok(Output::Batches {
             schema,
