@@ -268,7 +268,7 @@ impl Session {
                     insert::describe(self, insert_statement, &declared_types).await?;
                 Ok((types, returning))
             }
-            Statement::Explain { .. } => Ok((Vec::new(), Some(explain_schema()))),
+            Statement::Explain { .. } => Ok((Vec::new(), Some(text_schema(EXPLAIN_COLUMN)))),
             Statement::ShowVariable { variable } => {
                 let name = variable
                     .iter()
@@ -335,7 +335,6 @@ impl Session {
                 ..
             } => {
                 self.explain(
-                    statement,
                     inner,
                     *analyze || has_analyze_option(options.as_deref()),
                     params,
@@ -429,7 +428,6 @@ impl Session {
 
     async fn explain(
         &mut self,
-        statement: &Statement,
         inner: &Statement,
         analyze: bool,
         params: &[Option<String>],
@@ -441,27 +439,15 @@ impl Session {
         }
         // DataFusion's EXPLAIN [ANALYZE] yields (plan_type, plan) rows; PostgreSQL
         // prints one "QUERY PLAN" column with a row per line of the executed plan.
-        let explain = match statement {
-            Statement::Explain { .. } if analyze => Statement::Explain {
-                describe_alias: ast::DescribeAlias::Explain,
-                analyze: true,
-                verbose: false,
-                query_plan: false,
-                estimate: false,
-                statement: Box::new(inner.clone()),
-                format: None,
-                options: None,
-            },
-            _ => Statement::Explain {
-                describe_alias: ast::DescribeAlias::Explain,
-                analyze: false,
-                verbose: false,
-                query_plan: false,
-                estimate: false,
-                statement: Box::new(inner.clone()),
-                format: None,
-                options: None,
-            },
+        let explain = Statement::Explain {
+            describe_alias: ast::DescribeAlias::Explain,
+            analyze,
+            verbose: false,
+            query_plan: false,
+            estimate: false,
+            statement: Box::new(inner.clone()),
+            format: None,
+            options: None,
         };
         let plan = self.plan(&explain).await?;
         let plan = self.bind(plan, params)?;
@@ -485,13 +471,7 @@ impl Session {
                 }
             }
         }
-        let schema = explain_schema();
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(lines))])?;
-        Ok(Output::Batches {
-            schema,
-            batches: vec![batch],
-            tag: "EXPLAIN".to_owned(),
-        })
+        text_rows(EXPLAIN_COLUMN, lines, "EXPLAIN")
     }
 
     fn set(&mut self, set: &ast::Set) -> Result<Output> {
@@ -546,16 +526,7 @@ impl Session {
             .collect::<Vec<_>>()
             .join(" ");
         let value = self.settings.get(&name)?.to_owned();
-        let schema = text_schema(&name.to_ascii_lowercase());
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![Arc::new(StringArray::from(vec![value]))],
-        )?;
-        Ok(Output::Batches {
-            schema,
-            batches: vec![batch],
-            tag: "SHOW".to_owned(),
-        })
+        text_rows(&name.to_ascii_lowercase(), vec![value], "SHOW")
     }
 
     /// Runs a query to completion and returns its batches.
@@ -773,8 +744,18 @@ pub(crate) fn param_value(text: Option<&str>, data_type: Option<&DataType>) -> R
     Ok(ScalarValue::try_from_array(&array, 0)?)
 }
 
-fn explain_schema() -> SchemaRef {
-    text_schema("QUERY PLAN")
+/// The one column PostgreSQL's EXPLAIN returns.
+const EXPLAIN_COLUMN: &str = "QUERY PLAN";
+
+/// Rows of one text column (SHOW, EXPLAIN, the TimescaleDB API functions).
+pub(crate) fn text_rows(column: &str, values: Vec<String>, tag: &str) -> Result<Output> {
+    let schema = text_schema(column);
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(values))])?;
+    Ok(Output::Batches {
+        schema,
+        batches: vec![batch],
+        tag: tag.to_owned(),
+    })
 }
 
 pub(crate) fn text_schema(name: &str) -> SchemaRef {

@@ -519,16 +519,7 @@ fn create_result(
 
 fn single_text(call: &ApiCall, value: String) -> Result<Output> {
     let name = call.alias.clone().unwrap_or_else(|| call.name.clone());
-    let schema = crate::session::text_schema(&name);
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![Arc::new(StringArray::from(vec![value]))],
-    )?;
-    Ok(Output::Batches {
-        schema,
-        batches: vec![batch],
-        tag: "SELECT".to_owned(),
-    })
+    crate::session::text_rows(&name, vec![value], "SELECT")
 }
 
 async fn set_chunk_time_interval(
@@ -679,11 +670,5 @@ async fn chunks_matching(
             .map_err(|e| Error::not_supported(format!("drop_chunks task failed: {e}")))??;
     }
     let name = call.alias.clone().unwrap_or_else(|| call.name.clone());
-    let schema = crate::session::text_schema(&name);
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(names))])?;
-    Ok(Output::Batches {
-        schema,
-        batches: vec![batch],
-        tag: "SELECT".to_owned(),
-    })
+    crate::session::text_rows(&name, names, "SELECT")
 }
