@@ -72,6 +72,17 @@ pub(crate) fn fields(schema: &SchemaRef, formats: &Format) -> PgWireResult<Arc<V
     Ok(Arc::new(fields))
 }
 
+/// RowDescription fields for Describe; a statement without rows has none.
+pub(crate) fn described_fields(
+    schema: Option<SchemaRef>,
+    formats: &Format,
+) -> PgWireResult<Vec<FieldInfo>> {
+    match schema {
+        Some(schema) => Ok(fields(&schema, formats)?.as_ref().clone()),
+        None => Ok(Vec::new()),
+    }
+}
+
 fn encode_batch(
     batch: &RecordBatch,
     pg_types: &[PgType],

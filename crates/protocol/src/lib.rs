@@ -352,12 +352,7 @@ impl ExtendedQueryHandler for Handler {
             .await
             .map_err(|e| user_error(&e))?;
         let param_types = params.iter().map(|t| encode::wire_type(*t)).collect();
-        let fields = match schema {
-            Some(schema) => encode::fields(&schema, &Format::UnifiedText)?
-                .as_ref()
-                .clone(),
-            None => Vec::new(),
-        };
+        let fields = encode::described_fields(schema, &Format::UnifiedText)?;
         Ok(DescribeStatementResponse::new(param_types, fields))
     }
 
@@ -379,12 +374,7 @@ impl ExtendedQueryHandler for Handler {
             .describe(&target.statement.statement)
             .await
             .map_err(|e| user_error(&e))?;
-        let fields = match schema {
-            Some(schema) => encode::fields(&schema, &target.result_column_format)?
-                .as_ref()
-                .clone(),
-            None => Vec::new(),
-        };
+        let fields = encode::described_fields(schema, &target.result_column_format)?;
         Ok(DescribePortalResponse::new(fields))
     }
 

@@ -355,3 +355,37 @@ async fn timescaledb_functions_describe_their_columns_in_the_extended_protocol()
         "_timescaledb_internal._hyper_1_1_chunk"
     );
 }
+
+#[tokio::test]
+async fn copy_rows_with_too_many_or_too_few_fields_fail_with_22p04() {
+    let server = common::Server::start();
+    let client = server.connect().await;
+    setup(&client).await;
+    for (data, message) in [
+        (
+            "2024-01-01 00:00:00+00\ta\t1\t1\textra\n",
+            "extra data after last expected column",
+        ),
+        (
+            "2024-01-01 00:00:00+00\ta\n",
+            "missing data for column \"value\"",
+        ),
+    ] {
+        let sink = client
+            .copy_in("COPY readings (time, device, value, n) FROM STDIN")
+            .await
+            .unwrap();
+        futures::pin_mut!(sink);
+        sink.send(bytes::Bytes::from(data)).await.unwrap();
+        let error = sink.finish().await.unwrap_err();
+        let db = error.as_db_error().expect("a database error");
+        assert_eq!(db.code().code(), "22P04");
+        assert_eq!(db.message(), message);
+    }
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM readings", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 0);
+}

@@ -477,7 +477,7 @@ impl CopyIn {
         for batch in std::mem::take(&mut self.batches) {
             let batch =
                 crate::insert::fill_defaults(session, &self.table, &self.targets, batch).await?;
-            batches.push(crate::insert::validate(&self.table, batch)?);
+            batches.push(crate::insert::validate(&self.table, batch, &self.targets)?);
         }
         let store = session.engine().store().clone();
         let table = self.table.clone();

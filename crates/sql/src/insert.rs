@@ -80,12 +80,17 @@ pub(crate) async fn execute(
     check_supported(insert)?;
     let table = target_table(session, insert)?;
     let targets = target_columns(&table, insert)?;
-    let batch = match literal_rows(&table, &targets, insert, params)? {
-        Some(batch) => batch,
-        None => planned_rows(session, &table, insert, params).await?,
+    // Literal rows were parsed by the PostgreSQL text parsers already; rows
+    // DataFusion computed still need their text forms checked.
+    let (batch, parsed) = match literal_rows(&table, &targets, insert, params)? {
+        Some(batch) => (batch, targets.as_slice()),
+        None => (
+            planned_rows(session, &table, insert, params).await?,
+            &[][..],
+        ),
     };
     let batch = fill_defaults(session, &table, &targets, batch).await?;
-    let batch = validate(&table, batch)?;
+    let batch = validate(&table, batch, parsed)?;
     let store = session.engine().store().clone();
     let written = {
         let table = table.clone();
@@ -334,8 +339,14 @@ async fn evaluate_default(
 }
 
 /// Enforces what casting alone does not: NOT NULL, varchar lengths, and the
-/// text forms of uuid, json and jsonb (jsonb is stored normalised).
-pub(crate) fn validate(table: &TableDef, batch: RecordBatch) -> Result<RecordBatch> {
+/// text forms of uuid, json and jsonb (jsonb is stored normalised). Columns in
+/// `parsed` came through `ColumnBuilder::append_text`, which already did the
+/// text checks, so only NOT NULL is checked for them.
+pub(crate) fn validate(
+    table: &TableDef,
+    batch: RecordBatch,
+    parsed: &[usize],
+) -> Result<RecordBatch> {
     let mut columns = batch.columns().to_vec();
     for (index, column) in table.columns.iter().enumerate() {
         let array = &columns[index];
@@ -349,7 +360,7 @@ pub(crate) fn validate(table: &TableDef, batch: RecordBatch) -> Result<RecordBat
             column.pg_type,
             PgType::Uuid | PgType::Json | PgType::Jsonb | PgType::Varchar { max_chars: Some(_) }
         );
-        if needs_text_check && array.data_type() == &DataType::Utf8 {
+        if needs_text_check && !parsed.contains(&index) && array.data_type() == &DataType::Utf8 {
             let strings = array.as_string::<i32>();
             let mut builder = ColumnBuilder::new(column.pg_type, strings.len())?;
             for value in strings.iter() {

@@ -732,7 +732,6 @@ fn dimension_values(table: &TableDef, column: &dyn Array, column_name: &str) -> 
             column: column_name.to_owned(),
         });
     }
-    let _ = table;
     Ok(match column.data_type() {
         DataType::Timestamp(unit, _) => (0..column.len())
             .map(|i| timestamp_micros(column, i, unit))
