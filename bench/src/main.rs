@@ -5,7 +5,9 @@
 //! Both servers run on this machine with durable commits (tempora fsyncs its
 //! WAL, PostgreSQL runs with its defaults: fsync on, synchronous_commit on).
 //! PostgreSQL gets the index a time-series user would create, on `(time)`;
-//! tempora's hypertable needs none.
+//! tempora's hypertable needs none. The rows (COPY text and INSERT
+//! statements) are generated before the clocks start, so both servers are
+//! timed on ingesting, not on the benchmark's generator.
 //!
 //! ```text
 //! cargo build --release -p tempora -p tempora-bench
@@ -215,24 +217,61 @@ const CREATE: &str = "CREATE TABLE telemetry (time timestamptz NOT NULL, device_
     cpu double precision, memory double precision, disk double precision, \
     network double precision, temperature double precision, power double precision)";
 
-async fn copy_rows(
-    client: &tokio_postgres::Client,
-    generator: &Generator,
-    range: std::ops::Range<u64>,
-) {
-    let sink = client.copy_in("COPY telemetry FROM STDIN").await.unwrap();
-    futures::pin_mut!(sink);
-    let mut buffer = String::with_capacity(8 << 20);
-    for index in range {
-        generator.row(index, &mut buffer);
-        if buffer.len() > (4 << 20) {
-            sink.send(bytes::Bytes::from(std::mem::take(&mut buffer)))
-                .await
-                .unwrap();
+/// The load, generated before any clock starts so that both servers are
+/// timed on taking rows in, not on the benchmark making them up.
+struct Workload {
+    /// One entry per COPY statement: its CopyData messages (4 MiB each).
+    copies: Vec<Vec<bytes::Bytes>>,
+    copy_rows: u64,
+    /// 1000-row INSERT statements.
+    inserts: Vec<String>,
+    insert_rows: u64,
+}
+
+impl Workload {
+    fn generate(generator: &Generator, rows: u64) -> Workload {
+        let copy_rows = rows * 9 / 10;
+        let copy_batch = 1_000_000;
+        let mut copies = Vec::new();
+        let mut start = 0;
+        while start < copy_rows {
+            let end = (start + copy_batch).min(copy_rows);
+            let mut messages = Vec::new();
+            let mut buffer = String::with_capacity(5 << 20);
+            for index in start..end {
+                generator.row(index, &mut buffer);
+                if buffer.len() > (4 << 20) {
+                    messages.push(bytes::Bytes::from(std::mem::take(&mut buffer)));
+                    buffer.reserve(5 << 20);
+                }
+            }
+            if !buffer.is_empty() {
+                messages.push(bytes::Bytes::from(buffer));
+            }
+            copies.push(messages);
+            start = end;
+        }
+        let mut inserts = Vec::new();
+        let mut start = copy_rows;
+        while start < rows {
+            let end = (start + 1000).min(rows);
+            inserts.push(insert_statement(generator, start..end));
+            start = end;
+        }
+        Workload {
+            copies,
+            copy_rows,
+            inserts,
+            insert_rows: rows - copy_rows,
         }
     }
-    if !buffer.is_empty() {
-        sink.send(bytes::Bytes::from(buffer)).await.unwrap();
+}
+
+async fn copy_messages(client: &tokio_postgres::Client, messages: &[bytes::Bytes]) {
+    let sink = client.copy_in("COPY telemetry FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    for message in messages {
+        sink.send(message.clone()).await.unwrap();
     }
     sink.finish().await.unwrap();
 }
@@ -266,28 +305,17 @@ const QUERY: &str = "SELECT time_bucket('1 hour', time) AS bucket, device_id, av
 const PG_QUERY: &str = "SELECT date_bin('1 hour', time, '2000-01-03'::timestamptz) AS bucket, device_id, avg(cpu), max(temperature) \
     FROM telemetry WHERE time > '2024-01-24 00:00:00+00' GROUP BY 1, 2";
 
-async fn load(client: &tokio_postgres::Client, generator: &Generator, rows: u64) -> (f64, f64) {
-    let copy_rows_total = rows * 9 / 10;
+async fn load(client: &tokio_postgres::Client, workload: &Workload) -> (f64, f64) {
     let started = Instant::now();
-    let copy_batch = 1_000_000;
-    let mut start = 0;
-    while start < copy_rows_total {
-        let end = (start + copy_batch).min(copy_rows_total);
-        copy_rows(client, generator, start..end).await;
-        start = end;
+    for messages in &workload.copies {
+        copy_messages(client, messages).await;
     }
-    let copy_rate = copy_rows_total as f64 / started.elapsed().as_secs_f64();
+    let copy_rate = workload.copy_rows as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let mut start = copy_rows_total;
-    while start < rows {
-        let end = (start + 1000).min(rows);
-        client
-            .batch_execute(&insert_statement(generator, start..end))
-            .await
-            .unwrap();
-        start = end;
+    for statement in &workload.inserts {
+        client.batch_execute(statement).await.unwrap();
     }
-    let insert_rate = (rows - copy_rows_total) as f64 / started.elapsed().as_secs_f64();
+    let insert_rate = workload.insert_rows as f64 / started.elapsed().as_secs_f64();
     (copy_rate, insert_rate)
 }
 
@@ -332,6 +360,7 @@ async fn main() {
         "telemetry: {} rows, {} devices, one reading per device every {step_seconds} s over {DAYS} days",
         args.rows, args.devices
     );
+    let workload = Workload::generate(&generator, args.rows);
 
     // tempora
     let workdir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
@@ -343,7 +372,7 @@ async fn main() {
         .batch_execute("SELECT create_hypertable('telemetry', 'time', chunk_time_interval => interval '1 day')")
         .await
         .unwrap();
-    let (copy_rate, insert_rate) = load(&client, &generator, args.rows).await;
+    let (copy_rate, insert_rate) = load(&client, &workload).await;
     drop(client);
     tempora.stop();
     let tempora = Tempora::start(&args.tempora, &data_dir);
@@ -366,7 +395,7 @@ async fn main() {
         .batch_execute("CREATE INDEX telemetry_time_idx ON telemetry (time DESC)")
         .await
         .unwrap();
-    let (copy_rate, insert_rate) = load(&client, &generator, args.rows).await;
+    let (copy_rate, insert_rate) = load(&client, &workload).await;
     client
         .batch_execute("VACUUM ANALYZE telemetry")
         .await

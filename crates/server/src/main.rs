@@ -19,6 +19,11 @@ use tempora_protocol::Handlers;
 use tempora_sql::Engine;
 use tempora_storage::StoreOptions;
 
+/// mimalloc: the query and write paths allocate many short-lived buffers
+/// from several threads, where glibc's allocator showed up in profiles.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tempora",

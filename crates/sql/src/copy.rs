@@ -5,6 +5,7 @@
 //! CopyDone: then all rows go to the store as one WAL record, so a bad row
 //! anywhere fails the whole COPY and stores nothing, as in PostgreSQL.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
@@ -315,11 +316,11 @@ impl CopyIn {
 
     /// Splits one record off the front of `bytes`; None if it is incomplete.
     /// With `at_end`, a final record without a newline is complete.
-    fn next_record(
+    fn next_record<'a>(
         &self,
-        bytes: &[u8],
+        bytes: &'a [u8],
         at_end: bool,
-    ) -> Result<Option<(Vec<Option<String>>, usize)>> {
+    ) -> Result<Option<(Vec<Field<'a>>, usize)>> {
         match &self.format {
             CopyFormat::Text { delimiter, null } => {
                 let (line, next) = match bytes.iter().position(|b| *b == b'\n') {
@@ -354,7 +355,7 @@ impl CopyIn {
         }
     }
 
-    fn take_record(&mut self, fields: Vec<Option<String>>) -> Result<()> {
+    fn take_record(&mut self, fields: Vec<Field<'_>>) -> Result<()> {
         self.line += 1;
         if fields.is_empty() {
             // `\.` ends the data.
@@ -488,109 +489,122 @@ impl CopyIn {
     }
 }
 
-/// Splits a text-format line into fields, undoing backslash escapes.
-fn split_text_line(
-    line: &[u8],
+/// One parsed field: borrowed from the input unless escapes had to be undone.
+type Field<'a> = Option<Cow<'a, str>>;
+
+fn utf8_field(bytes: &[u8], line_number: u64) -> Result<&str> {
+    std::str::from_utf8(bytes).map_err(|_| invalid_utf8(line_number))
+}
+
+fn invalid_utf8(line_number: u64) -> Error {
+    Error::Copy {
+        message: format!(
+            "invalid byte sequence for encoding \"UTF8\"\nCONTEXT: line {line_number}"
+        ),
+        code: SqlState::BadCopyFileFormat,
+    }
+}
+
+/// Splits a text-format line into fields, undoing backslash escapes. Fields
+/// without a backslash are borrowed from `line`.
+fn split_text_line<'a>(
+    line: &'a [u8],
     delimiter: u8,
     null: &str,
     line_number: u64,
-) -> Result<Vec<Option<String>>> {
-    let mut fields = Vec::new();
-    let mut field: Vec<u8> = Vec::new();
-    let mut raw_start = 0;
+) -> Result<Vec<Field<'a>>> {
+    let mut fields = Vec::with_capacity(16);
+    let mut start = 0;
     let mut index = 0;
-    let finish =
-        |field: &mut Vec<u8>, raw: &[u8], fields: &mut Vec<Option<String>>| -> Result<()> {
-            if raw == null.as_bytes() {
-                fields.push(None);
+    let mut escaped = false;
+    loop {
+        let at_end = index >= line.len();
+        if at_end || line[index] == delimiter {
+            let raw = &line[start..index.min(line.len())];
+            fields.push(if raw == null.as_bytes() {
+                None
+            } else if escaped {
+                Some(Cow::Owned(unescape_text(raw, line_number)?))
             } else {
-                let text = String::from_utf8(std::mem::take(field)).map_err(|_| Error::Copy {
-                    message: format!(
-                        "invalid byte sequence for encoding \"UTF8\"\nCONTEXT: line {line_number}"
-                    ),
-                    code: SqlState::BadCopyFileFormat,
-                })?;
-                fields.push(Some(text));
+                Some(Cow::Borrowed(utf8_field(raw, line_number)?))
+            });
+            if at_end {
+                return Ok(fields);
             }
-            field.clear();
-            Ok(())
-        };
-    while index < line.len() {
-        let byte = line[index];
-        if byte == delimiter {
-            finish(&mut field, &line[raw_start..index], &mut fields)?;
             index += 1;
-            raw_start = index;
-            continue;
-        }
-        if byte == b'\\' && index + 1 < line.len() {
-            let next = line[index + 1];
+            start = index;
+            escaped = false;
+        } else if line[index] == b'\\' {
+            // The escaped byte may be the delimiter itself: skip it.
+            escaped = true;
             index += 2;
-            match next {
-                b'b' => field.push(8),
-                b'f' => field.push(12),
-                b'n' => field.push(b'\n'),
-                b'r' => field.push(b'\r'),
-                b't' => field.push(b'\t'),
-                b'v' => field.push(11),
-                b'0'..=b'7' => {
-                    let mut value = (next - b'0') as u32;
-                    let mut digits = 1;
-                    while digits < 3 && index < line.len() && (b'0'..=b'7').contains(&line[index]) {
-                        value = value * 8 + (line[index] - b'0') as u32;
-                        index += 1;
-                        digits += 1;
-                    }
-                    field.push(value as u8);
-                }
-                b'x' if index < line.len() && line[index].is_ascii_hexdigit() => {
-                    let mut value = 0u32;
-                    let mut digits = 0;
-                    while digits < 2 && index < line.len() && line[index].is_ascii_hexdigit() {
-                        value = value * 16 + (line[index] as char).to_digit(16).unwrap_or(0);
-                        index += 1;
-                        digits += 1;
-                    }
-                    field.push(value as u8);
-                }
-                other => field.push(other),
-            }
+        } else {
+            index += 1;
+        }
+    }
+}
+
+/// Undoes the text format's backslash escapes in one field.
+fn unescape_text(raw: &[u8], line_number: u64) -> Result<String> {
+    let mut field = Vec::with_capacity(raw.len());
+    let mut index = 0;
+    while index < raw.len() {
+        let byte = raw[index];
+        if byte != b'\\' || index + 1 >= raw.len() {
+            field.push(byte);
+            index += 1;
             continue;
         }
-        field.push(byte);
-        index += 1;
+        let next = raw[index + 1];
+        index += 2;
+        match next {
+            b'b' => field.push(8),
+            b'f' => field.push(12),
+            b'n' => field.push(b'\n'),
+            b'r' => field.push(b'\r'),
+            b't' => field.push(b'\t'),
+            b'v' => field.push(11),
+            b'0'..=b'7' => {
+                let mut value = (next - b'0') as u32;
+                let mut digits = 1;
+                while digits < 3 && index < raw.len() && (b'0'..=b'7').contains(&raw[index]) {
+                    value = value * 8 + (raw[index] - b'0') as u32;
+                    index += 1;
+                    digits += 1;
+                }
+                field.push(value as u8);
+            }
+            b'x' if index < raw.len() && raw[index].is_ascii_hexdigit() => {
+                let mut value = 0u32;
+                let mut digits = 0;
+                while digits < 2 && index < raw.len() && raw[index].is_ascii_hexdigit() {
+                    value = value * 16 + (raw[index] as char).to_digit(16).unwrap_or(0);
+                    index += 1;
+                    digits += 1;
+                }
+                field.push(value as u8);
+            }
+            other => field.push(other),
+        }
     }
-    finish(&mut field, &line[raw_start..], &mut fields)?;
-    Ok(fields)
+    String::from_utf8(field).map_err(|_| invalid_utf8(line_number))
 }
 
 /// Splits one CSV record off the front of `bytes`, honouring quotes (which may
 /// span lines). An unquoted field equal to `null` is NULL; a quoted one never is.
-fn split_csv_record(
-    bytes: &[u8],
+/// Fields without quotes are borrowed from `bytes`.
+fn split_csv_record<'a>(
+    bytes: &'a [u8],
     delimiter: u8,
     quote: u8,
     escape: u8,
     null: &str,
     at_end: bool,
     line_number: u64,
-) -> Result<Option<(Vec<Option<String>>, usize)>> {
+) -> Result<Option<(Vec<Field<'a>>, usize)>> {
     if bytes.is_empty() {
         return Ok(None);
     }
-    let mut fields = Vec::new();
-    let mut field: Vec<u8> = Vec::new();
-    let mut quoted_field = false;
-    let mut in_quotes = false;
-    let mut index = 0;
-    let to_string = |field: Vec<u8>| {
-        String::from_utf8(field).map_err(|_| Error::Copy {
-            message: format!(
-                "invalid byte sequence for encoding \"UTF8\"\nCONTEXT: line {line_number}"
-            ),
-            code: SqlState::BadCopyFileFormat,
-        })
-    };
     // `\.` alone on a line ends the data in CSV too.
     let first_line_end = bytes.iter().position(|b| *b == b'\n');
     let first_line = &bytes[..first_line_end.unwrap_or(bytes.len())];
@@ -602,26 +616,38 @@ fn split_csv_record(
             first_line_end.map(|e| e + 1).unwrap_or(bytes.len()),
         )));
     }
+    let mut fields = Vec::with_capacity(16);
+    // The unquoted text of the current field starts here; once a quote is
+    // seen, the field is built in `quoted` instead.
+    let mut field_start = 0;
+    let mut quoted: Option<Vec<u8>> = None;
+    let mut in_quotes = false;
+    let mut index = 0;
+    let finish = |raw: &'a [u8], quoted: Option<Vec<u8>>| -> Result<Field<'a>> {
+        Ok(match quoted {
+            Some(bytes) => Some(Cow::Owned(
+                String::from_utf8(bytes).map_err(|_| invalid_utf8(line_number))?,
+            )),
+            None if raw == null.as_bytes() => None,
+            None => Some(Cow::Borrowed(utf8_field(raw, line_number)?)),
+        })
+    };
     loop {
         let Some(&byte) = bytes.get(index) else {
             if in_quotes || !at_end {
                 return Ok(None);
             }
-            let value = if !quoted_field && field == null.as_bytes() {
-                None
-            } else {
-                Some(to_string(field)?)
-            };
-            fields.push(value);
+            fields.push(finish(&bytes[field_start..index], quoted)?);
             return Ok(Some((fields, index)));
         };
         if in_quotes {
+            let buffer = quoted.get_or_insert_with(Vec::new);
             if byte == escape && escape != quote && bytes.get(index + 1) == Some(&quote) {
-                field.push(quote);
+                buffer.push(quote);
                 index += 2;
             } else if byte == quote {
                 if escape == quote && bytes.get(index + 1) == Some(&quote) {
-                    field.push(quote);
+                    buffer.push(quote);
                     index += 2;
                 } else if bytes.get(index + 1).is_none() && !at_end {
                     // Cannot tell a closing quote from a doubled one yet.
@@ -631,39 +657,34 @@ fn split_csv_record(
                     index += 1;
                 }
             } else {
-                field.push(byte);
+                buffer.push(byte);
                 index += 1;
             }
             continue;
         }
         if byte == quote {
+            // Text before the quote belongs to the field too.
+            let buffer = quoted.get_or_insert_with(Vec::new);
+            if buffer.is_empty() {
+                buffer.extend_from_slice(&bytes[field_start..index]);
+            }
             in_quotes = true;
-            quoted_field = true;
             index += 1;
         } else if byte == delimiter {
-            let value = if !quoted_field && field == null.as_bytes() {
-                None
-            } else {
-                Some(to_string(std::mem::take(&mut field))?)
-            };
-            fields.push(value);
-            field.clear();
-            quoted_field = false;
+            fields.push(finish(&bytes[field_start..index], quoted.take())?);
             index += 1;
+            field_start = index;
         } else if byte == b'\n' || byte == b'\r' {
-            let value = if !quoted_field && field == null.as_bytes() {
-                None
-            } else {
-                Some(to_string(field)?)
-            };
-            fields.push(value);
+            fields.push(finish(&bytes[field_start..index], quoted.take())?);
             let mut next = index + 1;
             if byte == b'\r' && bytes.get(next) == Some(&b'\n') {
                 next += 1;
             }
             return Ok(Some((fields, next)));
         } else {
-            field.push(byte);
+            if let Some(buffer) = quoted.as_mut() {
+                buffer.push(byte);
+            }
             index += 1;
         }
     }

@@ -20,6 +20,10 @@
 //! so every appended record is applied), write each frozen chunk as a segment,
 //! then in one catalog transaction add the segments and move the replay start
 //! to the new WAL file, drop the frozen batches, and delete the old WAL files.
+//! Checkpoints run on the store's own thread (`tempora-checkpoint`) once the
+//! memtables pass the flush threshold; writers go on filling new memtables
+//! meanwhile, and wait only when the memtables reach twice the threshold,
+//! so a disk slower than the writers bounds memory instead of exhausting it.
 //!
 //! Lock order: `checkpoint_lock` -> `write_gate` -> `memtables` -> catalog.
 //! When you change the WAL record layout, also change `docs/formats/wal.md`;
@@ -32,8 +36,8 @@ mod wal;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, take_record_batch};
@@ -41,7 +45,7 @@ use datafusion::arrow::datatypes::{
     DataType, Date32Type, Int16Type, Int32Type, Int64Type, SchemaRef,
 };
 use datafusion::arrow::error::ArrowError;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use tempora_catalog::{Catalog, CatalogState, ChunkDef, ChunkId, SegmentDef, TableDef, TableId};
 use tempora_types::datetime::MICROS_PER_DAY;
@@ -115,7 +119,8 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// Tunables of the storage engine.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Memtable size at which a background checkpoint starts.
+    /// Memtable size at which a background checkpoint starts; writers wait
+    /// for it when the memtables reach twice this size.
     pub flush_threshold_bytes: usize,
 }
 
@@ -161,7 +166,7 @@ pub struct Store {
     memtables: RwLock<HashMap<ChunkId, ChunkMemtable>>,
     memtable_bytes: AtomicUsize,
     checkpoint_lock: Mutex<()>,
-    checkpoint_running: AtomicBool,
+    checkpointer: Arc<Checkpointer>,
     verified_segments: Mutex<HashSet<String>>,
     options: StoreOptions,
     /// Held for the life of the store: one process per data directory.
@@ -242,13 +247,20 @@ impl Store {
             memtables: RwLock::new(memtables),
             memtable_bytes: AtomicUsize::new(memtable_bytes),
             checkpoint_lock: Mutex::new(()),
-            checkpoint_running: AtomicBool::new(false),
+            checkpointer: Arc::new(Checkpointer::default()),
             verified_segments: Mutex::new(HashSet::new()),
             options,
             _lock_file: lock_file,
         };
         store.remove_orphan_segments()?;
-        Ok(Arc::new(store))
+        let store = Arc::new(store);
+        let checkpointer = store.checkpointer.clone();
+        let weak = Arc::downgrade(&store);
+        std::thread::Builder::new()
+            .name("tempora-checkpoint".to_owned())
+            .spawn(move || checkpointer.run(weak))
+            .map_err(|e| io_error(data_dir, e))?;
+        Ok(store)
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -423,20 +435,17 @@ impl Store {
         Ok(())
     }
 
-    fn maybe_start_checkpoint(self: &Store) {
-        if self.memtable_bytes.load(Ordering::Relaxed) < self.options.flush_threshold_bytes {
+    /// Asks the checkpoint thread for a checkpoint once the memtables pass the
+    /// flush threshold, and waits while they hold twice that much.
+    fn maybe_start_checkpoint(&self) {
+        let threshold = self.options.flush_threshold_bytes;
+        if self.memtable_bytes.load(Ordering::Relaxed) < threshold {
             return;
         }
-        if self.checkpoint_running.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        // The checkpoint runs on the caller's thread: the statement that filled
-        // the memtable pays for flushing it, which also throttles writers that
-        // outrun the disk. Other writers continue meanwhile.
-        if let Err(error) = self.checkpoint() {
-            tracing::error!(%error, "checkpoint failed; rows stay in the WAL and memtables");
-        }
-        self.checkpoint_running.store(false, Ordering::Release);
+        self.checkpointer.request();
+        self.checkpointer.wait_while(|| {
+            self.memtable_bytes.load(Ordering::Relaxed) >= threshold.saturating_mul(2)
+        });
     }
 
     /// Flushes every memtable to segment files and trims the WAL.
@@ -689,6 +698,78 @@ impl Store {
                 tracing::warn!(%error, file = %name, "could not remove segment file");
             }
             self.verified_segments.lock().remove(name);
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.checkpointer.stop();
+    }
+}
+
+/// The checkpoint thread's mailbox.
+#[derive(Default)]
+struct Checkpointer {
+    state: Mutex<CheckpointerState>,
+    /// Signals the thread: a checkpoint is requested, or the store is gone.
+    wake: Condvar,
+    /// Signals writers: a checkpoint ended (memtables may have shrunk).
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct CheckpointerState {
+    requested: bool,
+    running: bool,
+    stopped: bool,
+}
+
+impl Checkpointer {
+    fn request(&self) {
+        let mut state = self.state.lock();
+        if !state.requested {
+            state.requested = true;
+            self.wake.notify_one();
+        }
+    }
+
+    fn stop(&self) {
+        self.state.lock().stopped = true;
+        self.wake.notify_all();
+        self.done.notify_all();
+    }
+
+    /// Blocks while `full()` holds and a checkpoint is pending or running;
+    /// returns at once if none is (nothing would ever wake the caller).
+    fn wait_while(&self, full: impl Fn() -> bool) {
+        let mut state = self.state.lock();
+        while full() && (state.requested || state.running) && !state.stopped {
+            self.done.wait(&mut state);
+        }
+    }
+
+    /// The checkpoint thread: one checkpoint per request, until the store is dropped.
+    fn run(&self, store: Weak<Store>) {
+        loop {
+            {
+                let mut state = self.state.lock();
+                while !state.requested && !state.stopped {
+                    self.wake.wait(&mut state);
+                }
+                if state.stopped {
+                    return;
+                }
+                state.requested = false;
+                state.running = true;
+            }
+            if let Some(store) = store.upgrade() {
+                if let Err(error) = store.checkpoint() {
+                    tracing::error!(%error, "checkpoint failed; rows stay in the WAL and memtables");
+                }
+            }
+            self.state.lock().running = false;
+            self.done.notify_all();
         }
     }
 }
