@@ -42,3 +42,7 @@ SELECT nonexistent FROM readings;
 SELECT * FROM no_such_table;
 SELECT 1 / 0;
 INSERT INTO readings (id) VALUES ('not a number');
+SELECT g, g * 2 FROM generate_series(1, 4) g ORDER BY g;
+SELECT i FROM generate_series(2, 3) AS s(i) ORDER BY i;
+SELECT id + 1, id + 1, id * 2 FROM readings ORDER BY id LIMIT 3;
+SELECT count(*) FROM (SELECT sensor_id, sensor_id FROM readings) s;

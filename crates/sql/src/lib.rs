@@ -18,6 +18,7 @@ mod ddl;
 pub mod error;
 mod insert;
 mod names;
+mod rewrite;
 mod sequences;
 mod session;
 mod settings;

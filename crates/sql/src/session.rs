@@ -367,7 +367,9 @@ impl Session {
     pub(crate) async fn plan(&self, statement: &Statement) -> Result<LogicalPlan> {
         let state = self.context.state();
         Ok(state
-            .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
+            .statement_to_plan(DfStatement::Statement(Box::new(
+                crate::rewrite::for_datafusion(statement),
+            )))
             .await?)
     }
 
