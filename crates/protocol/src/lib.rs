@@ -217,6 +217,13 @@ impl SimpleQueryHandler for Handler {
     {
         let connection = self.connection(client);
         let mut connection = connection.lock().await;
+        if let Some(result) = connection.session.execute_fast_path(query).await {
+            send_notices(client, &mut connection.session).await?;
+            return Ok(vec![match result {
+                Ok(output) => into_response(output, &Format::UnifiedText, &mut connection)?,
+                Err(error) => Response::Error(Box::new(error_info(&error))),
+            }]);
+        }
         let statements = match tempora_sql::parse(query) {
             Ok(statements) => statements,
             Err(error) => return Ok(vec![Response::Error(Box::new(error_info(&error)))]),

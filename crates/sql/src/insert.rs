@@ -19,6 +19,7 @@ use tempora_query::types::pg_type_of_sql;
 use tempora_types::PgType;
 use tempora_types::text::ColumnBuilder;
 
+use crate::fast_insert::{RawValue, ValuesInsert};
 use crate::names::{ident, table_name};
 use crate::session::{Output, Session, query_of, select_of};
 use crate::{Error, Result};
@@ -32,12 +33,12 @@ fn target_table(session: &Session, insert: &ast::Insert) -> Result<Arc<TableDef>
 }
 
 /// Table column index of each target column, in the order the statement lists them.
-fn target_columns(table: &TableDef, insert: &ast::Insert) -> Result<Vec<usize>> {
-    if insert.columns.is_empty() {
+fn target_columns(table: &TableDef, columns: &[ast::ObjectName]) -> Result<Vec<usize>> {
+    if columns.is_empty() {
         return Ok((0..table.columns.len()).collect());
     }
-    let mut indices = Vec::with_capacity(insert.columns.len());
-    for column in &insert.columns {
+    let mut indices = Vec::with_capacity(columns.len());
+    for column in columns {
         let name = match column.0.last() {
             Some(ast::ObjectNamePart::Identifier(i)) => ident(i),
             _ => {
@@ -79,7 +80,7 @@ pub(crate) async fn execute(
 ) -> Result<Output> {
     check_supported(insert)?;
     let table = target_table(session, insert)?;
-    let targets = target_columns(&table, insert)?;
+    let targets = target_columns(&table, &insert.columns)?;
     // Literal rows were parsed by the PostgreSQL text parsers already; rows
     // DataFusion computed still need their text forms checked.
     let (batch, parsed) = match literal_rows(&table, &targets, insert, params)? {
@@ -89,16 +90,7 @@ pub(crate) async fn execute(
             &[][..],
         ),
     };
-    let batch = fill_defaults(session, &table, &targets, batch).await?;
-    let batch = validate(&table, batch, parsed)?;
-    let store = session.engine().store().clone();
-    let written = {
-        let table = table.clone();
-        let batch = batch.clone();
-        tokio::task::spawn_blocking(move || store.insert(&table, vec![batch]))
-            .await
-            .map_err(|e| Error::not_supported(format!("insert task failed: {e}")))??
-    };
+    let batch = write(session, &table, &targets, batch, parsed).await?;
     match &insert.returning {
         Some(items) => {
             let (schema, batches) = returning(session, &table, batch, items).await?;
@@ -109,9 +101,63 @@ pub(crate) async fn execute(
             })
         }
         None => Ok(Output::Command {
-            tag: format!("INSERT 0 {written}"),
+            tag: format!("INSERT 0 {}", batch.num_rows()),
         }),
     }
+}
+
+/// Runs an INSERT read by [`crate::fast_insert`]; None when one of its values
+/// needs the general path after all (a number an integer column would round,
+/// a boolean for a date column...), which then also reports any error.
+pub(crate) async fn execute_values(
+    session: &mut Session,
+    insert: &ValuesInsert<'_>,
+) -> Option<Result<Output>> {
+    let table = match table_name(&insert.table).and_then(|name| session.table(&name)) {
+        Ok(table) => table,
+        Err(_) => return None,
+    };
+    let columns: Vec<ast::ObjectName> = insert
+        .columns
+        .iter()
+        .map(|c| ast::ObjectName(vec![ast::ObjectNamePart::Identifier(c.clone())]))
+        .collect();
+    let targets = target_columns(&table, &columns).ok()?;
+    let rows = insert.rows.iter().map(Vec::as_slice);
+    let batch = match build_literal_batch(&table, &targets, insert.rows.len(), rows, &[], |v, _| {
+        Some(v.reborrow())
+    }) {
+        Ok(Some(batch)) => batch,
+        Ok(None) | Err(Error::Syntax { .. }) => return None,
+        Err(error) => return Some(Err(error)),
+    };
+    Some(
+        write(session, &table, &targets, batch, &targets)
+            .await
+            .map(|batch| Output::Command {
+                tag: format!("INSERT 0 {}", batch.num_rows()),
+            }),
+    )
+}
+
+/// Fills defaults, validates (`parsed`: columns already read by the
+/// PostgreSQL text parsers) and writes the rows; returns them as stored.
+async fn write(
+    session: &mut Session,
+    table: &Arc<TableDef>,
+    targets: &[usize],
+    batch: RecordBatch,
+    parsed: &[usize],
+) -> Result<RecordBatch> {
+    let batch = fill_defaults(session, table, targets, batch).await?;
+    let batch = validate(table, batch, parsed)?;
+    let store = session.engine().store().clone();
+    let table = table.clone();
+    let stored = batch.clone();
+    tokio::task::spawn_blocking(move || store.insert(&table, vec![stored]))
+        .await
+        .map_err(|e| Error::not_supported(format!("insert task failed: {e}")))??;
+    Ok(batch)
 }
 
 /// The text of a literal or parameter in a VALUES list, as the column's type
@@ -122,60 +168,86 @@ enum Literal<'a> {
     Owned(String),
 }
 
-fn literal<'a>(
-    expr: &'a Expr,
+/// Whether PostgreSQL would read numeric literal `n` into a column of
+/// `pg_type` exactly as the column's input function reads the same text.
+/// Elsewhere (`1.5` into an integer rounds, `1e3` into text prints `1000`)
+/// the general path evaluates it.
+fn number_reads_as_text(n: &str, pg_type: PgType) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let plain_decimal = || {
+        let (whole, fraction) = n.split_once('.').unwrap_or((n, "1"));
+        digits(whole) && digits(fraction) && (whole == "0" || !whole.starts_with('0'))
+    };
+    match pg_type {
+        PgType::Int2 | PgType::Int4 | PgType::Int8 => digits(n),
+        PgType::Float4 | PgType::Float8 => true,
+        PgType::Numeric { .. } | PgType::Text | PgType::Varchar { .. } => plain_decimal(),
+        _ => false,
+    }
+}
+
+/// The literal a value written in a VALUES list gives a column of `pg_type`.
+fn literal_of<'a>(
+    value: &'a RawValue<'a>,
     pg_type: PgType,
     params: &'a [Option<String>],
 ) -> Option<Literal<'a>> {
-    let numeric_column = matches!(
-        pg_type,
-        PgType::Int2
-            | PgType::Int4
-            | PgType::Int8
-            | PgType::Float4
-            | PgType::Float8
-            | PgType::Numeric { .. }
-    );
     let text_column = matches!(pg_type, PgType::Text | PgType::Varchar { .. });
+    match value {
+        RawValue::Null => Some(Literal::Null),
+        RawValue::String(s) => Some(Literal::Text(s)),
+        RawValue::Number(n) if number_reads_as_text(n, pg_type) => Some(Literal::Text(n)),
+        RawValue::NegativeNumber(n) if !text_column && number_reads_as_text(n, pg_type) => {
+            Some(Literal::Owned(format!("-{n}")))
+        }
+        RawValue::Bool(b) if pg_type == PgType::Bool || text_column => {
+            Some(Literal::Text(if *b { "true" } else { "false" }))
+        }
+        RawValue::Parameter(index) => match params.get(index.checked_sub(1)?)? {
+            Some(text) => Some(Literal::Text(text)),
+            None => Some(Literal::Null),
+        },
+        _ => None,
+    }
+}
+
+/// What a VALUES expression is, when it is a plain literal or parameter.
+fn raw_value(expr: &Expr, pg_type: PgType) -> Option<RawValue<'_>> {
     match expr {
         Expr::Value(value) => match &value.value {
-            Value::Null => Some(Literal::Null),
-            Value::SingleQuotedString(s) => Some(Literal::Text(s)),
-            Value::Number(n, _) if numeric_column || text_column => Some(Literal::Text(n)),
-            Value::Boolean(b) if pg_type == PgType::Bool || text_column => {
-                Some(Literal::Text(if *b { "true" } else { "false" }))
-            }
-            Value::Placeholder(p) => {
-                let index: usize = p.trim_start_matches('$').parse().ok()?;
-                match params.get(index.checked_sub(1)?)? {
-                    Some(text) => Some(Literal::Text(text)),
-                    None => Some(Literal::Null),
-                }
-            }
+            Value::Null => Some(RawValue::Null),
+            Value::SingleQuotedString(s) => Some(RawValue::String(s.into())),
+            Value::Number(n, _) => Some(RawValue::Number(n)),
+            Value::Boolean(b) => Some(RawValue::Bool(*b)),
+            Value::Placeholder(p) => Some(RawValue::Parameter(
+                p.strip_prefix('$')?.parse().ok().filter(|i| *i > 0)?,
+            )),
             _ => None,
         },
         Expr::UnaryOp {
             op: UnaryOperator::Minus,
             expr,
-        } if numeric_column => match expr.as_ref() {
+        } => match expr.as_ref() {
             Expr::Value(value) => match &value.value {
-                Value::Number(n, _) => Some(Literal::Owned(format!("-{n}"))),
+                Value::Number(n, _) => Some(RawValue::NegativeNumber(n)),
                 _ => None,
             },
             _ => None,
         },
+        // `'...'::t` and `t '...'` where t is the column's own type read the
+        // text with the column's input function, as a bare string does.
         Expr::Cast {
             expr, data_type, ..
         } if pg_type_of_sql(data_type) == Some(pg_type) => match expr.as_ref() {
             Expr::Value(value) => match &value.value {
-                Value::SingleQuotedString(s) => Some(Literal::Text(s)),
+                Value::SingleQuotedString(s) => Some(RawValue::String(s.into())),
                 _ => None,
             },
             _ => None,
         },
         Expr::TypedString(typed) if pg_type_of_sql(&typed.data_type) == Some(pg_type) => {
             match &typed.value.value {
-                Value::SingleQuotedString(s) => Some(Literal::Text(s)),
+                Value::SingleQuotedString(s) => Some(RawValue::String(s.into())),
                 _ => None,
             }
         }
@@ -199,7 +271,27 @@ fn literal_rows(
     let SetExpr::Values(values) = source.body.as_ref() else {
         return Ok(None);
     };
-    let row_count = values.rows.len();
+    let rows = values.rows.iter().map(|row| row.content.as_slice());
+    build_literal_batch(
+        table,
+        targets,
+        values.rows.len(),
+        rows,
+        params,
+        |expr, pg_type| raw_value(expr, pg_type),
+    )
+}
+
+/// Builds a batch from rows of values, each converted by `raw` to a literal;
+/// None as soon as one value is not a literal the column reads as text.
+fn build_literal_batch<'r, T: 'r>(
+    table: &TableDef,
+    targets: &[usize],
+    row_count: usize,
+    rows: impl Iterator<Item = &'r [T]>,
+    params: &[Option<String>],
+    raw: impl for<'v> Fn(&'v T, PgType) -> Option<RawValue<'v>>,
+) -> Result<Option<RecordBatch>> {
     let mut builders: Vec<Option<ColumnBuilder>> = Vec::with_capacity(table.columns.len());
     for (index, column) in table.columns.iter().enumerate() {
         builders.push(if targets.contains(&index) {
@@ -208,25 +300,28 @@ fn literal_rows(
             None
         });
     }
-    for row in &values.rows {
-        if row.content.len() != targets.len() {
+    for row in rows {
+        if row.len() != targets.len() {
             return Err(Error::Syntax {
-                message: if row.content.len() > targets.len() {
+                message: if row.len() > targets.len() {
                     "INSERT has more expressions than target columns".to_owned()
                 } else {
                     "INSERT has more target columns than expressions".to_owned()
                 },
             });
         }
-        for (expr, &column_index) in row.content.iter().zip(targets) {
+        for (value, &column_index) in row.iter().zip(targets) {
             let pg_type = table.columns[column_index].pg_type;
-            let Some(value) = literal(expr, pg_type, params) else {
+            let Some(value) = raw(value, pg_type) else {
+                return Ok(None);
+            };
+            let Some(literal) = literal_of(&value, pg_type, params) else {
                 return Ok(None);
             };
             let Some(builder) = builders[column_index].as_mut() else {
                 return Ok(None);
             };
-            match value {
+            match literal {
                 Literal::Null => builder.append_null(),
                 Literal::Text(text) => builder.append_text(text)?,
                 Literal::Owned(text) => builder.append_text(&text)?,
@@ -443,7 +538,7 @@ pub(crate) async fn describe(
 ) -> Result<(Vec<PgType>, Option<SchemaRef>)> {
     check_supported(insert)?;
     let table = target_table(session, insert)?;
-    let targets = target_columns(&table, insert)?;
+    let targets = target_columns(&table, &insert.columns)?;
     let mut types: Vec<Option<PgType>> = declared.to_vec();
     fn set(types: &mut Vec<Option<PgType>>, index: usize, pg_type: PgType) {
         if types.len() <= index {

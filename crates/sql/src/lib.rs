@@ -16,6 +16,7 @@
 pub mod copy;
 mod ddl;
 pub mod error;
+mod fast_insert;
 mod insert;
 mod names;
 mod rewrite;

@@ -170,8 +170,18 @@ impl Session {
         self.settings.get(name).ok().map(str::to_owned)
     }
 
+    /// Runs `sql` if it is one INSERT ... VALUES of literals, without the
+    /// general parser (see `fast_insert`); None for any other statement.
+    pub async fn execute_fast_path(&mut self, sql: &str) -> Option<Result<Output>> {
+        let insert = crate::fast_insert::parse(sql)?;
+        crate::insert::execute_values(self, &insert).await
+    }
+
     /// Runs every statement of a simple-protocol query string; stops at the first error.
     pub async fn execute_sql(&mut self, sql: &str) -> Vec<Result<Output>> {
+        if let Some(result) = self.execute_fast_path(sql).await {
+            return vec![result];
+        }
         let statements = match parse(sql) {
             Ok(statements) => statements,
             Err(error) => return vec![Err(error)],
