@@ -46,3 +46,4 @@ SELECT g, g * 2 FROM generate_series(1, 4) g ORDER BY g;
 SELECT i FROM generate_series(2, 3) AS s(i) ORDER BY i;
 SELECT id + 1, id + 1, id * 2 FROM readings ORDER BY id LIMIT 3;
 SELECT count(*) FROM (SELECT sensor_id, sensor_id FROM readings) s;
+SELECT 2.5::numeric::int, (-2.5)::numeric::int, 2.4999::numeric(10,4)::bigint, 0.5::numeric::smallint, (-0.5)::numeric::int;

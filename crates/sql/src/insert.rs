@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{self, Expr, SetExpr, Statement, UnaryOperator, Value};
@@ -355,6 +356,7 @@ async fn planned_rows(
         return Err(Error::not_supported("this form of INSERT"));
     };
     let input = Arc::unwrap_or_clone(dml.input);
+    check_assignment(table, &input)?;
     let frame = session.context().execute_logical_plan(input).await?;
     let batches = frame.collect().await?;
     let schema = table.arrow_schema();
@@ -377,6 +379,103 @@ async fn planned_rows(
     Ok(datafusion::arrow::compute::concat_batches(
         &schema, &conformed,
     )?)
+}
+
+/// PostgreSQL's assignment casts: an INSERT converts a value to its column's
+/// type only between numeric types, between date and timestamp types, to
+/// text, or from a string literal (type unknown until it meets the column).
+/// DataFusion's insert planning casts anything it can (an integer to
+/// boolean, a text column to integer); this refuses what PostgreSQL refuses.
+fn check_assignment(table: &TableDef, input: &LogicalPlan) -> Result<()> {
+    use datafusion::logical_expr::{Expr as DfExpr, ExprSchemable};
+    let LogicalPlan::Projection(projection) = input else {
+        return Ok(());
+    };
+    let values = match projection.input.as_ref() {
+        LogicalPlan::Values(values) => Some(values),
+        _ => None,
+    };
+    for (expr, field) in projection.expr.iter().zip(projection.schema.fields()) {
+        let Some(column) = table.columns.iter().find(|c| c.name == *field.name()) else {
+            continue;
+        };
+        // The values converted to the column: under a cast in the projection,
+        // or (DataFusion pushes the casts down) under casts in VALUES rows.
+        let mut sources: Vec<(&DfExpr, &datafusion::common::DFSchema)> = Vec::new();
+        match expr {
+            DfExpr::Alias(alias) => match alias.expr.as_ref() {
+                DfExpr::Cast(cast) => sources.push((&cast.expr, projection.input.schema())),
+                DfExpr::Column(c) => push_values_sources(values, c, &mut sources),
+                _ => {}
+            },
+            DfExpr::Cast(cast) => sources.push((&cast.expr, projection.input.schema())),
+            DfExpr::Column(c) => push_values_sources(values, c, &mut sources),
+            _ => {}
+        }
+        for (source, schema) in sources {
+            let Ok(source_type) = source.get_type(schema) else {
+                continue;
+            };
+            let literal = matches!(source, DfExpr::Literal(..));
+            if !assignable(&source_type, literal, column.pg_type) {
+                let source_name = match source {
+                    // An integer literal is integer in PostgreSQL when it fits.
+                    DfExpr::Literal(ScalarValue::Int64(Some(v)), _)
+                        if i32::try_from(*v).is_ok() =>
+                    {
+                        "integer".to_owned()
+                    }
+                    _ => PgType::of_arrow(&source_type)
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|_| source_type.to_string()),
+                };
+                return Err(Error::DatatypeMismatch {
+                    message: format!(
+                        "column \"{}\" is of type {} but expression is of type {source_name}",
+                        column.name, column.pg_type
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The casted expressions of VALUES column `column`.
+fn push_values_sources<'p>(
+    values: Option<&'p datafusion::logical_expr::Values>,
+    column: &datafusion::common::Column,
+    sources: &mut Vec<(
+        &'p datafusion::logical_expr::Expr,
+        &'p datafusion::common::DFSchema,
+    )>,
+) {
+    let Some(values) = values else {
+        return;
+    };
+    let Ok(index) = values.schema.index_of_column(column) else {
+        return;
+    };
+    for row in &values.values {
+        if let Some(datafusion::logical_expr::Expr::Cast(cast)) = row.get(index) {
+            sources.push((&cast.expr, values.schema.as_ref()));
+        }
+    }
+}
+
+/// Whether PostgreSQL assigns a value of `source` to a column of `target`.
+fn assignable(source: &DataType, literal: bool, target: PgType) -> bool {
+    let target_type = target.arrow_type();
+    let temporal = |t: &DataType| matches!(t, DataType::Date32 | DataType::Timestamp(..));
+    match source {
+        DataType::Null => true,
+        _ if matches!(target, PgType::Text | PgType::Varchar { .. }) => true,
+        // A string literal is of type unknown until the column's input function reads it.
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => literal,
+        s if s.is_numeric() => target_type.is_numeric(),
+        s if temporal(s) => temporal(&target_type),
+        s => *s == target_type,
+    }
 }
 
 /// Evaluates the DEFAULT of every column the statement did not list.
