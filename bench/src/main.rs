@@ -36,6 +36,11 @@ struct Args {
     /// The tempora binary to benchmark.
     #[arg(long, default_value = "target/release/tempora")]
     tempora: PathBuf,
+    /// Load nothing: time the aggregate against a running server on this
+    /// port (loaded by an earlier run), whole and with its rows only counted,
+    /// which separates the query from sending its result.
+    #[arg(long)]
+    attach: Option<u16>,
 }
 
 fn free_port() -> u16 {
@@ -351,6 +356,18 @@ fn directory_size(path: &Path) -> u64 {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if let Some(port) = args.attach {
+        let client = connect(port).await;
+        let counted = format!("SELECT count(*) FROM ({QUERY}) AS q");
+        for _ in 0..2 {
+            println!("whole result:  {:.3} s", time_query(&client, QUERY).await);
+            println!(
+                "rows counted:  {:.3} s",
+                time_query(&client, &counted).await
+            );
+        }
+        return;
+    }
     let step_seconds = (DAYS * 86_400 * args.devices as i64 / args.rows as i64).max(1);
     let generator = Generator {
         devices: args.devices,

@@ -37,6 +37,9 @@ use tempora_storage::{ChunkSnapshot, Store};
 use tempora_types::datetime::MICROS_PER_DAY;
 
 /// A table (plain or hypertable) as DataFusion sees it.
+/// Below this many rows a scan uses a single partition.
+const SMALL_SCAN_ROWS: u64 = 64 * 1024;
+
 #[derive(Debug)]
 pub struct TemporaTable {
     store: Arc<Store>,
@@ -215,7 +218,20 @@ impl TableProvider for TemporaTable {
             .iter()
             .filter(|c| range.overlaps_chunk(c.chunk.range_start, c.chunk.range_end))
             .collect();
-        let partitions = state.config().target_partitions().max(1);
+        // A small table is read by one partition, so `SELECT * FROM t` returns
+        // rows in the order they were written, as PostgreSQL's heap does for a
+        // table that was only appended to; splitting it gains nothing.
+        let rows: u64 = chunks
+            .iter()
+            .map(|c| {
+                c.chunk.row_count() + c.memtable.iter().map(|b| b.num_rows() as u64).sum::<u64>()
+            })
+            .sum();
+        let partitions = if rows < SMALL_SCAN_ROWS {
+            1
+        } else {
+            state.config().target_partitions().max(1)
+        };
         let projected_schema = match projection {
             Some(indices) => Arc::new(self.schema.project(indices)?),
             None => self.schema.clone(),
