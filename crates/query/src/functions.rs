@@ -228,6 +228,23 @@ fn bucket_array(width: &ScalarValue, input: &ArrayRef, third: &Third) -> Result<
                 Third::Origin(o) => Some(*o),
                 _ => None,
             };
+            // Fixed widths without a time zone, the common case: one pass of
+            // integer arithmetic over the values, nulls kept as they are.
+            if zone_name.is_none() && width.months == 0 {
+                let step = width.days as i64 * MICROS_PER_DAY + width.nanoseconds / 1_000;
+                if step <= 0 {
+                    return Err(invalid_width());
+                }
+                let offset = origin.unwrap_or(DEFAULT_ORIGIN_MICROS).rem_euclid(step);
+                let out_of_range =
+                    || DataFusionError::Execution("timestamp out of range".to_owned());
+                let buckets: TimestampMicrosecondArray = micros.try_unary(|v| {
+                    v.checked_sub(offset)
+                        .map(|v| v.div_euclid(step) * step + offset)
+                        .ok_or_else(out_of_range)
+                })?;
+                return Ok(Arc::new(buckets.with_timezone_opt(zone.clone())));
+            }
             let mut out = Vec::with_capacity(micros.len());
             for value in micros.iter() {
                 out.push(match value {
