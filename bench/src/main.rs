@@ -37,8 +37,7 @@ struct Args {
     #[arg(long, default_value = "target/release/tempora")]
     tempora: PathBuf,
     /// Load nothing: time the aggregate against a running server on this
-    /// port (loaded by an earlier run), whole and with its rows only counted,
-    /// which separates the query from sending its result.
+    /// port (with a telemetry table loaded earlier), e.g. while profiling it.
     #[arg(long)]
     attach: Option<u16>,
 }

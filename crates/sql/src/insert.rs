@@ -273,14 +273,7 @@ fn literal_rows(
         return Ok(None);
     };
     let rows = values.rows.iter().map(|row| row.content.as_slice());
-    build_literal_batch(
-        table,
-        targets,
-        values.rows.len(),
-        rows,
-        params,
-        |expr, pg_type| raw_value(expr, pg_type),
-    )
+    build_literal_batch(table, targets, values.rows.len(), rows, params, raw_value)
 }
 
 /// Builds a batch from rows of values, each converted by `raw` to a literal;

@@ -763,10 +763,10 @@ impl Checkpointer {
                 state.requested = false;
                 state.running = true;
             }
-            if let Some(store) = store.upgrade() {
-                if let Err(error) = store.checkpoint() {
-                    tracing::error!(%error, "checkpoint failed; rows stay in the WAL and memtables");
-                }
+            if let Some(store) = store.upgrade()
+                && let Err(error) = store.checkpoint()
+            {
+                tracing::error!(%error, "checkpoint failed; rows stay in the WAL and memtables");
             }
             self.state.lock().running = false;
             self.done.notify_all();
