@@ -806,6 +806,15 @@ mod tests {
             second,
             vec![Some("2".into()), Some("".into()), Some("x".into())]
         );
+        // Text around quotes belongs to the field; plain fields are borrowed.
+        let (third, _) = split_csv_record(b"ab\"c,d\"e,f\n", b',', b'"', b'"', "", false, 3)
+            .unwrap()
+            .unwrap();
+        assert_eq!(third, vec![Some("abc,de".into()), Some("f".into())]);
+        assert!(matches!(third[1], Some(Cow::Borrowed(_))));
+        // An escaped delimiter stays in its field.
+        let fields = split_text_line(b"a\\\tb\tc", b'\t', "\\N", 1).unwrap();
+        assert_eq!(fields, vec![Some("a\tb".into()), Some("c".into())]);
         // An unfinished quoted field waits for more data.
         assert!(
             split_csv_record(b"1,\"abc", b',', b'"', b'"', "", false, 1)

@@ -213,3 +213,50 @@ fn null_time_is_rejected() {
     ));
     assert!(visible_times(&store, &table).is_empty());
 }
+
+#[test]
+fn the_checkpoint_thread_flushes_past_the_threshold_and_bounds_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        flush_threshold_bytes: 64 << 10,
+    };
+    let store = Store::open(dir.path(), options).unwrap();
+    let table = create_table(&store);
+    let mut expected = Vec::new();
+    for round in 0..40i64 {
+        let times: Vec<i64> = (0..2000).map(|i| round * 2000 + i).collect();
+        store.insert(&table, vec![rows(&table, &times)]).unwrap();
+        expected.extend(times);
+        // Writers block at twice the threshold until a checkpoint frees memory.
+        assert!(store.memtable_bytes.load(Ordering::Relaxed) < 4 * (64 << 10) + (256 << 10));
+    }
+    // Without any explicit checkpoint, segments appear.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let segments: usize = store
+            .snapshot(table.id)
+            .unwrap()
+            .chunks
+            .iter()
+            .map(|c| c.chunk.segments.len())
+            .sum();
+        if segments > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(visible_times(&store, &table), expected);
+    drop(store);
+    // A checkpoint still running holds the store (and its LOCK) until it ends.
+    let store = loop {
+        match Store::open(dir.path(), StoreOptions::default()) {
+            Ok(store) => break store,
+            Err(Error::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(error) => panic!("{error}"),
+        }
+    };
+    assert_eq!(visible_times(&store, &table), expected);
+}
