@@ -53,8 +53,11 @@ impl ScalarUDFImpl for TimestampDifference {
                 out.append_null();
                 continue;
             }
-            let micros = timestamp_micros(left.as_ref(), row, left_unit)
-                - timestamp_micros(right.as_ref(), row, right_unit);
+            let Some(micros) = timestamp_micros(left.as_ref(), row, left_unit)
+                .checked_sub(timestamp_micros(right.as_ref(), row, right_unit))
+            else {
+                return exec_err!("interval out of range");
+            };
             out.append_value(IntervalMonthDayNano {
                 months: 0,
                 days: (micros / MICROS_PER_DAY) as i32,

@@ -339,7 +339,10 @@ fn message_sqlstate(message: &str) -> Option<SqlState> {
     {
         return Some(SqlState::UndefinedFunction);
     }
-    if lower.contains("timestamp out of range") || lower.contains("date out of range") {
+    if lower.contains("timestamp out of range")
+        || lower.contains("date out of range")
+        || lower.contains("interval out of range")
+    {
         return Some(SqlState::DatetimeFieldOverflow);
     }
     if lower.contains("time_bucket width") {

@@ -395,12 +395,11 @@ fn check_assignment(table: &TableDef, input: &LogicalPlan) -> Result<()> {
         // The values converted to the column: under a cast in the projection,
         // or (DataFusion pushes the casts down) under casts in VALUES rows.
         let mut sources: Vec<(&DfExpr, &datafusion::common::DFSchema)> = Vec::new();
+        let expr = match expr {
+            DfExpr::Alias(alias) => alias.expr.as_ref(),
+            other => other,
+        };
         match expr {
-            DfExpr::Alias(alias) => match alias.expr.as_ref() {
-                DfExpr::Cast(cast) => sources.push((&cast.expr, projection.input.schema())),
-                DfExpr::Column(c) => push_values_sources(values, c, &mut sources),
-                _ => {}
-            },
             DfExpr::Cast(cast) => sources.push((&cast.expr, projection.input.schema())),
             DfExpr::Column(c) => push_values_sources(values, c, &mut sources),
             _ => {}
