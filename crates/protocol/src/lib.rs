@@ -25,9 +25,14 @@ use pgwire::api::auth::{
     ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
 };
-use pgwire::api::copy::CopyHandler;
+use pgwire::api::copy::{
+    CopyHandler, send_copy_both_response, send_copy_in_response, send_copy_out_response,
+};
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::query::{
+    ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_query_response,
+    send_ready_for_query,
+};
 use pgwire::api::results::{
     CopyResponse, DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse,
     Response, Tag,
@@ -35,12 +40,17 @@ use pgwire::api::results::{
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, METADATA_DATABASE, METADATA_USER, PgWireServerHandlers,
-    PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+    ClientInfo, ClientPortalStore, DEFAULT_NAME, METADATA_DATABASE, METADATA_USER,
+    PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator, Type,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
-use pgwire::messages::response::NoticeResponse;
+use pgwire::messages::extendedquery::Sync as PgSync;
+use pgwire::messages::response::{
+    EmptyQueryResponse, NoticeResponse, ReadyForQuery, TransactionStatus,
+};
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex;
 
@@ -73,6 +83,13 @@ impl Handler {
             parser: Arc::new(StatementParser),
             pids: RandomPidSecretKeyGenerator::default(),
         })
+    }
+
+    /// The connection's transaction status, from its session.
+    async fn status<C: ClientInfo>(&self, client: &C) -> TransactionStatus {
+        let connection = self.connection(client);
+        let connection = connection.lock().await;
+        wire_status(&connection.session)
     }
 
     fn connection<C: ClientInfo>(&self, client: &C) -> SharedConnection {
@@ -121,7 +138,11 @@ where
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
     for notice in session.take_notices() {
-        let info = ErrorInfo::new("NOTICE".to_owned(), notice.code.to_owned(), notice.message);
+        let info = ErrorInfo::new(
+            notice.severity.to_owned(),
+            notice.code.to_owned(),
+            notice.message,
+        );
         client
             .feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
                 info,
@@ -129,6 +150,15 @@ where
             .await?;
     }
     Ok(())
+}
+
+/// The session's transaction state as ReadyForQuery reports it.
+fn wire_status(session: &Session) -> TransactionStatus {
+    match session.transaction_status() {
+        tempora_sql::TransactionStatus::Idle => TransactionStatus::Idle,
+        tempora_sql::TransactionStatus::InBlock => TransactionStatus::Transaction,
+        tempora_sql::TransactionStatus::Failed => TransactionStatus::Error,
+    }
 }
 
 /// Turns a statement's output into a pgwire response.
@@ -208,6 +238,70 @@ fn command_tag(tag: &str) -> Tag {
 
 #[async_trait]
 impl SimpleQueryHandler for Handler {
+    /// Runs a query string and answers it. pgwire's default derives the
+    /// transaction status from the kinds of responses; ours comes from the
+    /// session, which alone knows, e.g., that ROLLBACK TO SAVEPOINT revived a
+    /// failed block.
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let responses = SimpleQueryHandler::do_query(self, client, &query.query).await?;
+        let mut copy_in = false;
+        for response in responses {
+            let sent = match response {
+                Response::EmptyQuery => client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await
+                    .map_err(PgWireError::from),
+                Response::Query(results) => send_query_response(client, results, true).await,
+                Response::Execution(tag)
+                | Response::TransactionStart(tag)
+                | Response::TransactionEnd(tag) => send_execution_response(client, tag).await,
+                Response::Error(error) => client
+                    .feed(PgWireBackendMessage::ErrorResponse((*error).into()))
+                    .await
+                    .map_err(PgWireError::from),
+                Response::CopyIn(result) => {
+                    copy_in = true;
+                    send_copy_in_response(client, result).await
+                }
+                Response::CopyOut(result) => send_copy_out_response(client, result).await,
+                Response::CopyBoth(result) => {
+                    copy_in = true;
+                    send_copy_both_response(client, result).await
+                }
+            };
+            if let Err(error) = sent {
+                // Rows failed while being sent: the session already knows (the
+                // stream told it); pgwire reports the error and ReadyForQuery
+                // from the status set here.
+                let status = self.status(client).await;
+                client.set_transaction_status(status);
+                return Err(error);
+            }
+        }
+        if copy_in {
+            // CopyDone or CopyFail ends the query; ReadyForQuery follows them.
+            client.set_state(PgWireConnectionState::CopyInProgress(false));
+        } else {
+            let status = self.status(client).await;
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            client.set_transaction_status(status);
+            send_ready_for_query(client, status).await?;
+        }
+        Ok(())
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -226,9 +320,17 @@ impl SimpleQueryHandler for Handler {
         }
         let statements = match tempora_sql::parse(query) {
             Ok(statements) => statements,
-            Err(error) => return Ok(vec![Response::Error(Box::new(error_info(&error)))]),
+            Err(error) => {
+                connection.session.statement_failed();
+                return Ok(vec![Response::Error(Box::new(error_info(&error)))]);
+            }
         };
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        connection.session.begin_query_string(&statements);
         let mut responses = Vec::with_capacity(statements.len());
+        let mut succeeded = true;
         let count = statements.len();
         for (index, statement) in statements.iter().enumerate() {
             let result = connection.session.execute(statement, &[]).await;
@@ -238,7 +340,9 @@ impl SimpleQueryHandler for Handler {
                     let error = tempora_sql::Error::not_supported(
                         "COPY FROM STDIN followed by more statements in one query string",
                     );
+                    connection.session.statement_failed();
                     responses.push(Response::Error(Box::new(error_info(&error))));
+                    succeeded = false;
                     break;
                 }
                 Ok(output) => responses.push(into_response(
@@ -249,9 +353,13 @@ impl SimpleQueryHandler for Handler {
                 Err(error) => {
                     // PostgreSQL stops a multi-statement query at its first error.
                     responses.push(Response::Error(Box::new(error_info(&error))));
+                    succeeded = false;
                     break;
                 }
             }
+        }
+        if let Err(error) = connection.session.end_query_string(succeeded).await {
+            responses.push(Response::Error(Box::new(error_info(&error))));
         }
         Ok(responses)
     }
@@ -338,6 +446,25 @@ impl ExtendedQueryHandler for Handler {
 
     fn query_parser(&self) -> Arc<StatementParser> {
         self.parser.clone()
+    }
+
+    /// Sync: ReadyForQuery with the session's transaction status (see `on_query`).
+    async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.portal_store().rm_portal(DEFAULT_NAME);
+        let status = self.status(client).await;
+        client.set_transaction_status(status);
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                status,
+            )))
+            .await?;
+        Ok(())
     }
 
     async fn do_describe_statement<C>(
@@ -461,10 +588,12 @@ impl CopyHandler for Handler {
                 "CopyDone outside COPY",
             )));
         };
-        let rows = copy_in
-            .finish(&mut connection.session)
-            .await
-            .map_err(|e| user_error(&e))?;
+        let result = copy_in.finish(&mut connection.session).await;
+        if result.is_err() {
+            connection.session.statement_failed();
+        }
+        client.set_transaction_status(wire_status(&connection.session));
+        let rows = result.map_err(|e| user_error(&e))?;
         client
             .send(PgWireBackendMessage::CommandComplete(
                 Tag::new("COPY").with_rows(rows as usize).into(),
@@ -480,7 +609,10 @@ impl CopyHandler for Handler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let connection = self.connection(client);
-        connection.lock().await.copy_in = None;
+        let mut connection = connection.lock().await;
+        connection.copy_in = None;
+        connection.session.statement_failed();
+        client.set_transaction_status(wire_status(&connection.session));
         PgWireError::UserError(Box::new(ErrorInfo::new(
             "ERROR".to_owned(),
             "57014".to_owned(),

@@ -22,6 +22,7 @@ pub mod schemas;
 pub mod temporal;
 pub mod types;
 pub mod views;
+pub mod visibility;
 
 use std::sync::Arc;
 
@@ -29,13 +30,14 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use tempora_storage::Store;
+use crate::visibility::SessionReads;
 
 /// The name of the one database, as PostgreSQL's default.
 pub const DATABASE_NAME: &str = "postgres";
 
-/// A DataFusion context over `store` with tempora's functions, types and schemas.
-pub fn session_context(store: Arc<Store>) -> SessionContext {
+/// A DataFusion context over a session's reads of the store, with tempora's
+/// functions, types and schemas.
+pub fn session_context(reads: Arc<SessionReads>) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(DATABASE_NAME, tempora_catalog::DEFAULT_SCHEMA)
         .with_create_default_catalog_and_schema(false)
@@ -66,7 +68,7 @@ pub fn session_context(store: Arc<Store>) -> SessionContext {
     let context = SessionContext::new_with_state(state);
     context.register_catalog(
         DATABASE_NAME,
-        Arc::new(schemas::DatabaseCatalog::new(store)),
+        Arc::new(schemas::DatabaseCatalog::new(reads)),
     );
     context.register_udf(ScalarUDF::from(functions::TimeBucket::default()));
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::first()));

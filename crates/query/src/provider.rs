@@ -34,6 +34,8 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 
 use tempora_catalog::TableDef;
 use tempora_storage::{ChunkSnapshot, Store};
+
+use crate::visibility::SessionReads;
 use tempora_types::datetime::MICROS_PER_DAY;
 
 /// A table (plain or hypertable) as DataFusion sees it.
@@ -42,19 +44,23 @@ const SMALL_SCAN_ROWS: u64 = 64 * 1024;
 
 #[derive(Debug)]
 pub struct TemporaTable {
-    store: Arc<Store>,
+    reads: Arc<SessionReads>,
     table: Arc<TableDef>,
     schema: SchemaRef,
 }
 
 impl TemporaTable {
-    pub fn new(store: Arc<Store>, table: Arc<TableDef>) -> Self {
+    pub fn new(reads: Arc<SessionReads>, table: Arc<TableDef>) -> Self {
         let schema = table.arrow_schema();
         TemporaTable {
-            store,
+            reads,
             table,
             schema,
         }
+    }
+
+    fn store(&self) -> &Arc<Store> {
+        self.reads.store()
     }
 
     fn time_column(&self) -> Option<&str> {
@@ -202,7 +208,7 @@ impl TableProvider for TemporaTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let Some(snapshot) = self.store.snapshot(self.table.id) else {
+        let Some(snapshot) = self.reads.table(self.table.id) else {
             return Err(datafusion::error::DataFusionError::Plan(format!(
                 "relation \"{}\" does not exist",
                 self.table.name
@@ -221,12 +227,14 @@ impl TableProvider for TemporaTable {
         // A small table is read by one partition, so `SELECT * FROM t` returns
         // rows in the order they were written, as PostgreSQL's heap does for a
         // table that was only appended to; splitting it gains nothing.
+        let uncommitted = self.reads.uncommitted_rows(self.table.id);
         let rows: u64 = chunks
             .iter()
             .map(|c| {
                 c.chunk.row_count() + c.memtable.iter().map(|b| b.num_rows() as u64).sum::<u64>()
             })
-            .sum();
+            .sum::<u64>()
+            + uncommitted.iter().map(|b| b.num_rows() as u64).sum::<u64>();
         let partitions = if rows < SMALL_SCAN_ROWS {
             1
         } else {
@@ -241,10 +249,10 @@ impl TableProvider for TemporaTable {
         let mut files = Vec::new();
         for chunk in &chunks {
             for segment in &chunk.chunk.segments {
-                self.store
+                self.store()
                     .verify_segment(segment)
                     .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-                let path = self.store.segment_path(segment);
+                let path = self.store().segment_path(segment);
                 files.push(PartitionedFile::new(
                     path.to_string_lossy().to_string(),
                     segment.byte_size,
@@ -272,9 +280,12 @@ impl TableProvider for TemporaTable {
             inputs.push(DataSourceExec::from_data_source(config));
         }
 
+        // The open transaction's rows follow the committed ones; they belong
+        // to no chunk yet, and the filters above the scan still apply to them.
         let memtable: Vec<_> = chunks
             .iter()
             .flat_map(|c| c.memtable.iter().cloned())
+            .chain(uncommitted)
             .collect();
         if !memtable.is_empty() {
             let group_count = partitions.min(memtable.len());

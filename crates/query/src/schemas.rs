@@ -13,6 +13,7 @@ use tempora_storage::Store;
 
 use crate::provider::TemporaTable;
 use crate::views;
+use crate::visibility::SessionReads;
 
 /// The one database, `postgres`.
 #[derive(Debug)]
@@ -23,11 +24,13 @@ pub struct DatabaseCatalog {
 }
 
 impl DatabaseCatalog {
-    pub fn new(store: Arc<Store>) -> Self {
+    pub fn new(reads: Arc<SessionReads>) -> Self {
+        let store = reads.store().clone();
         let pg_catalog = Arc::new(views::PgCatalogSchema::new(store.clone()));
         DatabaseCatalog {
             public: Arc::new(PublicSchema {
                 store: store.clone(),
+                reads,
                 pg_catalog: pg_catalog.clone(),
             }),
             information: Arc::new(views::InformationSchema::new(store)),
@@ -59,6 +62,7 @@ impl CatalogProvider for DatabaseCatalog {
 #[derive(Debug)]
 pub struct PublicSchema {
     store: Arc<Store>,
+    reads: Arc<SessionReads>,
     pg_catalog: Arc<views::PgCatalogSchema>,
 }
 
@@ -78,7 +82,7 @@ impl SchemaProvider for PublicSchema {
         let state = self.store.catalog().snapshot();
         match state.table_by_name(name) {
             Some(table) => Ok(Some(Arc::new(TemporaTable::new(
-                self.store.clone(),
+                self.reads.clone(),
                 table.clone(),
             )))),
             // PostgreSQL searches pg_catalog before the user's schemas, so an

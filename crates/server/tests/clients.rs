@@ -389,3 +389,192 @@ async fn copy_rows_with_too_many_or_too_few_fields_fail_with_22p04() {
         .get(0);
     assert_eq!(count, 0);
 }
+
+/// A bare protocol connection, to read what drivers hide: the transaction
+/// status each ReadyForQuery carries.
+struct RawConnection {
+    stream: tokio::net::TcpStream,
+}
+
+impl RawConnection {
+    async fn open(port: u16) -> RawConnection {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut body = 196608i32.to_be_bytes().to_vec();
+        for (key, value) in [("user", "postgres"), ("database", "postgres")] {
+            body.extend_from_slice(key.as_bytes());
+            body.push(0);
+            body.extend_from_slice(value.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        let mut message = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+        message.extend_from_slice(&body);
+        stream.write_all(&message).await.unwrap();
+        let mut connection = RawConnection { stream };
+        connection.until_ready().await;
+        connection
+    }
+
+    async fn send(&mut self, kind: u8, body: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let mut message = vec![kind];
+        message.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        message.extend_from_slice(body);
+        self.stream.write_all(&message).await.unwrap();
+    }
+
+    /// Reads messages up to ReadyForQuery; returns its status and the
+    /// SQLSTATEs of the errors before it.
+    async fn until_ready(&mut self) -> (char, Vec<String>) {
+        use tokio::io::AsyncReadExt;
+        let mut errors = Vec::new();
+        loop {
+            let kind = self.stream.read_u8().await.unwrap();
+            let length = self.stream.read_i32().await.unwrap() as usize;
+            let mut body = vec![0u8; length - 4];
+            self.stream.read_exact(&mut body).await.unwrap();
+            match kind {
+                b'Z' => return (body[0] as char, errors),
+                b'E' => {
+                    let code = body
+                        .split(|b| *b == 0)
+                        .find(|field| field.first() == Some(&b'C'))
+                        .map(|field| String::from_utf8_lossy(&field[1..]).into_owned())
+                        .unwrap_or_default();
+                    errors.push(code);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A simple query: the status after it and its errors' SQLSTATEs.
+    async fn query(&mut self, sql: &str) -> (char, Vec<String>) {
+        let mut body = sql.as_bytes().to_vec();
+        body.push(0);
+        self.send(b'Q', &body).await;
+        self.until_ready().await
+    }
+
+    /// Parse/Bind/Execute/Sync of one statement without parameters.
+    async fn extended(&mut self, sql: &str) -> (char, Vec<String>) {
+        let mut parse = vec![0u8];
+        parse.extend_from_slice(sql.as_bytes());
+        parse.extend_from_slice(&[0, 0, 0]);
+        self.send(b'P', &parse).await;
+        self.send(b'B', &[0, 0, 0, 0, 0, 0, 0, 0]).await;
+        self.send(b'E', &[0, 0, 0, 0, 0]).await;
+        self.send(b'S', &[]).await;
+        self.until_ready().await
+    }
+}
+
+#[tokio::test]
+async fn ready_for_query_reports_the_transaction_status() {
+    let server = common::Server::start();
+    let mut raw = RawConnection::open(server.port).await;
+    let ok = Vec::<String>::new();
+    assert_eq!(
+        raw.query("CREATE TABLE t (i integer)").await,
+        ('I', ok.clone())
+    );
+    assert_eq!(raw.query("BEGIN").await, ('T', ok.clone()));
+    assert_eq!(
+        raw.query("INSERT INTO t VALUES (1)").await,
+        ('T', ok.clone())
+    );
+    assert_eq!(raw.query("SAVEPOINT s").await, ('T', ok.clone()));
+    assert_eq!(
+        raw.query("SELECT * FROM nope").await,
+        ('E', vec!["42P01".to_owned()])
+    );
+    assert_eq!(raw.query("SELECT 1").await, ('E', vec!["25P02".to_owned()]));
+    // ROLLBACK TO SAVEPOINT revives the block; pgwire alone cannot know that.
+    assert_eq!(
+        raw.query("ROLLBACK TO SAVEPOINT s").await,
+        ('T', ok.clone())
+    );
+    // An error while rows are being sent fails the block too.
+    assert_eq!(
+        raw.query("SELECT 1 / (i - 1) FROM t").await,
+        ('E', vec!["22012".to_owned()])
+    );
+    assert_eq!(raw.query("COMMIT").await, ('I', ok.clone()));
+    assert_eq!(raw.query("SELECT count(*) FROM t").await, ('I', ok.clone()));
+    // The extended protocol reports the same at Sync.
+    assert_eq!(raw.extended("BEGIN").await, ('T', ok.clone()));
+    assert_eq!(
+        raw.extended("INSERT INTO t VALUES (2)").await,
+        ('T', ok.clone())
+    );
+    assert_eq!(
+        raw.extended("INSERT INTO t VALUES ('x')").await,
+        ('E', vec!["22P02".to_owned()])
+    );
+    assert_eq!(raw.extended("ROLLBACK").await, ('I', ok.clone()));
+    // Errors outside a block leave the session idle.
+    assert_eq!(
+        raw.query("SELECT * FROM nope").await,
+        ('I', vec!["42P01".to_owned()])
+    );
+    assert_eq!(raw.query("").await, ('I', ok.clone()));
+    let client = server.connect().await;
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn copy_inside_a_block_commits_with_it() {
+    let server = common::Server::start();
+    let client = server.connect().await;
+    setup(&client).await;
+    client.batch_execute("BEGIN").await.unwrap();
+    let sink = client
+        .copy_in("COPY readings (time, device, value) FROM STDIN")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        b"2024-01-01 00:00:00+00\ta\t1.5\n2024-01-02 00:00:00+00\tb\t2.5\n",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 2);
+    let other = server.connect().await;
+    let seen = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, i64>(0);
+    assert_eq!(
+        seen(
+            client
+                .query("SELECT count(*) FROM readings", &[])
+                .await
+                .unwrap()
+        ),
+        2
+    );
+    assert_eq!(
+        seen(
+            other
+                .query("SELECT count(*) FROM readings", &[])
+                .await
+                .unwrap()
+        ),
+        0
+    );
+    client.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        seen(
+            other
+                .query("SELECT count(*) FROM readings", &[])
+                .await
+                .unwrap()
+        ),
+        2
+    );
+}

@@ -480,12 +480,7 @@ impl CopyIn {
                 crate::insert::fill_defaults(session, &self.table, &self.targets, batch).await?;
             batches.push(crate::insert::validate(&self.table, batch, &self.targets)?);
         }
-        let store = session.engine().store().clone();
-        let table = self.table.clone();
-        tokio::task::spawn_blocking(move || store.insert(&table, batches))
-            .await
-            .map_err(|e| Error::not_supported(format!("copy task failed: {e}")))?
-            .map_err(Error::from)
+        session.write_rows(&self.table, batches, "COPY FROM").await
     }
 }
 

@@ -179,6 +179,7 @@ pub(crate) fn create_extension(
         }
         return Err(Error::DuplicateExtension { name });
     }
+    session.refuse_in_block("CREATE EXTENSION")?;
     catalog.transact(|txn| {
         txn.set_meta(installed_key, 1);
         Ok(())

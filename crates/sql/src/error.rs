@@ -43,6 +43,11 @@ pub enum SqlState {
     InternalError,
     ProtocolViolation,
     BadCopyFileFormat,
+    ActiveSqlTransaction,
+    NoActiveSqlTransaction,
+    InFailedSqlTransaction,
+    ReadOnlySqlTransaction,
+    InvalidSavepointSpecification,
     /// TimescaleDB: the table is already a hypertable (TS110).
     TsHypertableExists,
     /// TimescaleDB: the table is not a hypertable (TS001).
@@ -87,6 +92,11 @@ impl SqlState {
             SqlState::InternalError => "XX000",
             SqlState::ProtocolViolation => "08P01",
             SqlState::BadCopyFileFormat => "22P04",
+            SqlState::ActiveSqlTransaction => "25001",
+            SqlState::NoActiveSqlTransaction => "25P01",
+            SqlState::InFailedSqlTransaction => "25P02",
+            SqlState::ReadOnlySqlTransaction => "25006",
+            SqlState::InvalidSavepointSpecification => "3B001",
             SqlState::TsHypertableExists => "TS110",
             SqlState::TsHypertableNotExists => "TS001",
             SqlState::TsTableNotEmpty => "TS110",
@@ -133,6 +143,9 @@ pub enum Error {
     },
     #[error("{message}")]
     Copy { message: String, code: SqlState },
+    /// Transaction control and transaction-state errors (25xxx, 3B001).
+    #[error("{message}")]
+    Transaction { message: String, code: SqlState },
     #[error("table \"{name}\" is already a hypertable")]
     AlreadyHypertable { name: String },
     #[error("table \"{name}\" is not a hypertable")]
@@ -203,7 +216,7 @@ impl Error {
             Error::NotNull { .. } => SqlState::NotNullViolation,
             Error::DatatypeMismatch { .. } => SqlState::DatatypeMismatch,
             Error::Value { source } => value_sqlstate(source),
-            Error::Copy { code, .. } => *code,
+            Error::Copy { code, .. } | Error::Transaction { code, .. } => *code,
             Error::AlreadyHypertable { .. } => SqlState::TsHypertableExists,
             Error::NotHypertable { .. } => SqlState::TsHypertableNotExists,
             Error::TableNotEmpty { .. } => SqlState::TsTableNotEmpty,
@@ -256,6 +269,7 @@ fn storage_sqlstate(error: &tempora_storage::Error) -> SqlState {
         tempora_storage::Error::Catalog { source } => catalog_sqlstate(source),
         tempora_storage::Error::NullTime { .. } => SqlState::NotNullViolation,
         tempora_storage::Error::SchemaMismatch { .. } => SqlState::DatatypeMismatch,
+        tempora_storage::Error::TableDropped { .. } => SqlState::UndefinedTable,
     }
 }
 

@@ -152,12 +152,9 @@ async fn write(
 ) -> Result<RecordBatch> {
     let batch = fill_defaults(session, table, targets, batch).await?;
     let batch = validate(table, batch, parsed)?;
-    let store = session.engine().store().clone();
-    let table = table.clone();
-    let stored = batch.clone();
-    tokio::task::spawn_blocking(move || store.insert(&table, vec![stored]))
-        .await
-        .map_err(|e| Error::not_supported(format!("insert task failed: {e}")))??;
+    session
+        .write_rows(table, vec![batch.clone()], "INSERT")
+        .await?;
     Ok(batch)
 }
 

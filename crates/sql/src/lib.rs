@@ -24,6 +24,7 @@ mod sequences;
 mod session;
 mod settings;
 mod timescale;
+mod transaction;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use copy::{CopyFormat, CopyIn};
 pub use error::{Error, Result, SqlState};
 pub use session::{Notice, Output, Prepared, Session, parse};
 pub use settings::SERVER_VERSION;
+pub use transaction::TransactionStatus;
 
 /// The database engine shared by every session.
 pub struct Engine {

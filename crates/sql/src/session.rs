@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -18,9 +19,12 @@ use datafusion::sql::sqlparser::parser::Parser;
 use tempora_types::PgType;
 use tempora_types::text::ColumnBuilder;
 
+use tempora_query::visibility::SessionReads;
+
 use crate::copy::CopyIn;
 use crate::sequences::NextvalUdf;
 use crate::settings::Settings;
+use crate::transaction::Transaction;
 use crate::{Engine, Error, Result, ddl, insert, timescale};
 
 /// What a statement produced.
@@ -78,6 +82,8 @@ pub struct Prepared {
 /// A notice for the client (`NOTICE: relation "t" already exists, skipping`).
 #[derive(Debug, Clone)]
 pub struct Notice {
+    /// `NOTICE` or `WARNING`.
+    pub severity: &'static str,
     pub code: &'static str,
     pub message: String,
 }
@@ -88,6 +94,14 @@ pub struct Session {
     context: SessionContext,
     pub(crate) settings: Settings,
     notices: Vec<Notice>,
+    /// What this session's statements read: a view per statement and the
+    /// open transaction's writes.
+    pub(crate) reads: Arc<SessionReads>,
+    /// The open transaction block, if any.
+    pub(crate) transaction: Option<Transaction>,
+    /// Set when a statement's rows failed while being sent, after the
+    /// statement returned: the open block fails as if the statement had.
+    pub(crate) stream_failed: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Session {
@@ -122,13 +136,17 @@ fn syntax_message(raw: &str) -> String {
 
 impl Session {
     pub(crate) fn new(engine: Arc<Engine>) -> Session {
-        let context = tempora_query::session_context(engine.store.clone());
+        let reads = SessionReads::new(engine.store.clone());
+        let context = tempora_query::session_context(reads.clone());
         context.register_udf(ScalarUDF::from(NextvalUdf::new(engine.sequences.clone())));
         Session {
             engine,
             context,
             settings: Settings::default(),
             notices: Vec::new(),
+            reads,
+            transaction: None,
+            stream_failed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -155,8 +173,17 @@ impl Session {
 
     pub(crate) fn notice(&mut self, message: String) {
         self.notices.push(Notice {
+            severity: "NOTICE",
             code: "00000",
             message,
+        });
+    }
+
+    pub(crate) fn warn(&mut self, code: &'static str, message: &str) {
+        self.notices.push(Notice {
+            severity: "WARNING",
+            code,
+            message: message.to_owned(),
         });
     }
 
@@ -174,7 +201,14 @@ impl Session {
     /// general parser (see `fast_insert`); None for any other statement.
     pub async fn execute_fast_path(&mut self, sql: &str) -> Option<Result<Output>> {
         let insert = crate::fast_insert::parse(sql)?;
-        crate::insert::execute_values(self, &insert).await
+        if self.transaction_status() == crate::TransactionStatus::Failed {
+            return Some(Err(crate::transaction::in_failed_block()));
+        }
+        let result = crate::insert::execute_values(self, &insert).await;
+        if let Some(Err(_)) = &result {
+            self.statement_failed();
+        }
+        result
     }
 
     /// Runs every statement of a simple-protocol query string; stops at the first error.
@@ -186,16 +220,37 @@ impl Session {
             Ok(statements) => statements,
             Err(error) => return vec![Err(error)],
         };
+        self.begin_query_string(&statements);
         let mut outputs = Vec::with_capacity(statements.len());
+        let mut succeeded = true;
         for statement in statements {
             let result = self.execute(&statement, &[]).await;
-            let failed = result.is_err();
+            succeeded = result.is_ok();
             outputs.push(result);
-            if failed {
+            if !succeeded {
                 break;
             }
         }
+        if let Err(error) = self.end_query_string(succeeded).await {
+            outputs.push(Err(error));
+        }
         outputs
+    }
+
+    /// Before the statements of one simple-protocol query string: as in
+    /// PostgreSQL, several statements outside a block run as one implicit
+    /// transaction (all or nothing), unless one of them changes the catalog,
+    /// which tempora does not run inside a block.
+    pub fn begin_query_string(&mut self, statements: &[Statement]) {
+        if statements.len() > 1 && !statements.iter().any(|s| catalog_change(s).is_some()) {
+            self.begin_implicit();
+        }
+    }
+
+    /// After the statements of one query string: commits its implicit
+    /// transaction if all of them succeeded, else discards it.
+    pub async fn end_query_string(&mut self, succeeded: bool) -> Result<()> {
+        self.end_implicit(succeeded).await
     }
 
     /// Parses one statement for the extended protocol.
@@ -310,6 +365,32 @@ impl Session {
         statement: &Statement,
         params: &[Option<String>],
     ) -> Result<Output> {
+        self.reads.begin_statement();
+        if self.stream_failed.swap(false, Ordering::Relaxed) {
+            self.statement_failed();
+        }
+        self.check_not_failed(statement)?;
+        let result = match catalog_change(statement) {
+            // CREATE EXTENSION refuses only if it would change anything.
+            Some(what) if !matches!(statement, Statement::CreateExtension(_)) => {
+                match self.refuse_in_block(what) {
+                    Ok(()) => self.execute_statement(statement, params).await,
+                    Err(error) => Err(error),
+                }
+            }
+            _ => self.execute_statement(statement, params).await,
+        };
+        if result.is_err() {
+            self.statement_failed();
+        }
+        result
+    }
+
+    async fn execute_statement(
+        &mut self,
+        statement: &Statement,
+        params: &[Option<String>],
+    ) -> Result<Output> {
         match statement {
             Statement::Query(query) => {
                 if let Some(call) = timescale::api_call(query) {
@@ -357,9 +438,7 @@ impl Session {
             | Statement::Commit { .. }
             | Statement::Rollback { .. }
             | Statement::Savepoint { .. }
-            | Statement::ReleaseSavepoint { .. } => Err(Error::Unsupported {
-                message: "transaction blocks (BEGIN, COMMIT, ROLLBACK, SAVEPOINT) are not supported yet; every statement commits on its own".to_owned(),
-            }),
+            | Statement::ReleaseSavepoint { .. } => self.transaction_control(statement).await,
             Statement::CreateTrigger(_) | Statement::DropTrigger(_) => Err(Error::Unsupported {
                 message: "triggers are not supported: for dual writes during a migration, write to both tables from the application, or backfill with INSERT ... SELECT".to_owned(),
             }),
@@ -416,21 +495,25 @@ impl Session {
         let frame = self.context.execute_logical_plan(plan).await?;
         let schema = postgres_names(statement, frame.schema().as_arrow());
         let stream = frame.execute_stream().await?;
-        let stream: SendableRecordBatchStream = if schema.fields() == stream.schema().fields() {
-            stream
-        } else {
-            let target = schema.clone();
-            Box::pin(RecordBatchStreamAdapter::new(
-                schema.clone(),
-                futures::StreamExt::map(stream, move |batch| {
-                    let batch = batch?;
-                    Ok(RecordBatch::try_new(
-                        target.clone(),
-                        batch.columns().to_vec(),
-                    )?)
-                }),
-            ))
-        };
+        let target = schema.clone();
+        let renamed = schema.fields() != stream.schema().fields();
+        let failed = self.stream_failed.clone();
+        let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
+            schema.clone(),
+            futures::StreamExt::map(stream, move |batch| {
+                let batch = match batch {
+                    Ok(batch) if renamed => {
+                        RecordBatch::try_new(target.clone(), batch.columns().to_vec())
+                            .map_err(Into::into)
+                    }
+                    other => other,
+                };
+                if batch.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                batch
+            }),
+        ));
         Ok(Output::Stream {
             schema,
             stream,
@@ -575,6 +658,24 @@ impl Session {
                     message: "expression produced no value".to_owned(),
                 })?;
         Ok(ScalarValue::try_from_array(batch.column(0), 0)?)
+    }
+}
+
+/// The command name of a statement that changes the catalog, which tempora
+/// does not run inside a transaction block.
+fn catalog_change(statement: &Statement) -> Option<&'static str> {
+    match statement {
+        Statement::CreateTable(_) => Some("CREATE TABLE"),
+        Statement::Drop { .. } => Some("DROP"),
+        Statement::CreateExtension(_) => Some("CREATE EXTENSION"),
+        Statement::Query(query) => match timescale::api_call(query)?.name.as_str() {
+            "show_chunks" => None,
+            "create_hypertable" => Some("create_hypertable()"),
+            "set_chunk_time_interval" => Some("set_chunk_time_interval()"),
+            "drop_chunks" => Some("drop_chunks()"),
+            _ => Some("this TimescaleDB function"),
+        },
+        _ => None,
     }
 }
 

@@ -98,6 +98,8 @@ pub enum Error {
     NullTime { column: String },
     #[error("rows for table \"{table}\" do not match its columns: {reason}")]
     SchemaMismatch { table: String, reason: String },
+    #[error("relation \"{name}\" does not exist")]
+    TableDropped { name: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -152,6 +154,34 @@ pub struct ChunkSnapshot {
 pub struct TableSnapshot {
     pub table: Arc<TableDef>,
     pub chunks: Vec<ChunkSnapshot>,
+}
+
+/// The catalog and unflushed rows of every table at one moment.
+#[derive(Debug, Clone)]
+pub struct StoreView {
+    state: Arc<CatalogState>,
+    memtables: HashMap<ChunkId, Vec<RecordBatch>>,
+}
+
+impl StoreView {
+    pub fn catalog(&self) -> &Arc<CatalogState> {
+        &self.state
+    }
+
+    /// One table's chunks and unflushed rows as of the view.
+    pub fn table(&self, table_id: TableId) -> Option<TableSnapshot> {
+        let table = self.state.tables.get(&table_id)?.clone();
+        let chunks = self
+            .state
+            .chunks_of(table_id)
+            .into_iter()
+            .map(|chunk| {
+                let memtable = self.memtables.get(&chunk.id).cloned().unwrap_or_default();
+                ChunkSnapshot { chunk, memtable }
+            })
+            .collect();
+        Some(TableSnapshot { table, chunks })
+    }
 }
 
 /// The storage engine of one data directory.
@@ -291,30 +321,52 @@ impl Store {
     /// Durably writes `batches` (already in the table's column order and types)
     /// and makes them visible. Returns the number of rows written.
     pub fn insert(&self, table: &TableDef, batches: Vec<RecordBatch>) -> Result<u64> {
-        let schema = table.arrow_schema();
-        let mut rows_by_start: Vec<(i64, RecordBatch)> = Vec::new();
+        self.insert_many(&[(table, batches)])
+    }
+
+    /// Durably writes rows to several tables as one unit (a transaction's
+    /// writes): one WAL record, applied to the memtables under one lock, so a
+    /// crash keeps all of them or none and no reader sees a part.
+    pub fn insert_many(&self, tables: &[(&TableDef, Vec<RecordBatch>)]) -> Result<u64> {
+        let mut routed: Vec<(&TableDef, Vec<(i64, RecordBatch)>)> = Vec::new();
         let mut row_count = 0u64;
-        for batch in batches {
-            if batch.num_rows() == 0 {
-                continue;
+        for (table, batches) in tables {
+            let schema = table.arrow_schema();
+            let mut rows_by_start: Vec<(i64, RecordBatch)> = Vec::new();
+            for batch in batches {
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                row_count += batch.num_rows() as u64;
+                let batch = conform(table, &schema, batch.clone())?;
+                rows_by_start.extend(split_by_chunk(table, batch)?);
             }
-            row_count += batch.num_rows() as u64;
-            let batch = conform(table, &schema, batch)?;
-            rows_by_start.extend(split_by_chunk(table, batch)?);
+            if !rows_by_start.is_empty() {
+                routed.push((table, rows_by_start));
+            }
         }
-        if rows_by_start.is_empty() {
+        if routed.is_empty() {
             return Ok(0);
         }
         let _gate = self.write_gate.read();
-        let chunk_ids = self.ensure_chunks(table, rows_by_start.iter().map(|(start, _)| *start))?;
-        let writes: Vec<ChunkWrite> = rows_by_start
-            .into_iter()
-            .map(|(start, batch)| ChunkWrite {
+        let state = self.catalog.snapshot();
+        let mut writes: Vec<ChunkWrite> = Vec::new();
+        for (table, rows_by_start) in routed {
+            // A table dropped since the rows were made (by another session,
+            // while a transaction was open) takes no rows.
+            if state.tables.get(&table.id).is_none() {
+                return Err(Error::TableDropped {
+                    name: table.name.clone(),
+                });
+            }
+            let chunk_ids =
+                self.ensure_chunks(table, rows_by_start.iter().map(|(start, _)| *start))?;
+            writes.extend(rows_by_start.into_iter().map(|(start, batch)| ChunkWrite {
                 table_id: table.id,
                 chunk_id: chunk_ids[&start],
                 batch,
-            })
-            .collect();
+            }));
+        }
         let payload = record::encode_commit(&writes)?;
         self.wal.append(&payload)?;
         self.apply(writes);
@@ -402,6 +454,23 @@ impl Store {
             })
             .collect();
         Some(TableSnapshot { table, chunks })
+    }
+
+    /// Every table as of one moment: what one statement reads, so that it
+    /// never sees part of another session's commit, even across tables.
+    pub fn view(&self) -> StoreView {
+        let memtables = self.memtables.read();
+        let state = self.catalog.snapshot();
+        let memtables = memtables
+            .iter()
+            .map(|(id, m)| {
+                (
+                    *id,
+                    m.frozen.iter().chain(m.active.iter()).cloned().collect(),
+                )
+            })
+            .collect();
+        StoreView { state, memtables }
     }
 
     /// Rows per chunk not yet flushed to segments.

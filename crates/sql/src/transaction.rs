@@ -1,0 +1,367 @@
+//! Transaction blocks: BEGIN / COMMIT / ROLLBACK, savepoints, and the
+//! failed-block state in which PostgreSQL ignores commands until the block ends.
+//!
+//! A block's writes are staged in the session (`SessionReads`, where its own
+//! statements read them) and reach the store at COMMIT as one WAL record, so a
+//! crash keeps all of a committed block or none of it, and no other session
+//! sees a part. Isolation is READ COMMITTED: each statement reads the store as
+//! of its first scan, plus the block's own writes. Rows are only appended, so
+//! concurrent blocks never conflict on a row; keyed writes come with keys.
+//!
+//! Statements that change the catalog (CREATE/DROP TABLE, the TimescaleDB
+//! functions that create or drop chunks) are refused inside a block with
+//! 25001: their effects are not staged yet, and running them at once would
+//! break the block's atomicity.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::sql::sqlparser::ast::{
+    Ident, Statement, TransactionAccessMode, TransactionIsolationLevel, TransactionMode,
+};
+
+use tempora_catalog::TableDef;
+
+use crate::error::SqlState;
+use crate::session::{Output, Session};
+use crate::{Error, Result};
+
+/// Where a session stands, as ReadyForQuery reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionStatus {
+    /// No transaction block: each statement commits on its own ('I').
+    Idle,
+    /// Inside a block ('T').
+    InBlock,
+    /// Inside a block that failed; only ROLLBACK ends it ('E').
+    Failed,
+}
+
+/// An open transaction block.
+#[derive(Debug, Default)]
+pub(crate) struct Transaction {
+    savepoints: Vec<Savepoint>,
+    failed: bool,
+    read_only: bool,
+    /// Opened by a multi-statement query string, not by BEGIN.
+    implicit: bool,
+}
+
+#[derive(Debug)]
+struct Savepoint {
+    name: String,
+    /// The number of staged writes when the savepoint was set.
+    mark: usize,
+}
+
+fn error(code: SqlState, message: impl Into<String>) -> Error {
+    Error::Transaction {
+        message: message.into(),
+        code,
+    }
+}
+
+/// 25P02: what every statement but ROLLBACK gets in a failed block.
+pub(crate) fn in_failed_block() -> Error {
+    error(
+        SqlState::InFailedSqlTransaction,
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
+}
+
+/// Whether a statement may run in a block that failed.
+fn ends_failed_block(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::Commit { .. } | Statement::Rollback { .. }
+    )
+}
+
+fn check_modes(modes: &[TransactionMode]) -> Result<bool> {
+    let mut read_only = false;
+    for mode in modes {
+        match mode {
+            TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => read_only = true,
+            TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => read_only = false,
+            // PostgreSQL runs READ UNCOMMITTED as READ COMMITTED, and so does tempora.
+            TransactionMode::IsolationLevel(
+                TransactionIsolationLevel::ReadCommitted
+                | TransactionIsolationLevel::ReadUncommitted,
+            ) => {}
+            TransactionMode::IsolationLevel(level) => {
+                return Err(Error::Unsupported {
+                    message: format!(
+                        "isolation level {level} is not supported: tempora runs transactions at READ COMMITTED"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(read_only)
+}
+
+fn tag(tag: &str) -> Output {
+    Output::Command {
+        tag: tag.to_owned(),
+    }
+}
+
+impl Session {
+    pub fn transaction_status(&self) -> TransactionStatus {
+        match &self.transaction {
+            None => TransactionStatus::Idle,
+            Some(t) if t.failed || self.stream_failed.load(Ordering::Relaxed) => {
+                TransactionStatus::Failed
+            }
+            Some(_) => TransactionStatus::InBlock,
+        }
+    }
+
+    /// Marks the open block failed: a statement in it raised an error (also
+    /// one raised while its rows were being sent).
+    pub fn statement_failed(&mut self) {
+        if let Some(transaction) = &mut self.transaction {
+            transaction.failed = true;
+        }
+    }
+
+    /// 25P02 for every statement but COMMIT/ROLLBACK in a failed block.
+    pub(crate) fn check_not_failed(&self, statement: &Statement) -> Result<()> {
+        match &self.transaction {
+            Some(t) if t.failed && !ends_failed_block(statement) => Err(in_failed_block()),
+            _ => Ok(()),
+        }
+    }
+
+    /// 25001 for a statement that changes the catalog inside a block.
+    pub(crate) fn refuse_in_block(&self, what: &str) -> Result<()> {
+        match &self.transaction {
+            Some(_) => Err(error(
+                SqlState::ActiveSqlTransaction,
+                format!(
+                    "{what} cannot run inside a transaction block in tempora: run it outside BEGIN ... COMMIT"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes rows: staged if a block is open, else durably at once.
+    pub(crate) async fn write_rows(
+        &mut self,
+        table: &Arc<TableDef>,
+        batches: Vec<RecordBatch>,
+        command: &str,
+    ) -> Result<u64> {
+        if let Some(transaction) = &self.transaction {
+            if transaction.read_only {
+                return Err(error(
+                    SqlState::ReadOnlySqlTransaction,
+                    format!("cannot execute {command} in a read-only transaction"),
+                ));
+            }
+            let mut rows = 0;
+            for batch in batches {
+                if batch.num_rows() > 0 {
+                    rows += batch.num_rows() as u64;
+                    self.reads.stage(table.clone(), batch);
+                }
+            }
+            return Ok(rows);
+        }
+        let store = self.engine().store().clone();
+        let table = table.clone();
+        tokio::task::spawn_blocking(move || store.insert(&table, batches))
+            .await
+            .map_err(|e| Error::not_supported(format!("write task failed: {e}")))?
+            .map_err(Error::from)
+    }
+
+    /// Opens the implicit block of a multi-statement query string.
+    pub(crate) fn begin_implicit(&mut self) {
+        if self.transaction.is_none() {
+            self.transaction = Some(Transaction {
+                implicit: true,
+                ..Transaction::default()
+            });
+        }
+    }
+
+    /// Ends the implicit block of a query string: commits it if every
+    /// statement succeeded, else discards it. An explicit block stays open.
+    pub(crate) async fn end_implicit(&mut self, succeeded: bool) -> Result<()> {
+        if !self.transaction.as_ref().is_some_and(|t| t.implicit) {
+            return Ok(());
+        }
+        if succeeded && !self.transaction.as_ref().is_some_and(|t| t.failed) {
+            self.commit().await
+        } else {
+            self.rollback();
+            Ok(())
+        }
+    }
+
+    /// BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE.
+    pub(crate) async fn transaction_control(&mut self, statement: &Statement) -> Result<Output> {
+        match statement {
+            Statement::StartTransaction { modes, .. } => {
+                let read_only = check_modes(modes)?;
+                match &mut self.transaction {
+                    Some(transaction) if transaction.implicit => {
+                        // BEGIN inside a query string makes its block explicit.
+                        transaction.implicit = false;
+                        transaction.read_only = read_only;
+                    }
+                    Some(_) => self.warn("25001", "there is already a transaction in progress"),
+                    None => {
+                        self.transaction = Some(Transaction {
+                            read_only,
+                            ..Transaction::default()
+                        })
+                    }
+                }
+                Ok(tag("BEGIN"))
+            }
+            Statement::Commit { chain, .. } => {
+                if *chain {
+                    return Err(Error::not_supported("COMMIT AND CHAIN"));
+                }
+                match &self.transaction {
+                    None => {
+                        self.warn("25P01", "there is no transaction in progress");
+                        Ok(tag("COMMIT"))
+                    }
+                    Some(t) if t.failed => {
+                        self.rollback();
+                        Ok(tag("ROLLBACK"))
+                    }
+                    Some(_) => {
+                        self.commit().await?;
+                        Ok(tag("COMMIT"))
+                    }
+                }
+            }
+            Statement::Rollback {
+                chain,
+                savepoint: None,
+            } => {
+                if *chain {
+                    return Err(Error::not_supported("ROLLBACK AND CHAIN"));
+                }
+                if self.transaction.is_none() {
+                    self.warn("25P01", "there is no transaction in progress");
+                }
+                self.rollback();
+                Ok(tag("ROLLBACK"))
+            }
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => {
+                let mark = self.savepoint_mark(name, "ROLLBACK TO SAVEPOINT")?;
+                let Some(transaction) = &mut self.transaction else {
+                    return Err(Error::not_supported("ROLLBACK TO outside a block"));
+                };
+                // The savepoint stays; the ones set after it go.
+                let keep = transaction
+                    .savepoints
+                    .iter()
+                    .rposition(|s| s.name == name.value)
+                    .map_or(0, |i| i + 1);
+                transaction.savepoints.truncate(keep);
+                transaction.failed = false;
+                self.reads.truncate_staged(mark);
+                Ok(tag("ROLLBACK"))
+            }
+            Statement::Savepoint { name } => {
+                let mark = self.reads.staged_len();
+                match &mut self.transaction {
+                    Some(transaction) => {
+                        transaction.savepoints.push(Savepoint {
+                            name: name.value.clone(),
+                            mark,
+                        });
+                        Ok(tag("SAVEPOINT"))
+                    }
+                    None => Err(error(
+                        SqlState::NoActiveSqlTransaction,
+                        "SAVEPOINT can only be used in transaction blocks",
+                    )),
+                }
+            }
+            Statement::ReleaseSavepoint { name } => {
+                self.savepoint_mark(name, "RELEASE SAVEPOINT")?;
+                if let Some(transaction) = &mut self.transaction
+                    && let Some(index) = transaction
+                        .savepoints
+                        .iter()
+                        .rposition(|s| s.name == name.value)
+                {
+                    // Releasing a savepoint also releases the ones set after it.
+                    transaction.savepoints.truncate(index);
+                }
+                Ok(tag("RELEASE"))
+            }
+            other => Err(Error::not_supported(format!(
+                "transaction statement {other}"
+            ))),
+        }
+    }
+
+    /// The staged-write mark of savepoint `name` (the latest of that name).
+    fn savepoint_mark(&self, name: &Ident, command: &str) -> Result<usize> {
+        let Some(transaction) = &self.transaction else {
+            return Err(error(
+                SqlState::NoActiveSqlTransaction,
+                format!("{command} can only be used in transaction blocks"),
+            ));
+        };
+        transaction
+            .savepoints
+            .iter()
+            .rev()
+            .find(|s| s.name == name.value)
+            .map(|s| s.mark)
+            .ok_or_else(|| {
+                error(
+                    SqlState::InvalidSavepointSpecification,
+                    format!("savepoint \"{}\" does not exist", name.value),
+                )
+            })
+    }
+
+    /// Writes the block's staged rows as one durable unit and ends the block.
+    /// The block ends even when the write fails, as in PostgreSQL.
+    async fn commit(&mut self) -> Result<()> {
+        self.transaction = None;
+        let staged = self.reads.take_staged();
+        if staged.is_empty() {
+            return Ok(());
+        }
+        // Rows per table, tables in the order they were first written.
+        let mut tables: Vec<(Arc<TableDef>, Vec<RecordBatch>)> = Vec::new();
+        for (table, batch) in staged {
+            match tables.iter_mut().find(|(t, _)| t.id == table.id) {
+                Some((_, batches)) => batches.push(batch),
+                None => tables.push((table, vec![batch])),
+            }
+        }
+        let store = self.engine().store().clone();
+        tokio::task::spawn_blocking(move || {
+            let writes: Vec<(&TableDef, Vec<RecordBatch>)> = tables
+                .iter()
+                .map(|(table, batches)| (table.as_ref(), batches.clone()))
+                .collect();
+            store.insert_many(&writes)
+        })
+        .await
+        .map_err(|e| Error::not_supported(format!("commit task failed: {e}")))??;
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        self.transaction = None;
+        self.reads.take_staged();
+    }
+}
