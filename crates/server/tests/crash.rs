@@ -1,6 +1,7 @@
-//! Crash test: writers insert while the server is killed with SIGKILL at
-//! arbitrary moments; after each restart every acknowledged statement's rows
-//! are present exactly once, and no statement is partly present.
+//! Crash test: writers insert (single statements and two-statement
+//! transaction blocks) while the server is killed with SIGKILL at arbitrary
+//! moments; after each restart every acknowledged statement's or block's rows
+//! are present exactly once, and none is partly present.
 
 mod common;
 
@@ -55,16 +56,38 @@ async fn writer(port: u16, first_statement: i64, seed: u64, ledger: Arc<Mutex<Le
                 )
             })
             .collect();
-        let sql = format!(
-            "INSERT INTO crash (time, statement, row, value) VALUES {}",
-            values.join(", ")
-        );
+        // Every third unit is a transaction block of two INSERTs (into
+        // different chunks) acknowledged by its COMMIT; the rest are single
+        // statements.
+        let in_block = random.below(3) == 0 && rows > 1;
+        let insert = |values: &[String]| {
+            format!(
+                "INSERT INTO crash (time, statement, row, value) VALUES {}",
+                values.join(", ")
+            )
+        };
         ledger
             .lock()
             .unwrap()
             .unacknowledged
             .insert(statement, rows);
-        match client.simple_query(&sql).await {
+        let result = if in_block {
+            let (first, second) = values.split_at(values.len() / 2);
+            let second: Vec<String> = second
+                .iter()
+                .map(|v| v.replacen(&format!("interval '{day} days'"), "interval '25 days'", 1))
+                .collect();
+            async {
+                client.simple_query("BEGIN").await?;
+                client.simple_query(&insert(first)).await?;
+                client.simple_query(&insert(&second)).await?;
+                client.simple_query("COMMIT").await
+            }
+            .await
+        } else {
+            client.simple_query(&insert(&values)).await
+        };
+        match result {
             Ok(_) => {
                 let mut ledger = ledger.lock().unwrap();
                 ledger.unacknowledged.remove(&statement);
