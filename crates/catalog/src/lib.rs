@@ -40,8 +40,13 @@ pub enum Error {
     SequenceExists { name: String },
     #[error("relation \"{name}\" does not exist")]
     SequenceNotFound { name: String },
-    #[error("nextval: reached maximum value of sequence \"{name}\" ({max_value})")]
-    SequenceExhausted { name: String, max_value: i64 },
+    /// `which` is "maximum" or "minimum".
+    #[error("nextval: reached {which} value of sequence \"{name}\" ({limit})")]
+    SequenceExhausted {
+        name: String,
+        which: &'static str,
+        limit: i64,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -23,6 +23,9 @@ pub struct ColumnDef {
     pub not_null: bool,
     /// The DEFAULT expression as SQL text, evaluated at insert time.
     pub default_sql: Option<String>,
+    /// `GENERATED ALWAYS AS IDENTITY`: INSERT may not give it a value.
+    #[serde(default)]
+    pub identity_always: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -309,6 +309,11 @@ impl CatalogTxn {
         self.state.sequences.insert(sequence.name.clone(), sequence);
     }
 
+    pub fn drop_sequence(&mut self, name: &str) {
+        self.state.sequences.remove(name);
+        self.sequences.insert(name.to_owned());
+    }
+
     pub fn sequence_mut(&mut self, name: &str) -> Result<&mut SequenceDef> {
         self.sequences.insert(name.to_owned());
         self.state
@@ -335,6 +340,7 @@ mod tests {
                 pg_type: PgType::Timestamptz,
                 not_null: true,
                 default_sql: None,
+                identity_always: false,
             }],
             hypertable: Some(HypertableDef {
                 hypertable_id: 1,

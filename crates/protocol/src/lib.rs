@@ -112,12 +112,17 @@ pub fn error_info(error: &tempora_sql::Error) -> ErrorInfo {
         Some((message, context)) => (message.to_owned(), Some(context.to_owned())),
         None => (message, None),
     };
+    let (message, detail) = match message.split_once("\nDETAIL: ") {
+        Some((message, detail)) => (message.to_owned(), Some(detail.to_owned())),
+        None => (message, None),
+    };
     let mut info = ErrorInfo::new(
         "ERROR".to_owned(),
         error.sqlstate().code().to_owned(),
         message,
     );
     info.where_context = context;
+    info.detail = detail;
     if let tempora_sql::Error::TableNotEmpty { .. } = error {
         info.hint = Some(
             "You can migrate data by specifying 'migrate_data => true' when calling this function."

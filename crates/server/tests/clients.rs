@@ -578,3 +578,34 @@ async fn copy_inside_a_block_commits_with_it() {
         2
     );
 }
+
+#[tokio::test]
+async fn sequences_never_repeat_a_value_across_kill_9() {
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = temp.path().join("data");
+    let value = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, i64>(0);
+    let handed_out = {
+        let server = common::Server::start_in(&data_dir);
+        let client = server.connect().await;
+        client
+            .batch_execute("CREATE SEQUENCE s; CREATE SEQUENCE reset")
+            .await
+            .unwrap();
+        let mut last = 0;
+        for _ in 0..40 {
+            last = value(client.query("SELECT nextval('s')", &[]).await.unwrap());
+        }
+        client
+            .batch_execute("SELECT setval('reset', 1000)")
+            .await
+            .unwrap();
+        last
+        // Dropped here: SIGKILL.
+    };
+    let server = common::Server::start_in(&data_dir);
+    let client = server.connect().await;
+    let next = value(client.query("SELECT nextval('s')", &[]).await.unwrap());
+    assert!(next > handed_out, "{next} was handed out before the crash");
+    let next = value(client.query("SELECT nextval('reset')", &[]).await.unwrap());
+    assert_eq!(next, 1001, "setval is durable once it returns");
+}

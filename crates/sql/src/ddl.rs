@@ -1,4 +1,4 @@
-//! CREATE TABLE, DROP TABLE, CREATE EXTENSION.
+//! CREATE TABLE, CREATE SEQUENCE, DROP TABLE / SEQUENCE, CREATE EXTENSION.
 
 use std::collections::HashSet;
 
@@ -40,7 +40,7 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
     }
     let mut seen = HashSet::new();
     let mut columns = Vec::with_capacity(create.columns.len());
-    let mut serials = Vec::new();
+    let mut sequences: Vec<SequenceDef> = Vec::new();
     for column in &create.columns {
         let column_name = ident(&column.name);
         if !seen.insert(column_name.clone()) {
@@ -54,18 +54,50 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
             pg_type,
             not_null: false,
             default_sql: None,
+            identity_always: false,
         };
+        let sequence_name = format!("{name}_{column_name}_seq");
         if is_serial(&column.data_type) {
-            let sequence = format!("{name}_{column_name}_seq");
             def.not_null = true;
-            def.default_sql = Some(format!("nextval('{sequence}')"));
-            serials.push((sequence, column_name.clone(), pg_type));
+            def.default_sql = Some(format!("nextval('{sequence_name}')"));
+            let (_, type_max) = sequence_type_range(Some(pg_type))?;
+            let mut sequence = sequence_def(&sequence_name, 1, type_max, &[])?;
+            sequence.owned_by = Some((0, column_name.clone()));
+            sequences.push(sequence);
         }
         for option in &column.options {
             match &option.option {
                 ColumnOption::NotNull => def.not_null = true,
                 ColumnOption::Null => def.not_null = false,
                 ColumnOption::Default(expr) => def.default_sql = Some(expr.to_string()),
+                ColumnOption::Generated {
+                    generated_as:
+                        generated_as @ (ast::GeneratedAs::Always | ast::GeneratedAs::ByDefault),
+                    sequence_options,
+                    generation_expr: None,
+                    ..
+                } => {
+                    // An identity column: a sequence it owns feeds its default.
+                    let (type_min, type_max) =
+                        sequence_type_range(Some(pg_type)).map_err(|_| {
+                            Error::InvalidParameter {
+                                message: format!(
+                                    "identity column type must be smallint, integer, or bigint"
+                                ),
+                            }
+                        })?;
+                    let mut sequence = sequence_def(
+                        &sequence_name,
+                        type_min,
+                        type_max,
+                        sequence_options.as_deref().unwrap_or_default(),
+                    )?;
+                    sequence.owned_by = Some((0, column_name.clone()));
+                    sequences.push(sequence);
+                    def.not_null = true;
+                    def.default_sql = Some(format!("nextval('{sequence_name}')"));
+                    def.identity_always = matches!(generated_as, ast::GeneratedAs::Always);
+                }
                 other => {
                     return Err(Error::not_supported(format!(
                         "column option \"{other}\" (keys and checks arrive with tempora's key support)"
@@ -80,22 +112,12 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
     }
     session.engine().store().catalog().transact(|txn| {
         let id = txn.allocate_id();
-        for (sequence, column, pg_type) in &serials {
-            let max_value = match pg_type {
-                PgType::Int2 => i16::MAX as i64,
-                PgType::Int4 => i32::MAX as i64,
-                _ => i64::MAX,
-            };
-            txn.create_sequence(SequenceDef {
-                name: sequence.clone(),
-                increment: 1,
-                min_value: 1,
-                max_value,
-                start_value: 1,
-                last_value: None,
-                reserved_through: None,
-                owned_by: Some((id, column.clone())),
-            })?;
+        for sequence in &sequences {
+            let mut sequence = sequence.clone();
+            if let Some((table, _)) = &mut sequence.owned_by {
+                *table = id;
+            }
+            txn.create_sequence(sequence)?;
         }
         txn.create_table(TableDef {
             id,
@@ -109,12 +131,249 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
     })
 }
 
+/// An integer constant of a sequence option (`INCREMENT BY -1`).
+fn integer_option(expr: &ast::Expr) -> Result<i64> {
+    let invalid = || Error::Syntax {
+        message: format!("syntax error at or near \"{expr}\""),
+    };
+    match expr {
+        ast::Expr::Value(value) => match &value.value {
+            ast::Value::Number(n, _) => n.parse::<i64>().map_err(|_| invalid()),
+            _ => Err(invalid()),
+        },
+        ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => integer_option(expr)?.checked_neg().ok_or_else(invalid),
+        ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Plus,
+            expr,
+        } => integer_option(expr),
+        _ => Err(invalid()),
+    }
+}
+
+fn invalid_sequence(message: String) -> Error {
+    Error::InvalidParameter { message }
+}
+
+/// A sequence's definition from its options, with PostgreSQL's defaults
+/// (ascending from 1 to the type's maximum) and checks.
+fn sequence_def(
+    name: &str,
+    type_min: i64,
+    type_max: i64,
+    options: &[ast::SequenceOptions],
+) -> Result<SequenceDef> {
+    let mut increment = 1i64;
+    let mut min_value = None;
+    let mut max_value = None;
+    let mut start_value = None;
+    for option in options {
+        match option {
+            ast::SequenceOptions::IncrementBy(expr, _) => increment = integer_option(expr)?,
+            ast::SequenceOptions::MinValue(expr) => {
+                min_value = expr.as_ref().map(integer_option).transpose()?
+            }
+            ast::SequenceOptions::MaxValue(expr) => {
+                max_value = expr.as_ref().map(integer_option).transpose()?
+            }
+            ast::SequenceOptions::StartWith(expr, _) => start_value = Some(integer_option(expr)?),
+            // Values are reserved ahead in batches anyway; CACHE changes nothing visible.
+            ast::SequenceOptions::Cache(expr) => {
+                if integer_option(expr)? < 1 {
+                    return Err(invalid_sequence(format!(
+                        "CACHE ({expr}) must be greater than zero"
+                    )));
+                }
+            }
+            ast::SequenceOptions::Cycle(no) => {
+                if !*no {
+                    return Err(Error::not_supported("CYCLE sequences"));
+                }
+            }
+        }
+    }
+    if increment == 0 {
+        return Err(invalid_sequence("INCREMENT must not be zero".to_owned()));
+    }
+    let min_value = min_value.unwrap_or(if increment > 0 { 1 } else { type_min });
+    let max_value = max_value.unwrap_or(if increment > 0 { type_max } else { -1 });
+    if min_value < type_min || max_value > type_max {
+        return Err(invalid_sequence(format!(
+            "MINVALUE ({min_value}) and MAXVALUE ({max_value}) must be within the range of the sequence's type"
+        )));
+    }
+    if min_value >= max_value {
+        return Err(invalid_sequence(format!(
+            "MINVALUE ({min_value}) must be less than MAXVALUE ({max_value})"
+        )));
+    }
+    let start_value = start_value.unwrap_or(if increment > 0 { min_value } else { max_value });
+    if start_value < min_value {
+        return Err(invalid_sequence(format!(
+            "START value ({start_value}) cannot be less than MINVALUE ({min_value})"
+        )));
+    }
+    if start_value > max_value {
+        return Err(invalid_sequence(format!(
+            "START value ({start_value}) cannot be greater than MAXVALUE ({max_value})"
+        )));
+    }
+    Ok(SequenceDef {
+        name: name.to_owned(),
+        increment,
+        min_value,
+        max_value,
+        start_value,
+        last_value: None,
+        reserved_through: None,
+        owned_by: None,
+    })
+}
+
+/// The value range of a sequence's (or identity column's) integer type.
+fn sequence_type_range(pg_type: Option<PgType>) -> Result<(i64, i64)> {
+    match pg_type {
+        None | Some(PgType::Int8) => Ok((i64::MIN, i64::MAX)),
+        Some(PgType::Int2) => Ok((i16::MIN as i64, i16::MAX as i64)),
+        Some(PgType::Int4) => Ok((i32::MIN as i64, i32::MAX as i64)),
+        Some(_) => Err(invalid_sequence(
+            "sequence type must be smallint, integer, or bigint".to_owned(),
+        )),
+    }
+}
+
+/// `CREATE SEQUENCE`.
+pub(crate) fn create_sequence(
+    session: &mut Session,
+    temporary: bool,
+    if_not_exists: bool,
+    name: &ObjectName,
+    data_type: Option<&ast::DataType>,
+    options: &[ast::SequenceOptions],
+    owned_by: Option<&ObjectName>,
+) -> Result<Output> {
+    if temporary {
+        return Err(Error::not_supported("temporary sequences"));
+    }
+    let name = table_name(name)?;
+    let (type_min, type_max) = match data_type {
+        None => (i64::MIN, i64::MAX),
+        Some(data_type) => {
+            sequence_type_range(Some(pg_type_of_sql(data_type).unwrap_or(PgType::Text)))?
+        }
+    };
+    let mut sequence = sequence_def(&name, type_min, type_max, options)?;
+    let state = session.engine().store().catalog().snapshot();
+    let owned_by = match owned_by {
+        None => None,
+        Some(target) if target.to_string().eq_ignore_ascii_case("none") => None,
+        Some(target) => {
+            let parts: Vec<String> = target
+                .0
+                .iter()
+                .filter_map(|p| p.as_ident().map(ident))
+                .collect();
+            let [table, column] = parts.as_slice() else {
+                return Err(invalid_sequence(
+                    "invalid OWNED BY option: specify OWNED BY table.column or OWNED BY NONE"
+                        .to_owned(),
+                ));
+            };
+            let table_def = state
+                .table_by_name(table)
+                .ok_or_else(|| Error::UndefinedTable {
+                    name: table.clone(),
+                })?;
+            if table_def.column_index(column).is_none() {
+                return Err(Error::UndefinedColumn {
+                    table: table.clone(),
+                    column: column.clone(),
+                });
+            }
+            Some((table_def.id, column.clone()))
+        }
+    };
+    if state.table_by_name(&name).is_some() || state.sequences.contains_key(&name) {
+        if if_not_exists {
+            session.notice(format!("relation \"{name}\" already exists, skipping"));
+            return Ok(Output::Command {
+                tag: "CREATE SEQUENCE".to_owned(),
+            });
+        }
+        return Err(Error::DuplicateTable { name });
+    }
+    sequence.owned_by = owned_by;
+    session
+        .engine()
+        .store()
+        .catalog()
+        .transact(|txn| txn.create_sequence(sequence))?;
+    session.engine().sequences.forget(&name);
+    Ok(Output::Command {
+        tag: "CREATE SEQUENCE".to_owned(),
+    })
+}
+
+/// `DROP SEQUENCE`: a sequence a column owns (`serial`) goes with its table.
+fn drop_sequences(session: &mut Session, if_exists: bool, names: &[ObjectName]) -> Result<Output> {
+    let state = session.engine().store().catalog().snapshot();
+    let mut dropped = Vec::new();
+    for name in names {
+        let name = table_name(name)?;
+        match state.sequences.get(&name) {
+            Some(sequence) => {
+                if let Some((table_id, column)) = &sequence.owned_by
+                    && let Some(table) = state.tables.get(table_id)
+                    && table.column_index(column).is_some()
+                    && table.columns.iter().any(|c| {
+                        c.default_sql
+                            .as_deref()
+                            .is_some_and(|d| d.contains(&format!("'{name}'")))
+                    })
+                {
+                    return Err(Error::DependentObjects {
+                        message: format!(
+                            "cannot drop sequence {name} because other objects depend on it"
+                        ),
+                        detail: format!(
+                            "default value for column {column} of table {} depends on sequence {name}",
+                            table.name
+                        ),
+                    });
+                }
+                dropped.push(name);
+            }
+            None if if_exists => {
+                session.notice(format!("sequence \"{name}\" does not exist, skipping"))
+            }
+            None => return Err(Error::UndefinedTable { name }),
+        }
+    }
+    session.engine().store().catalog().transact(|txn| {
+        for name in &dropped {
+            txn.drop_sequence(name);
+        }
+        Ok(())
+    })?;
+    for name in &dropped {
+        session.engine().sequences.forget(name);
+    }
+    Ok(Output::Command {
+        tag: "DROP SEQUENCE".to_owned(),
+    })
+}
+
 pub(crate) fn drop(
     session: &mut Session,
     object_type: ObjectType,
     if_exists: bool,
     names: &[ObjectName],
 ) -> Result<Output> {
+    if object_type == ObjectType::Sequence {
+        return drop_sequences(session, if_exists, names);
+    }
     if object_type != ObjectType::Table {
         return Err(Error::not_supported(format!("DROP {object_type}")));
     }

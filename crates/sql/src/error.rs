@@ -43,6 +43,9 @@ pub enum SqlState {
     InternalError,
     ProtocolViolation,
     BadCopyFileFormat,
+    DependentObjectsStillExist,
+    SequenceLimitExceeded,
+    GeneratedAlways,
     ActiveSqlTransaction,
     NoActiveSqlTransaction,
     InFailedSqlTransaction,
@@ -92,6 +95,9 @@ impl SqlState {
             SqlState::InternalError => "XX000",
             SqlState::ProtocolViolation => "08P01",
             SqlState::BadCopyFileFormat => "22P04",
+            SqlState::DependentObjectsStillExist => "2BP01",
+            SqlState::SequenceLimitExceeded => "2200H",
+            SqlState::GeneratedAlways => "428C9",
             SqlState::ActiveSqlTransaction => "25001",
             SqlState::NoActiveSqlTransaction => "25P01",
             SqlState::InFailedSqlTransaction => "25P02",
@@ -143,6 +149,13 @@ pub enum Error {
     },
     #[error("{message}")]
     Copy { message: String, code: SqlState },
+    #[error(
+        "cannot insert a non-DEFAULT value into column \"{column}\"\nDETAIL: Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
+    )]
+    IdentityAlways { column: String },
+    /// DROP of an object others depend on, without CASCADE (2BP01).
+    #[error("{message}\nDETAIL: {detail}")]
+    DependentObjects { message: String, detail: String },
     /// Transaction control and transaction-state errors (25xxx, 3B001).
     #[error("{message}")]
     Transaction { message: String, code: SqlState },
@@ -217,6 +230,8 @@ impl Error {
             Error::DatatypeMismatch { .. } => SqlState::DatatypeMismatch,
             Error::Value { source } => value_sqlstate(source),
             Error::Copy { code, .. } | Error::Transaction { code, .. } => *code,
+            Error::DependentObjects { .. } => SqlState::DependentObjectsStillExist,
+            Error::IdentityAlways { .. } => SqlState::GeneratedAlways,
             Error::AlreadyHypertable { .. } => SqlState::TsHypertableExists,
             Error::NotHypertable { .. } => SqlState::TsHypertableNotExists,
             Error::TableNotEmpty { .. } => SqlState::TsTableNotEmpty,
@@ -281,7 +296,7 @@ fn catalog_sqlstate(error: &tempora_catalog::Error) -> SqlState {
         | tempora_catalog::Error::SequenceExists { .. } => SqlState::DuplicateTable,
         tempora_catalog::Error::TableNotFound { .. }
         | tempora_catalog::Error::SequenceNotFound { .. } => SqlState::UndefinedTable,
-        tempora_catalog::Error::SequenceExhausted { .. } => SqlState::ObjectNotInPrerequisiteState,
+        tempora_catalog::Error::SequenceExhausted { .. } => SqlState::SequenceLimitExceeded,
     }
 }
 

@@ -57,6 +57,9 @@ fn target_columns(table: &TableDef, columns: &[ast::ObjectName]) -> Result<Vec<u
         if indices.contains(&index) {
             return Err(Error::DuplicateColumn { name });
         }
+        if table.columns[index].identity_always {
+            return Err(Error::IdentityAlways { column: name });
+        }
         indices.push(index);
     }
     Ok(indices)

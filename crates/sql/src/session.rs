@@ -22,7 +22,7 @@ use tempora_types::text::ColumnBuilder;
 use tempora_query::visibility::SessionReads;
 
 use crate::copy::CopyIn;
-use crate::sequences::NextvalUdf;
+use crate::sequences::SequenceFunction;
 use crate::settings::Settings;
 use crate::transaction::Transaction;
 use crate::{Engine, Error, Result, ddl, insert, timescale};
@@ -138,7 +138,9 @@ impl Session {
     pub(crate) fn new(engine: Arc<Engine>) -> Session {
         let reads = SessionReads::new(engine.store.clone());
         let context = tempora_query::session_context(reads.clone());
-        context.register_udf(ScalarUDF::from(NextvalUdf::new(engine.sequences.clone())));
+        for function in SequenceFunction::all(engine.sequences.clone()) {
+            context.register_udf(ScalarUDF::from(function));
+        }
         Session {
             engine,
             context,
@@ -409,6 +411,22 @@ impl Session {
                 ..
             } => ddl::drop(self, *object_type, *if_exists, names),
             Statement::CreateExtension(create) => ddl::create_extension(self, create),
+            Statement::CreateSequence {
+                temporary,
+                if_not_exists,
+                name,
+                data_type,
+                sequence_options,
+                owned_by,
+            } => ddl::create_sequence(
+                self,
+                *temporary,
+                *if_not_exists,
+                name,
+                data_type.as_ref(),
+                sequence_options,
+                owned_by.as_ref(),
+            ),
             Statement::Copy {
                 source,
                 to,
@@ -666,6 +684,7 @@ impl Session {
 fn catalog_change(statement: &Statement) -> Option<&'static str> {
     match statement {
         Statement::CreateTable(_) => Some("CREATE TABLE"),
+        Statement::CreateSequence { .. } => Some("CREATE SEQUENCE"),
         Statement::Drop { .. } => Some("DROP"),
         Statement::CreateExtension(_) => Some("CREATE EXTENSION"),
         Statement::Query(query) => match timescale::api_call(query)?.name.as_str() {

@@ -22,12 +22,14 @@ fn create_table(store: &Store) -> TableDef {
                         pg_type: PgType::Timestamptz,
                         not_null: true,
                         default_sql: None,
+                        identity_always: false,
                     },
                     ColumnDef {
                         name: "value".into(),
                         pg_type: PgType::Float8,
                         not_null: false,
                         default_sql: None,
+                        identity_always: false,
                     },
                 ],
                 hypertable: Some(HypertableDef {
