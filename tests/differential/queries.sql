@@ -47,3 +47,5 @@ SELECT i FROM generate_series(2, 3) AS s(i) ORDER BY i;
 SELECT id + 1, id + 1, id * 2 FROM readings ORDER BY id LIMIT 3;
 SELECT count(*) FROM (SELECT sensor_id, sensor_id FROM readings) s;
 SELECT 2.5::numeric::int, (-2.5)::numeric::int, 2.4999::numeric(10,4)::bigint, 0.5::numeric::smallint, (-0.5)::numeric::int;
+-- Two scalar subqueries in one select list, both named after their function.
+SELECT (SELECT count(*) FROM readings), (SELECT max(sensor_id) FROM sensors);

@@ -44,6 +44,7 @@ pub enum SqlState {
     ProtocolViolation,
     BadCopyFileFormat,
     DependentObjectsStillExist,
+    DuplicateColumn,
     SequenceLimitExceeded,
     GeneratedAlways,
     ActiveSqlTransaction,
@@ -96,6 +97,7 @@ impl SqlState {
             SqlState::ProtocolViolation => "08P01",
             SqlState::BadCopyFileFormat => "22P04",
             SqlState::DependentObjectsStillExist => "2BP01",
+            SqlState::DuplicateColumn => "42701",
             SqlState::SequenceLimitExceeded => "2200H",
             SqlState::GeneratedAlways => "428C9",
             SqlState::ActiveSqlTransaction => "25001",
@@ -125,6 +127,8 @@ pub enum Error {
     DuplicateTable { name: String },
     #[error("column \"{name}\" specified more than once")]
     DuplicateColumn { name: String },
+    #[error("column \"{column}\" of relation \"{table}\" already exists")]
+    DuplicateColumnInTable { table: String, column: String },
     #[error("type \"{name}\" does not exist")]
     UndefinedType { name: String },
     #[error("function {signature} does not exist")]
@@ -222,6 +226,7 @@ impl Error {
             Error::UndefinedSchema { .. } => SqlState::UndefinedSchema,
             Error::DuplicateTable { .. } => SqlState::DuplicateTable,
             Error::DuplicateColumn { .. } => SqlState::DuplicateObject,
+            Error::DuplicateColumnInTable { .. } => SqlState::DuplicateColumn,
             Error::UndefinedType { .. } => SqlState::UndefinedObject,
             Error::UndefinedFunction { .. } => SqlState::UndefinedFunction,
             Error::InvalidParameter { .. } => SqlState::InvalidParameterValue,
@@ -285,6 +290,7 @@ fn storage_sqlstate(error: &tempora_storage::Error) -> SqlState {
         tempora_storage::Error::NullTime { .. } => SqlState::NotNullViolation,
         tempora_storage::Error::SchemaMismatch { .. } => SqlState::DatatypeMismatch,
         tempora_storage::Error::TableDropped { .. } => SqlState::UndefinedTable,
+        tempora_storage::Error::ContainsNulls { .. } => SqlState::NotNullViolation,
     }
 }
 

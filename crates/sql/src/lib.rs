@@ -13,6 +13,7 @@
 //! [`Engine`] is shared by all connections; a [`Session`] is one connection's
 //! state (settings, its DataFusion context, notices to deliver).
 
+mod alter;
 pub mod copy;
 mod ddl;
 pub mod error;

@@ -3,7 +3,8 @@
 //!
 //! - Two unaliased select items with the same text (`SELECT random(),
 //!   random()`) are legal in PostgreSQL, but DataFusion requires unique
-//!   expression names: later duplicates get a private alias. The names a
+//!   expression names: later duplicates (by DataFusion's name, which is the
+//!   same for every scalar subquery) get a private alias. The names a
 //!   client sees come from the original statement (`postgres_names`).
 //! - A set-returning function in FROM with a table alias and no column list
 //!   (`FROM generate_series(1, 3) g`) names its one column after the alias in
@@ -13,7 +14,7 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Ident, Query, SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, VisitMut,
+    Expr, Ident, Query, SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, VisitMut,
     VisitorMut,
 };
 
@@ -59,13 +60,22 @@ impl VisitorMut for PostgresNaming {
     }
 }
 
+/// What DataFusion names an unaliased item, as far as duplicates go: its
+/// text, except that every scalar subquery is `(<subquery>)`.
+fn datafusion_name(expr: &Expr) -> String {
+    match expr {
+        Expr::Subquery(_) => "(<subquery>)".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 fn alias_duplicates(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
             let mut seen = HashSet::new();
             for (index, item) in select.projection.iter_mut().enumerate() {
                 if let SelectItem::UnnamedExpr(expr) = item
-                    && !seen.insert(expr.to_string())
+                    && !seen.insert(datafusion_name(expr))
                 {
                     *item = SelectItem::ExprWithAlias {
                         expr: expr.clone(),
@@ -99,6 +109,10 @@ mod tests {
         assert_eq!(
             rewritten("SELECT * FROM (SELECT x + 1, x + 1 FROM t) s"),
             "SELECT * FROM (SELECT x + 1, x + 1 AS __tempora_item_1 FROM t) s"
+        );
+        assert_eq!(
+            rewritten("SELECT (SELECT 1), (SELECT 2)"),
+            "SELECT (SELECT 1), (SELECT 2) AS __tempora_item_1"
         );
     }
 

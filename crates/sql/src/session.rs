@@ -411,6 +411,8 @@ impl Session {
                 ..
             } => ddl::drop(self, *object_type, *if_exists, names),
             Statement::CreateExtension(create) => ddl::create_extension(self, create),
+            Statement::AlterTable(alter) => crate::alter::alter_table(self, alter).await,
+            Statement::Truncate(truncate) => crate::alter::truncate(self, truncate),
             Statement::CreateSequence {
                 temporary,
                 if_not_exists,
@@ -685,6 +687,8 @@ fn catalog_change(statement: &Statement) -> Option<&'static str> {
     match statement {
         Statement::CreateTable(_) => Some("CREATE TABLE"),
         Statement::CreateSequence { .. } => Some("CREATE SEQUENCE"),
+        Statement::AlterTable(_) => Some("ALTER TABLE"),
+        Statement::Truncate(_) => Some("TRUNCATE"),
         Statement::Drop { .. } => Some("DROP"),
         Statement::CreateExtension(_) => Some("CREATE EXTENSION"),
         Statement::Query(query) => match timescale::api_call(query)?.name.as_str() {

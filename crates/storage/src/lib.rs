@@ -100,6 +100,8 @@ pub enum Error {
     SchemaMismatch { table: String, reason: String },
     #[error("relation \"{name}\" does not exist")]
     TableDropped { name: String },
+    #[error("column \"{column}\" of relation \"{table}\" contains null values")]
+    ContainsNulls { table: String, column: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -662,6 +664,18 @@ impl Store {
     /// the definition, drops the old chunks and adds the new ones, so a crash
     /// leaves either the old table or the new one, never a mix.
     pub fn redefine_table(&self, new_table: TableDef) -> Result<()> {
+        self.rewrite_table(new_table, Ok)
+    }
+
+    /// Like [`Store::redefine_table`], passing every existing row through
+    /// `transform` (old columns in, `new_table`'s columns out) on its way:
+    /// ALTER TABLE's column changes rewrite the table this way, atomically.
+    /// Writers wait meanwhile; a `transform` error leaves the table as it was.
+    pub fn rewrite_table(
+        &self,
+        new_table: TableDef,
+        transform: impl Fn(RecordBatch) -> Result<RecordBatch>,
+    ) -> Result<()> {
         let _checkpoint = self.checkpoint_lock.lock();
         let _gate = self.write_gate.write();
         let state = self.catalog.snapshot();
@@ -688,7 +702,7 @@ impl Store {
         }
         let mut parts: HashMap<i64, Vec<RecordBatch>> = HashMap::new();
         for batch in rows {
-            let batch = conform(&new_table, &schema, batch)?;
+            let batch = conform(&new_table, &schema, transform(batch)?)?;
             for (start, part) in split_by_chunk(&new_table, batch)? {
                 parts.entry(start).or_default().push(part);
             }
