@@ -554,7 +554,7 @@ impl Store {
                 .and_then(|h| table.column_index(&h.time_column));
             let rows = segment::sorted_rows(&schema, batches, time_index)?;
             let file_name = format!("{chunk_id:012}-{new_wal_seq:012}.parquet");
-            let segment = segment::write_segment(&self.segment_dir, &file_name, &rows)?;
+            let segment = segment::write_segment(&self.segment_dir, &file_name, &rows, time_index)?;
             new_segments.push((*chunk_id, segment));
         }
         sync_dir(&self.segment_dir)?;
@@ -719,7 +719,7 @@ impl Store {
         for (start, batches) in parts {
             let sorted = segment::sorted_rows(&schema, &batches, time_index)?;
             let file_name = format!("t{:012}-{start}-{stamp}.parquet", new_table.id);
-            let segment = segment::write_segment(&self.segment_dir, &file_name, &sorted)?;
+            let segment = segment::write_segment(&self.segment_dir, &file_name, &sorted, time_index)?;
             new_chunks.push((start, segment));
         }
         sync_dir(&self.segment_dir)?;

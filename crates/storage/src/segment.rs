@@ -4,7 +4,10 @@
 //! version in its footer), rows sorted by the table's time column, zstd
 //! compressed, with per-column min/max statistics per row group and page that
 //! DataFusion uses to skip data. Floats use BYTE_STREAM_SPLIT, which lets zstd
-//! find the shared exponent bytes of slowly varying measurements. The catalog
+//! find the shared exponent bytes of slowly varying measurements. Integers,
+//! dates and timestamps use DELTA_BINARY_PACKED (deltas, bit-packed); the
+//! sorted time column's deltas are so small that it is left uncompressed,
+//! which reads faster at no cost in size. The catalog
 //! records each file's length and CRC-32, checked before the file is first read
 //! (see `docs/formats/segment.md`).
 
@@ -69,18 +72,33 @@ pub(crate) fn sorted_rows(
     Ok(take_record_batch(&batch, &indices)?)
 }
 
-fn writer_properties(schema: &SchemaRef) -> Result<WriterProperties> {
+fn writer_properties(schema: &SchemaRef, time_column: Option<usize>) -> Result<WriterProperties> {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_dictionary_enabled(true);
-    for field in schema.fields() {
-        if matches!(field.data_type(), DataType::Float32 | DataType::Float64) {
-            let path = ColumnPath::from(field.name().as_str());
-            builder = builder
-                .set_column_dictionary_enabled(path.clone(), false)
-                .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
+    for (index, field) in schema.fields().iter().enumerate() {
+        let path = ColumnPath::from(field.name().as_str());
+        match field.data_type() {
+            DataType::Float32 | DataType::Float64 => {
+                builder = builder
+                    .set_column_dictionary_enabled(path.clone(), false)
+                    .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
+            }
+            DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Date32
+            | DataType::Timestamp(..) => {
+                builder = builder
+                    .set_column_dictionary_enabled(path.clone(), false)
+                    .set_column_encoding(path.clone(), Encoding::DELTA_BINARY_PACKED);
+                if time_column == Some(index) {
+                    builder = builder.set_column_compression(path, Compression::UNCOMPRESSED);
+                }
+            }
+            _ => {}
         }
     }
     Ok(builder.build())
@@ -91,6 +109,7 @@ pub(crate) fn write_segment(
     dir: &Path,
     file_name: &str,
     batch: &RecordBatch,
+    time_column: Option<usize>,
 ) -> Result<SegmentDef> {
     let path = dir.join(file_name);
     let file = OpenOptions::new()
@@ -107,7 +126,7 @@ pub(crate) fn write_segment(
         let mut writer = ArrowWriter::try_new(
             &mut sink,
             batch.schema(),
-            Some(writer_properties(&batch.schema())?),
+            Some(writer_properties(&batch.schema(), time_column)?),
         )?;
         writer.write(batch)?;
         writer.close()?;
