@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use tempora_types::PgType;
 
@@ -15,6 +15,9 @@ pub type ChunkId = u64;
 pub const DEFAULT_SCHEMA: &str = "public";
 /// The schema chunk tables are named in, as TimescaleDB names them.
 pub const CHUNK_SCHEMA: &str = "_timescaledb_internal";
+/// The hidden last column of every stored row: its row id, unique in the
+/// data directory and never reused, by which UPDATE and DELETE name rows.
+pub const ROWID_COLUMN: &str = "__tempora_rowid";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnDef {
@@ -50,6 +53,17 @@ impl TableDef {
             .collect();
         Arc::new(Schema::new(fields))
     }
+
+    /// The schema rows are stored with: the table's columns, then the row id.
+    pub fn storage_schema(&self) -> SchemaRef {
+        let mut fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|c| c.pg_type.arrow_field(&c.name, true))
+            .collect();
+        fields.push(Field::new(ROWID_COLUMN, DataType::Int64, false));
+        Arc::new(Schema::new(fields))
+    }
 }
 
 /// The time dimension of a hypertable.
@@ -73,6 +87,9 @@ pub struct ChunkDef {
     pub range_start: i64,
     pub range_end: i64,
     pub segments: Vec<SegmentDef>,
+    /// The row ids deleted from the chunk's segments, as of the last checkpoint.
+    #[serde(default)]
+    pub deletes: Option<DeleteFileDef>,
 }
 
 impl ChunkDef {
@@ -94,6 +111,16 @@ pub struct SegmentDef {
     pub row_count: u64,
     pub byte_size: u64,
     /// CRC-32 (IEEE) of the whole file, checked when the file is first read.
+    pub crc32: u32,
+}
+
+/// A file listing row ids deleted from a chunk (see `docs/formats/deletes.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteFileDef {
+    /// File name relative to the data directory's `segments/` folder.
+    pub file_name: String,
+    pub count: u64,
+    pub byte_size: u64,
     pub crc32: u32,
 }
 

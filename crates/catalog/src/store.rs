@@ -373,6 +373,7 @@ mod tests {
                             byte_size: 10,
                             crc32: 7,
                         }],
+                        deletes: None,
                     });
                     Ok(())
                 })

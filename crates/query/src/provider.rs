@@ -4,10 +4,15 @@
 //!
 //! ```text
 //! ChunkScanExec: chunks=2/30 [_hyper_1_29_chunk, _hyper_1_30_chunk]
-//!   UnionExec
-//!     DataSourceExec (Parquet: the chunks' segment files, predicate pushed down)
-//!     DataSourceExec (memory: the chunks' memtable batches)
+//!   DeletedRowsFilterExec (only when some of the chunks' rows are deleted)
+//!     UnionExec
+//!       DataSourceExec (Parquet: the chunks' segment files, predicate pushed down)
+//!       DataSourceExec (memory: the chunks' memtable batches)
 //! ```
+//!
+//! Stored rows end with a hidden row id column. Queries do not see it;
+//! UPDATE and DELETE scan their target through [`rowid_scan_name`], whose
+//! table has the row id as its last column.
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,13 +32,16 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
     Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
 };
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::StreamExt;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 
 use tempora_catalog::TableDef;
-use tempora_storage::{ChunkSnapshot, Store};
+use tempora_storage::{ChunkSnapshot, DeleteSet, Store};
 
 use crate::visibility::SessionReads;
 use tempora_types::datetime::MICROS_PER_DAY;
@@ -42,20 +50,45 @@ use tempora_types::datetime::MICROS_PER_DAY;
 /// Below this many rows a scan uses a single partition.
 const SMALL_SCAN_ROWS: u64 = 64 * 1024;
 
+/// The name under which a table's rows come with their row ids (the last
+/// column): what UPDATE and DELETE scan. No user table can have it.
+pub fn rowid_scan_name(table: &str) -> String {
+    format!("{ROWID_SCAN_PREFIX}{table}")
+}
+
+pub(crate) const ROWID_SCAN_PREFIX: &str = "__tempora_rows_of__";
+
 #[derive(Debug)]
 pub struct TemporaTable {
     reads: Arc<SessionReads>,
     table: Arc<TableDef>,
+    /// What queries see: the table's columns, or with `with_rowid` its storage schema.
     schema: SchemaRef,
+    storage_schema: SchemaRef,
 }
 
 impl TemporaTable {
     pub fn new(reads: Arc<SessionReads>, table: Arc<TableDef>) -> Self {
-        let schema = table.arrow_schema();
+        Self::build(reads, table, false)
+    }
+
+    /// The table with its row ids as the last column.
+    pub fn with_rowid(reads: Arc<SessionReads>, table: Arc<TableDef>) -> Self {
+        Self::build(reads, table, true)
+    }
+
+    fn build(reads: Arc<SessionReads>, table: Arc<TableDef>, with_rowid: bool) -> Self {
+        let storage_schema = table.storage_schema();
+        let schema = if with_rowid {
+            storage_schema.clone()
+        } else {
+            table.arrow_schema()
+        };
         TemporaTable {
             reads,
             table,
             schema,
+            storage_schema,
         }
     }
 
@@ -228,22 +261,33 @@ impl TableProvider for TemporaTable {
         // rows in the order they were written, as PostgreSQL's heap does for a
         // table that was only appended to; splitting it gains nothing.
         let uncommitted = self.reads.uncommitted_rows(self.table.id);
-        let rows: u64 = chunks
-            .iter()
-            .map(|c| {
-                c.chunk.row_count() + c.memtable.iter().map(|b| b.num_rows() as u64).sum::<u64>()
-            })
-            .sum::<u64>()
+        let rows: u64 = chunks.iter().map(|c| c.row_count()).sum::<u64>()
             + uncommitted.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        // Rows deleted by committed statements, and by the open transaction.
+        let staged_deletes = self.reads.staged_deletes(self.table.id);
+        let delete_sets: Vec<DeleteSet> = chunks
+            .iter()
+            .map(|c| c.deleted.clone())
+            .chain(std::iter::once(staged_deletes))
+            .filter(|d| !d.is_empty())
+            .collect();
+        let rowid_index = self.storage_schema.fields().len() - 1;
+        let output_columns: Vec<usize> = match projection {
+            Some(indices) => indices.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        // The sources read the row id too when they must filter by it.
+        let mut source_columns = output_columns.clone();
+        if !delete_sets.is_empty() && !source_columns.contains(&rowid_index) {
+            source_columns.push(rowid_index);
+        }
+        let source_schema = Arc::new(self.storage_schema.project(&source_columns)?);
         let partitions = if rows < SMALL_SCAN_ROWS {
             1
         } else {
             state.config().target_partitions().max(1)
         };
-        let projected_schema = match projection {
-            Some(indices) => Arc::new(self.schema.project(indices)?),
-            None => self.schema.clone(),
-        };
+        let projected_schema = Arc::new(self.schema.project(&output_columns)?);
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
 
         let mut files = Vec::new();
@@ -260,9 +304,9 @@ impl TableProvider for TemporaTable {
             }
         }
         if !files.is_empty() {
-            let mut source = ParquetSource::new(self.schema.clone());
+            let mut source = ParquetSource::new(self.storage_schema.clone());
             if let Some(predicate) = conjunction(filters.iter().cloned()) {
-                let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+                let df_schema = DFSchema::try_from(self.storage_schema.as_ref().clone())?;
                 if let Ok(physical) = state.create_physical_expr(predicate, &df_schema) {
                     source = source.with_predicate(physical);
                 }
@@ -275,7 +319,7 @@ impl TableProvider for TemporaTable {
             let config =
                 FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
                     .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-                    .with_projection_indices(projection.cloned())?
+                    .with_projection_indices(Some(source_columns.clone()))?
                     .build();
             inputs.push(DataSourceExec::from_data_source(config));
         }
@@ -295,16 +339,29 @@ impl TableProvider for TemporaTable {
             }
             inputs.push(MemorySourceConfig::try_new_exec(
                 &groups,
-                self.schema.clone(),
-                projection.cloned(),
+                self.storage_schema.clone(),
+                Some(source_columns.clone()),
             )?);
         }
 
-        let input: Arc<dyn ExecutionPlan> = if inputs.is_empty() {
-            Arc::new(EmptyExec::new(projected_schema))
+        let mut input: Arc<dyn ExecutionPlan> = if inputs.is_empty() {
+            Arc::new(EmptyExec::new(source_schema))
         } else {
             UnionExec::try_new(inputs)?
         };
+        if !delete_sets.is_empty() {
+            let rowid_position = source_columns
+                .iter()
+                .position(|c| *c == rowid_index)
+                .unwrap_or_default();
+            input = Arc::new(DeletedRowsFilterExec::new(
+                input,
+                delete_sets,
+                rowid_position,
+                output_columns.len(),
+                projected_schema,
+            ));
+        }
         let chunk_names: Vec<String> = match &self.table.hypertable {
             Some(h) => chunks
                 .iter()
@@ -319,6 +376,118 @@ impl TableProvider for TemporaTable {
             total_chunks,
             input,
         )))
+    }
+}
+
+/// Drops deleted rows (by their row id column, at `rowid_position`), then
+/// keeps the first `keep_columns` columns.
+#[derive(Debug)]
+pub struct DeletedRowsFilterExec {
+    input: Arc<dyn ExecutionPlan>,
+    deleted: Arc<Vec<DeleteSet>>,
+    rowid_position: usize,
+    keep_columns: usize,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl DeletedRowsFilterExec {
+    fn new(
+        input: Arc<dyn ExecutionPlan>,
+        deleted: Vec<DeleteSet>,
+        rowid_position: usize,
+        keep_columns: usize,
+        schema: SchemaRef,
+    ) -> Self {
+        let properties = input
+            .properties()
+            .as_ref()
+            .clone()
+            .with_eq_properties(EquivalenceProperties::new(schema.clone()));
+        DeletedRowsFilterExec {
+            input,
+            deleted: Arc::new(deleted),
+            rowid_position,
+            keep_columns,
+            schema,
+            properties: Arc::new(properties),
+        }
+    }
+}
+
+impl DisplayAs for DeletedRowsFilterExec {
+    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let deleted: usize = self.deleted.iter().map(DeleteSet::len).sum();
+        write!(f, "DeletedRowsFilterExec: deleted_rows={deleted}")
+    }
+}
+
+impl ExecutionPlan for DeletedRowsFilterExec {
+    fn name(&self) -> &str {
+        "DeletedRowsFilterExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = children.pop().ok_or_else(|| {
+            datafusion::error::DataFusionError::Internal(
+                "DeletedRowsFilterExec needs one child".to_owned(),
+            )
+        })?;
+        Ok(Arc::new(DeletedRowsFilterExec {
+            input,
+            deleted: self.deleted.clone(),
+            rowid_position: self.rowid_position,
+            keep_columns: self.keep_columns,
+            schema: self.schema.clone(),
+            properties: self.properties.clone(),
+        }))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        let deleted = self.deleted.clone();
+        let rowid_position = self.rowid_position;
+        let keep: Vec<usize> = (0..self.keep_columns).collect();
+        let schema = self.schema.clone();
+        let output_schema = schema.clone();
+        let stream = input.map(move |batch| {
+            let batch = batch?;
+            let sets: Vec<&DeleteSet> = deleted.iter().collect();
+            let live = DeleteSet::filter_batch(&sets, &batch, rowid_position)
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+            let projected = live.project(&keep)?;
+            let options = RecordBatchOptions::new().with_row_count(Some(projected.num_rows()));
+            Ok::<RecordBatch, datafusion::error::DataFusionError>(
+                RecordBatch::try_new_with_options(
+                    output_schema.clone(),
+                    projected.columns().to_vec(),
+                    &options,
+                )?,
+            )
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 }
 

@@ -80,6 +80,12 @@ impl SchemaProvider for PublicSchema {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let state = self.store.catalog().snapshot();
+        if let Some(target) = name.strip_prefix(crate::provider::ROWID_SCAN_PREFIX) {
+            return Ok(state.table_by_name(target).map(|table| {
+                Arc::new(TemporaTable::with_rowid(self.reads.clone(), table.clone()))
+                    as Arc<dyn TableProvider>
+            }));
+        }
         match state.table_by_name(name) {
             Some(table) => Ok(Some(Arc::new(TemporaTable::new(
                 self.reads.clone(),

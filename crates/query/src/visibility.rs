@@ -1,24 +1,54 @@
 //! What one session's statements read: the committed store as of the
 //! statement's first scan, plus the rows the session's open transaction has
-//! written and not yet committed (a transaction reads its own writes).
+//! written and not yet committed (a transaction reads its own writes, and
+//! does not see the rows it deleted).
 //!
 //! One view per statement means a statement never sees part of another
 //! session's commit, even when it reads several tables (READ COMMITTED).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
 use parking_lot::Mutex;
 
-use tempora_catalog::{TableDef, TableId};
-use tempora_storage::{Store, StoreView, TableSnapshot};
+use tempora_catalog::{ROWID_COLUMN, TableDef, TableId};
+use tempora_storage::{DeleteSet, Store, StoreView, TableSnapshot};
+
+/// One write of an open transaction.
+#[derive(Debug, Clone)]
+pub enum StagedWrite {
+    /// New rows, in the table's storage schema (row ids allocated).
+    Insert(Arc<TableDef>, RecordBatch),
+    /// Rows to delete: a batch with the row id column (and, for a
+    /// hypertable, the time column), as `Store::commit` takes them.
+    Delete(Arc<TableDef>, RecordBatch),
+}
+
+impl StagedWrite {
+    pub fn table(&self) -> &Arc<TableDef> {
+        match self {
+            StagedWrite::Insert(table, _) | StagedWrite::Delete(table, _) => table,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct SessionReads {
     store: Arc<Store>,
     view: Mutex<Option<Arc<StoreView>>>,
     /// The open transaction's writes, in the order they were made.
-    uncommitted: Mutex<Vec<(Arc<TableDef>, RecordBatch)>>,
+    uncommitted: Mutex<Vec<StagedWrite>>,
+}
+
+/// The row ids of a batch's row id column.
+pub fn rowids(batch: &RecordBatch) -> Vec<i64> {
+    batch
+        .column_by_name(ROWID_COLUMN)
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        .map(|ids| ids.values().to_vec())
+        .unwrap_or_default()
 }
 
 impl SessionReads {
@@ -49,19 +79,42 @@ impl SessionReads {
         view.table(table_id)
     }
 
-    /// Rows of `table_id` the open transaction wrote.
+    /// Rows of `table_id` the open transaction wrote and still has, in
+    /// storage schema.
     pub fn uncommitted_rows(&self, table_id: TableId) -> Vec<RecordBatch> {
+        let deleted = self.staged_deletes(table_id);
+        let rowid_index = |batch: &RecordBatch| batch.num_columns().saturating_sub(1);
         self.uncommitted
             .lock()
             .iter()
-            .filter(|(table, _)| table.id == table_id)
-            .map(|(_, batch)| batch.clone())
+            .filter_map(|write| match write {
+                StagedWrite::Insert(table, batch) if table.id == table_id => {
+                    DeleteSet::filter_batch(&[&deleted], batch, rowid_index(batch)).ok()
+                }
+                _ => None,
+            })
+            .filter(|b| b.num_rows() > 0)
             .collect()
     }
 
-    /// Adds rows to the open transaction.
-    pub fn stage(&self, table: Arc<TableDef>, batch: RecordBatch) {
-        self.uncommitted.lock().push((table, batch));
+    /// Row ids of `table_id` the open transaction deleted.
+    pub fn staged_deletes(&self, table_id: TableId) -> DeleteSet {
+        let ids: Vec<i64> = self
+            .uncommitted
+            .lock()
+            .iter()
+            .filter_map(|write| match write {
+                StagedWrite::Delete(table, batch) if table.id == table_id => Some(rowids(batch)),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        DeleteSet::from_sorted(ids)
+    }
+
+    /// Adds a write to the open transaction.
+    pub fn stage(&self, write: StagedWrite) {
+        self.uncommitted.lock().push(write);
     }
 
     /// How many writes the open transaction holds (a savepoint's mark).
@@ -75,7 +128,58 @@ impl SessionReads {
     }
 
     /// Takes every write of the open transaction, to commit or discard them.
-    pub fn take_staged(&self) -> Vec<(Arc<TableDef>, RecordBatch)> {
+    pub fn take_staged(&self) -> Vec<StagedWrite> {
         std::mem::take(&mut *self.uncommitted.lock())
     }
 }
+
+/// A transaction's writes as one commit per table: inserts less the rows
+/// the transaction itself deleted again, and deletes of committed rows only.
+pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWrite>> {
+    let inserted: HashSet<i64> = staged
+        .iter()
+        .filter_map(|w| match w {
+            StagedWrite::Insert(_, batch) => Some(rowids(batch)),
+            StagedWrite::Delete(..) => None,
+        })
+        .flatten()
+        .collect();
+    let deleted: Vec<i64> = staged
+        .iter()
+        .filter_map(|w| match w {
+            StagedWrite::Delete(_, batch) => Some(rowids(batch)),
+            StagedWrite::Insert(..) => None,
+        })
+        .flatten()
+        .collect();
+    let deleted = DeleteSet::from_sorted(deleted);
+    let inserted_set = DeleteSet::from_sorted(inserted.into_iter().collect());
+    let mut tables: Vec<NetWrite> = Vec::new();
+    for write in staged {
+        let index = match tables.iter().position(|(t, _, _)| t.id == write.table().id) {
+            Some(index) => index,
+            None => {
+                tables.push((write.table().clone(), Vec::new(), Vec::new()));
+                tables.len() - 1
+            }
+        };
+        let (batch, sets, target) = match &write {
+            StagedWrite::Insert(_, batch) => (batch, &deleted, 1),
+            StagedWrite::Delete(_, batch) => (batch, &inserted_set, 2),
+        };
+        let rowid_index = batch.schema().index_of(ROWID_COLUMN)?;
+        let kept = DeleteSet::filter_batch(&[sets], batch, rowid_index)?;
+        if kept.num_rows() == 0 {
+            continue;
+        }
+        if target == 1 {
+            tables[index].1.push(kept);
+        } else {
+            tables[index].2.push(kept);
+        }
+    }
+    Ok(tables)
+}
+
+/// One table's part of a transaction's commit: (table, inserts, deletes).
+pub type NetWrite = (Arc<TableDef>, Vec<RecordBatch>, Vec<RecordBatch>);

@@ -51,6 +51,7 @@ pub enum SqlState {
     NoActiveSqlTransaction,
     InFailedSqlTransaction,
     ReadOnlySqlTransaction,
+    SerializationFailure,
     InvalidSavepointSpecification,
     /// TimescaleDB: the table is already a hypertable (TS110).
     TsHypertableExists,
@@ -104,6 +105,7 @@ impl SqlState {
             SqlState::NoActiveSqlTransaction => "25P01",
             SqlState::InFailedSqlTransaction => "25P02",
             SqlState::ReadOnlySqlTransaction => "25006",
+            SqlState::SerializationFailure => "40001",
             SqlState::InvalidSavepointSpecification => "3B001",
             SqlState::TsHypertableExists => "TS110",
             SqlState::TsHypertableNotExists => "TS001",
@@ -291,6 +293,7 @@ fn storage_sqlstate(error: &tempora_storage::Error) -> SqlState {
         tempora_storage::Error::SchemaMismatch { .. } => SqlState::DatatypeMismatch,
         tempora_storage::Error::TableDropped { .. } => SqlState::UndefinedTable,
         tempora_storage::Error::ContainsNulls { .. } => SqlState::NotNullViolation,
+        tempora_storage::Error::Conflict { .. } => SqlState::SerializationFailure,
     }
 }
 

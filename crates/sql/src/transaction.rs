@@ -22,6 +22,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use tempora_catalog::TableDef;
+use tempora_query::visibility::{StagedWrite, net_writes};
+use tempora_storage::TableWrite;
 
 use crate::error::SqlState;
 use crate::session::{Output, Session};
@@ -154,6 +156,24 @@ impl Session {
         batches: Vec<RecordBatch>,
         command: &str,
     ) -> Result<u64> {
+        Ok(self
+            .write_changes(table, batches, Vec::new(), command)
+            .await?
+            .0)
+    }
+
+    /// Inserts rows (in the table's column order) and deletes rows (batches
+    /// with the row id and, for a hypertable, the time column) as one unit:
+    /// staged if a block is open, else durably at once. Returns the numbers
+    /// of rows inserted and deleted.
+    pub(crate) async fn write_changes(
+        &mut self,
+        table: &Arc<TableDef>,
+        inserts: Vec<RecordBatch>,
+        deletes: Vec<RecordBatch>,
+        command: &str,
+    ) -> Result<(u64, u64)> {
+        let store = self.engine().store().clone();
         if let Some(transaction) = &self.transaction {
             if transaction.read_only {
                 return Err(error(
@@ -161,21 +181,38 @@ impl Session {
                     format!("cannot execute {command} in a read-only transaction"),
                 ));
             }
-            let mut rows = 0;
-            for batch in batches {
+            let (mut inserted, mut deleted) = (0, 0);
+            for batch in deletes {
                 if batch.num_rows() > 0 {
-                    rows += batch.num_rows() as u64;
-                    self.reads.stage(table.clone(), batch);
+                    deleted += batch.num_rows() as u64;
+                    self.reads.stage(StagedWrite::Delete(table.clone(), batch));
                 }
             }
-            return Ok(rows);
+            for batch in inserts {
+                if batch.num_rows() > 0 {
+                    inserted += batch.num_rows() as u64;
+                    let batch = store.attach_rowids(table, batch)?;
+                    self.reads.stage(StagedWrite::Insert(table.clone(), batch));
+                }
+            }
+            return Ok((inserted, deleted));
         }
-        let store = self.engine().store().clone();
         let table = table.clone();
-        tokio::task::spawn_blocking(move || store.insert(&table, batches))
-            .await
-            .map_err(|e| Error::not_supported(format!("write task failed: {e}")))?
-            .map_err(Error::from)
+        tokio::task::spawn_blocking(move || {
+            let inserts = inserts
+                .into_iter()
+                .filter(|b| b.num_rows() > 0)
+                .map(|b| store.attach_rowids(&table, b))
+                .collect::<tempora_storage::Result<Vec<_>>>()?;
+            store.commit(&[TableWrite {
+                table: &table,
+                inserts,
+                deletes,
+            }])
+        })
+        .await
+        .map_err(|e| Error::not_supported(format!("write task failed: {e}")))?
+        .map_err(Error::from)
     }
 
     /// Opens the implicit block of a multi-statement query string.
@@ -339,21 +376,19 @@ impl Session {
         if staged.is_empty() {
             return Ok(());
         }
-        // Rows per table, tables in the order they were first written.
-        let mut tables: Vec<(Arc<TableDef>, Vec<RecordBatch>)> = Vec::new();
-        for (table, batch) in staged {
-            match tables.iter_mut().find(|(t, _)| t.id == table.id) {
-                Some((_, batches)) => batches.push(batch),
-                None => tables.push((table, vec![batch])),
-            }
-        }
+        // Writes per table, tables in the order they were first written.
+        let tables = net_writes(staged)?;
         let store = self.engine().store().clone();
         tokio::task::spawn_blocking(move || {
-            let writes: Vec<(&TableDef, Vec<RecordBatch>)> = tables
+            let writes: Vec<TableWrite<'_>> = tables
                 .iter()
-                .map(|(table, batches)| (table.as_ref(), batches.clone()))
+                .map(|(table, inserts, deletes)| TableWrite {
+                    table: table.as_ref(),
+                    inserts: inserts.clone(),
+                    deletes: deletes.clone(),
+                })
                 .collect();
-            store.insert_many(&writes)
+            store.commit(&writes)
         })
         .await
         .map_err(|e| Error::not_supported(format!("commit task failed: {e}")))??;

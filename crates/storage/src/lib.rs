@@ -3,8 +3,9 @@
 //! | module      | owns                                                          |
 //! |-------------|---------------------------------------------------------------|
 //! | `wal`       | the log files, record framing, group commit, torn-tail reads  |
-//! | `record`    | what a WAL record says (rows per chunk, as Arrow IPC)         |
+//! | `record`    | what a WAL record says (rows per chunk, as Arrow IPC; deletes)|
 //! | `segment`   | Parquet segment files: sort, encode, checksum, verify         |
+//! | `deletes`   | deleted row ids: in-memory sets, delete files                 |
 //! | this file   | [`Store`]: routing rows to chunks, memtables, checkpoints     |
 //!
 //! Write path (one statement, or one whole COPY):
@@ -12,14 +13,25 @@
 //! insert(table, batches) ─ route rows to chunks (create missing chunks: catalog txn, fsync)
 //!   ─ encode one commit record ─ WAL append (group fsync) ─ apply to memtables ─ ack
 //! ```
-//! Read path: [`Store::snapshot`] takes the catalog snapshot and the memtable
-//! batches under one lock, so a reader sees every row exactly once: either in
-//! a segment the catalog lists or in a memtable, never both, never neither.
+//! Read path: [`Store::snapshot`] takes the catalog snapshot, the memtable
+//! batches and the chunks' delete sets under one lock, so a reader sees every
+//! row exactly once: either in a segment the catalog lists or in a memtable,
+//! never both, never neither, and not at all once it is deleted.
+//!
+//! Rows carry a hidden row id (the last column, [`ROWID_COLUMN`]), allocated
+//! when they are written and never reused. DELETE names rows by id: the ids
+//! go to the WAL with the commit, then into the chunk's delete set; a
+//! commit whose deletes name a row another commit deleted first fails with
+//! [`Error::Conflict`] and writes nothing. UPDATE is a delete and an insert
+//! in one commit.
 //!
 //! Checkpoint: freeze all memtables and rotate the WAL (under the write gate,
 //! so every appended record is applied), write each frozen chunk as a segment,
 //! then in one catalog transaction add the segments and move the replay start
 //! to the new WAL file, drop the frozen batches, and delete the old WAL files.
+//! Deleted rows are left out of the segments written; chunks whose segments
+//! are mostly deleted rows are rewritten without them; the ids still needed
+//! are written to the chunk's delete file.
 //! Checkpoints run on the store's own thread (`tempora-checkpoint`) once the
 //! memtables pass the flush threshold; writers go on filling new memtables
 //! meanwhile, and wait only when the memtables reach twice the threshold,
@@ -29,6 +41,7 @@
 //! When you change the WAL record layout, also change `docs/formats/wal.md`;
 //! when you change segment files, `docs/formats/segment.md`.
 
+mod deletes;
 mod record;
 pub mod segment;
 mod wal;
@@ -36,10 +49,10 @@ mod wal;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Int16Type, Int32Type, Int64Type, SchemaRef,
@@ -47,14 +60,25 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::error::ArrowError;
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use tempora_catalog::{Catalog, CatalogState, ChunkDef, ChunkId, SegmentDef, TableDef, TableId};
+use tempora_catalog::{
+    Catalog, CatalogState, ChunkDef, ChunkId, DeleteFileDef, ROWID_COLUMN, SegmentDef, TableDef,
+    TableId,
+};
 use tempora_types::datetime::MICROS_PER_DAY;
 use tempora_types::text::timestamp_micros;
 
-pub use record::ChunkWrite;
+pub use deletes::DeleteSet;
+pub use record::{ChunkDelete, ChunkWrite};
+use record::Commit;
 
 /// Catalog `meta` key: the first WAL file a restart must replay.
 const META_WAL_REPLAY_FROM: &str = "wal_replay_from";
+/// Catalog `meta` key: no row id below this was handed out before the last
+/// checkpoint (ids handed out since are found again in the WAL).
+const META_NEXT_ROWID: &str = "next_rowid";
+/// A chunk's segments are rewritten without their deleted rows once this
+/// fraction (1/n) of their rows is deleted.
+const COMPACT_WHEN_DELETED_OF: u64 = 4;
 /// Memtable batches smaller than this are merged once enough of them pile up,
 /// so many single-row INSERTs do not leave thousands of tiny batches to scan.
 const SMALL_BATCH_ROWS: usize = 8192;
@@ -102,6 +126,10 @@ pub enum Error {
     TableDropped { name: String },
     #[error("column \"{column}\" of relation \"{table}\" contains null values")]
     ContainsNulls { table: String, column: String },
+    /// A row this commit deletes or updates was deleted or updated by
+    /// another commit since this one read it.
+    #[error("could not serialize access due to concurrent update")]
+    Conflict { table: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -136,19 +164,60 @@ impl Default for StoreOptions {
     }
 }
 
+/// A chunk's rows and deletes not yet (fully) in its segments and delete file.
 #[derive(Default)]
 struct ChunkMemtable {
     /// Being written to a segment by the running checkpoint.
     frozen: Vec<RecordBatch>,
     active: Vec<RecordBatch>,
+    /// Ids of the chunk's deleted rows that are still stored somewhere
+    /// (segments or memtable batches).
+    deleted: DeleteSet,
+    /// Bumped by every delete; the checkpoint compares it with the version
+    /// it last wrote to the chunk's delete file.
+    delete_version: u64,
+    persisted_version: u64,
+    /// Deleted ids whose rows a checkpoint has since removed: a commit that
+    /// read such a row before it was deleted must still conflict.
+    removed: DeleteSet,
+    /// Ids deleted since the last freeze (what the memtable bytes count).
+    unflushed_deletes: usize,
+}
+
+impl ChunkMemtable {
+    fn is_empty(&self) -> bool {
+        self.frozen.is_empty() && self.active.is_empty() && self.deleted.is_empty()
+    }
 }
 
 /// The rows of one chunk visible to one reader.
 #[derive(Debug, Clone)]
 pub struct ChunkSnapshot {
     pub chunk: Arc<ChunkDef>,
-    /// Unflushed rows, all with the table's schema.
+    /// Unflushed rows, all with the table's storage schema (row id last).
     pub memtable: Vec<RecordBatch>,
+    /// Rows of the segments and memtable that are deleted.
+    pub deleted: DeleteSet,
+}
+
+impl ChunkSnapshot {
+    /// Live rows of the chunk.
+    pub fn row_count(&self) -> u64 {
+        (self.chunk.row_count() + self.memtable.iter().map(|b| b.num_rows() as u64).sum::<u64>())
+            .saturating_sub(self.deleted.len() as u64)
+    }
+}
+
+/// One table's part of a commit.
+#[derive(Debug, Clone)]
+pub struct TableWrite<'a> {
+    pub table: &'a TableDef,
+    /// New rows in the table's storage schema, row ids allocated by
+    /// [`Store::allocate_rowids`].
+    pub inserts: Vec<RecordBatch>,
+    /// Rows to delete: batches holding at least the row id column and, for
+    /// a hypertable, the time column (which names the row's chunk).
+    pub deletes: Vec<RecordBatch>,
 }
 
 /// A consistent view of one table for a query.
@@ -162,7 +231,9 @@ pub struct TableSnapshot {
 #[derive(Debug, Clone)]
 pub struct StoreView {
     state: Arc<CatalogState>,
-    memtables: HashMap<ChunkId, Vec<RecordBatch>>,
+    memtables: HashMap<ChunkId, (Vec<RecordBatch>, DeleteSet)>,
+    /// Keeps the files this view lists from being deleted.
+    _epoch: Arc<Epoch>,
 }
 
 impl StoreView {
@@ -178,8 +249,13 @@ impl StoreView {
             .chunks_of(table_id)
             .into_iter()
             .map(|chunk| {
-                let memtable = self.memtables.get(&chunk.id).cloned().unwrap_or_default();
-                ChunkSnapshot { chunk, memtable }
+                let (memtable, deleted) =
+                    self.memtables.get(&chunk.id).cloned().unwrap_or_default();
+                ChunkSnapshot {
+                    chunk,
+                    memtable,
+                    deleted,
+                }
             })
             .collect();
         Some(TableSnapshot { table, chunks })
@@ -197,6 +273,13 @@ pub struct Store {
     write_gate: RwLock<()>,
     memtables: RwLock<HashMap<ChunkId, ChunkMemtable>>,
     memtable_bytes: AtomicUsize,
+    /// Views hold the epoch they were taken in; see [`Epoch`].
+    epoch: Mutex<Arc<Epoch>>,
+    /// The next row id to hand out.
+    next_rowid: AtomicI64,
+    /// Held by a commit with deletes from its conflict check until its
+    /// deletes are applied, so two commits never both delete one row.
+    delete_lock: Mutex<()>,
     checkpoint_lock: Mutex<()>,
     checkpointer: Arc<Checkpointer>,
     verified_segments: Mutex<HashSet<String>>,
@@ -238,6 +321,14 @@ impl Store {
         let replay_from = state.meta_value(META_WAL_REPLAY_FROM);
 
         let mut memtables: HashMap<ChunkId, ChunkMemtable> = HashMap::new();
+        for chunk in state.chunks.values() {
+            if let Some(def) = &chunk.deletes {
+                let ids = deletes::read_delete_file(&segment_dir, def)?;
+                let memtable = memtables.entry(chunk.id).or_default();
+                memtable.deleted = DeleteSet::from_sorted(ids);
+            }
+        }
+        let mut next_rowid = state.meta_value(META_NEXT_ROWID) as i64;
         let files = wal::list_wal_files(&wal_dir)?;
         let last_seq = files.last().map(|(seq, _)| *seq).unwrap_or(0);
         let mut replayed = 0usize;
@@ -248,7 +339,11 @@ impl Store {
             }
             let is_last = *seq == last_seq;
             for payload in wal::read_wal_file(path, is_last)? {
-                for write in record::decode_commit(&payload)? {
+                let commit = record::decode_commit(&payload)?;
+                for write in commit.inserts {
+                    if let Some(max) = max_rowid(&write.batch)? {
+                        next_rowid = next_rowid.max(max.saturating_add(1));
+                    }
                     // Chunks dropped after this record was written are skipped:
                     // chunk ids are never reused, so nothing else can claim the rows.
                     if state.chunks.contains_key(&write.chunk_id) {
@@ -257,6 +352,22 @@ impl Store {
                             .or_default()
                             .active
                             .push(write.batch);
+                        replayed += 1;
+                    }
+                }
+                for delete in commit.deletes {
+                    if state.chunks.contains_key(&delete.chunk_id) {
+                        let memtable = memtables.entry(delete.chunk_id).or_default();
+                        // A delete the chunk's delete file already lists (the
+                        // checkpoint that wrote it crashed before trimming the
+                        // WAL) is applied once.
+                        let fresh: Vec<i64> = delete
+                            .rowids
+                            .into_iter()
+                            .filter(|id| !memtable.deleted.contains(*id))
+                            .collect();
+                        memtable.deleted.add(fresh);
+                        memtable.delete_version += 1;
                         replayed += 1;
                     }
                 }
@@ -270,6 +381,7 @@ impl Store {
         tracing::info!(wal_files = files.len(), replayed, "storage recovered");
         let wal = wal::Wal::create(&wal_dir, last_seq.max(replay_from) + 1)?;
 
+        let epoch = Epoch::new(segment_dir.clone());
         let store = Store {
             segment_dir,
             wal_dir,
@@ -278,6 +390,9 @@ impl Store {
             write_gate: RwLock::new(()),
             memtables: RwLock::new(memtables),
             memtable_bytes: AtomicUsize::new(memtable_bytes),
+            epoch: Mutex::new(Arc::new(epoch)),
+            next_rowid: AtomicI64::new(next_rowid),
+            delete_lock: Mutex::new(()),
             checkpoint_lock: Mutex::new(()),
             checkpointer: Arc::new(Checkpointer::default()),
             verified_segments: Mutex::new(HashSet::new()),
@@ -306,7 +421,12 @@ impl Store {
         let live: HashSet<&str> = state
             .chunks
             .values()
-            .flat_map(|c| c.segments.iter().map(|s| s.file_name.as_str()))
+            .flat_map(|c| {
+                c.segments
+                    .iter()
+                    .map(|s| s.file_name.as_str())
+                    .chain(c.deletes.iter().map(|d| d.file_name.as_str()))
+            })
             .collect();
         for entry in fs::read_dir(&self.segment_dir).map_err(|e| io_error(&self.segment_dir, e))? {
             let entry = entry.map_err(|e| io_error(&self.segment_dir, e))?;
@@ -330,29 +450,74 @@ impl Store {
     /// writes): one WAL record, applied to the memtables under one lock, so a
     /// crash keeps all of them or none and no reader sees a part.
     pub fn insert_many(&self, tables: &[(&TableDef, Vec<RecordBatch>)]) -> Result<u64> {
-        let mut routed: Vec<(&TableDef, Vec<(i64, RecordBatch)>)> = Vec::new();
-        let mut row_count = 0u64;
+        let mut writes = Vec::with_capacity(tables.len());
         for (table, batches) in tables {
             let schema = table.arrow_schema();
+            let inserts = batches
+                .iter()
+                .filter(|b| b.num_rows() > 0)
+                .map(|b| self.attach_rowids(table, conform(table, &schema, b.clone())?))
+                .collect::<Result<Vec<_>>>()?;
+            writes.push(TableWrite {
+                table,
+                inserts,
+                deletes: Vec::new(),
+            });
+        }
+        Ok(self.commit(&writes)?.0)
+    }
+
+    /// Hands out `count` fresh row ids; returns the first.
+    pub fn allocate_rowids(&self, count: usize) -> i64 {
+        self.next_rowid.fetch_add(count as i64, Ordering::Relaxed)
+    }
+
+    /// Appends fresh row ids to rows in the table's column order.
+    pub fn attach_rowids(&self, table: &TableDef, batch: RecordBatch) -> Result<RecordBatch> {
+        let first = self.allocate_rowids(batch.num_rows());
+        let ids = Int64Array::from_iter_values(first..first + batch.num_rows() as i64);
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(ids));
+        let schema = table.storage_schema();
+        conform(table, &schema, RecordBatch::try_new(schema.clone(), columns)?)
+    }
+
+    /// Durably applies inserts and deletes to several tables as one unit:
+    /// one WAL record, applied under one lock. Fails with
+    /// [`Error::Conflict`], writing nothing, when a row it deletes is
+    /// already deleted. Returns (rows inserted, rows deleted).
+    pub fn commit(&self, writes: &[TableWrite<'_>]) -> Result<(u64, u64)> {
+        let mut routed: Vec<(&TableDef, Vec<(i64, RecordBatch)>)> = Vec::new();
+        let mut deleted_rows: Vec<(&TableDef, Vec<(i64, Vec<i64>)>)> = Vec::new();
+        let mut inserted = 0u64;
+        let mut deleted = 0u64;
+        for write in writes {
+            let table = write.table;
+            let schema = table.storage_schema();
             let mut rows_by_start: Vec<(i64, RecordBatch)> = Vec::new();
-            for batch in batches {
+            for batch in &write.inserts {
                 if batch.num_rows() == 0 {
                     continue;
                 }
-                row_count += batch.num_rows() as u64;
+                inserted += batch.num_rows() as u64;
                 let batch = conform(table, &schema, batch.clone())?;
                 rows_by_start.extend(split_by_chunk(table, batch)?);
             }
             if !rows_by_start.is_empty() {
                 routed.push((table, rows_by_start));
             }
+            let ids = deleted_ids_by_start(table, &write.deletes)?;
+            deleted += ids.iter().map(|(_, ids)| ids.len() as u64).sum::<u64>();
+            if !ids.is_empty() {
+                deleted_rows.push((table, ids));
+            }
         }
-        if routed.is_empty() {
-            return Ok(0);
+        if routed.is_empty() && deleted_rows.is_empty() {
+            return Ok((0, 0));
         }
         let _gate = self.write_gate.read();
         let state = self.catalog.snapshot();
-        let mut writes: Vec<ChunkWrite> = Vec::new();
+        let mut commit = Commit::default();
         for (table, rows_by_start) in routed {
             // A table dropped since the rows were made (by another session,
             // while a transaction was open) takes no rows.
@@ -363,18 +528,63 @@ impl Store {
             }
             let chunk_ids =
                 self.ensure_chunks(table, rows_by_start.iter().map(|(start, _)| *start))?;
-            writes.extend(rows_by_start.into_iter().map(|(start, batch)| ChunkWrite {
-                table_id: table.id,
-                chunk_id: chunk_ids[&start],
-                batch,
-            }));
+            commit
+                .inserts
+                .extend(rows_by_start.into_iter().map(|(start, batch)| ChunkWrite {
+                    table_id: table.id,
+                    chunk_id: chunk_ids[&start],
+                    batch,
+                }));
         }
-        let payload = record::encode_commit(&writes)?;
+        for (table, ids_by_start) in deleted_rows {
+            if state.tables.get(&table.id).is_none() {
+                return Err(Error::TableDropped {
+                    name: table.name.clone(),
+                });
+            }
+            for (start, rowids) in ids_by_start {
+                // The rows' chunk is gone (dropped, or the table rewritten by
+                // ALTER TABLE) since they were read: someone else got there first.
+                let chunk = state
+                    .chunks
+                    .values()
+                    .find(|c| c.table_id == table.id && c.range_start == start)
+                    .ok_or_else(|| Error::Conflict {
+                        table: table.name.clone(),
+                    })?;
+                commit.deletes.push(ChunkDelete {
+                    table_id: table.id,
+                    chunk_id: chunk.id,
+                    rowids,
+                });
+            }
+        }
+        let _deleting = (!commit.deletes.is_empty()).then(|| self.delete_lock.lock());
+        if !commit.deletes.is_empty() {
+            let memtables = self.memtables.read();
+            for delete in &commit.deletes {
+                if let Some(memtable) = memtables.get(&delete.chunk_id)
+                    && delete
+                        .rowids
+                        .iter()
+                        .any(|id| memtable.deleted.contains(*id) || memtable.removed.contains(*id))
+                {
+                    let name = state
+                        .tables
+                        .get(&delete.table_id)
+                        .map(|t| t.name.clone())
+                        .unwrap_or_default();
+                    return Err(Error::Conflict { table: name });
+                }
+            }
+        }
+        let payload = record::encode_commit(&commit)?;
         self.wal.append(&payload)?;
-        self.apply(writes);
+        self.apply(commit);
+        drop(_deleting);
         drop(_gate);
         self.maybe_start_checkpoint();
-        Ok(row_count)
+        Ok((inserted, deleted))
     }
 
     /// Chunk ids for the given chunk starts, creating the missing chunks in
@@ -421,6 +631,7 @@ impl Store {
                     range_start: *start,
                     range_end: end,
                     segments: Vec::new(),
+                    deletes: None,
                 });
                 found.insert(*start, id);
             }
@@ -428,14 +639,24 @@ impl Store {
         })?)
     }
 
-    fn apply(&self, writes: Vec<ChunkWrite>) {
+    fn apply(&self, commit: Commit) {
         let mut memtables = self.memtables.write();
-        for write in writes {
+        for write in commit.inserts {
             self.memtable_bytes
                 .fetch_add(write.batch.get_array_memory_size(), Ordering::Relaxed);
             let memtable = memtables.entry(write.chunk_id).or_default();
             memtable.active.push(write.batch);
             merge_small_tail(&mut memtable.active);
+        }
+        for delete in commit.deletes {
+            // Deleted ids stay in memory and in the WAL until a checkpoint;
+            // counting them makes enough deletes start one.
+            self.memtable_bytes
+                .fetch_add(delete.rowids.len() * 8, Ordering::Relaxed);
+            let memtable = memtables.entry(delete.chunk_id).or_default();
+            memtable.unflushed_deletes += delete.rowids.len();
+            memtable.deleted.add(delete.rowids);
+            memtable.delete_version += 1;
         }
     }
 
@@ -448,11 +669,20 @@ impl Store {
             .chunks_of(table_id)
             .into_iter()
             .map(|chunk| {
-                let memtable = memtables
+                let (memtable, deleted) = memtables
                     .get(&chunk.id)
-                    .map(|m| m.frozen.iter().chain(m.active.iter()).cloned().collect())
+                    .map(|m| {
+                        (
+                            m.frozen.iter().chain(m.active.iter()).cloned().collect(),
+                            m.deleted.clone(),
+                        )
+                    })
                     .unwrap_or_default();
-                ChunkSnapshot { chunk, memtable }
+                ChunkSnapshot {
+                    chunk,
+                    memtable,
+                    deleted,
+                }
             })
             .collect();
         Some(TableSnapshot { table, chunks })
@@ -468,26 +698,19 @@ impl Store {
             .map(|(id, m)| {
                 (
                     *id,
-                    m.frozen.iter().chain(m.active.iter()).cloned().collect(),
+                    (
+                        m.frozen.iter().chain(m.active.iter()).cloned().collect(),
+                        m.deleted.clone(),
+                    ),
                 )
             })
             .collect();
-        StoreView { state, memtables }
-    }
-
-    /// Rows per chunk not yet flushed to segments.
-    pub fn memtable_rows(&self, chunk_id: ChunkId) -> u64 {
-        self.memtables
-            .read()
-            .get(&chunk_id)
-            .map(|m| {
-                m.frozen
-                    .iter()
-                    .chain(m.active.iter())
-                    .map(|b| b.num_rows() as u64)
-                    .sum()
-            })
-            .unwrap_or(0)
+        let _epoch = self.epoch.lock().clone();
+        StoreView {
+            state,
+            memtables,
+            _epoch,
+        }
     }
 
     pub fn segment_path(&self, segment: &SegmentDef) -> PathBuf {
@@ -519,19 +742,39 @@ impl Store {
         });
     }
 
-    /// Flushes every memtable to segment files and trims the WAL.
+    /// Flushes every memtable to segment files, writes delete files, and
+    /// trims the WAL.
     pub fn checkpoint(&self) -> Result<()> {
         let _checkpoint = self.checkpoint_lock.lock();
-        let new_wal_seq = {
+        // Deletes as of the freeze are all in the WAL files about to be
+        // trimmed; only their rows may be physically removed, since deletes
+        // logged later are replayed and must find their rows' ids unremoved.
+        let (new_wal_seq, deletes_at_freeze, next_rowid, delete_bytes) = {
             let _gate = self.write_gate.write();
             let mut memtables = self.memtables.write();
-            for memtable in memtables.values_mut() {
+            let mut deletes = HashMap::new();
+            let mut delete_bytes = 0;
+            for (id, memtable) in memtables.iter_mut() {
+                delete_bytes += std::mem::take(&mut memtable.unflushed_deletes) * 8;
                 let active = std::mem::take(&mut memtable.active);
                 memtable.frozen.extend(active);
+                if !memtable.deleted.is_empty()
+                    || memtable.delete_version != memtable.persisted_version
+                {
+                    deletes.insert(
+                        *id,
+                        (
+                            memtable.deleted.clone(),
+                            memtable.delete_version != memtable.persisted_version,
+                            memtable.delete_version,
+                        ),
+                    );
+                }
             }
-            self.wal.rotate()?
+            let next_rowid = self.next_rowid.load(Ordering::Relaxed);
+            (self.wal.rotate()?, deletes, next_rowid, delete_bytes)
         };
-        let frozen: Vec<(ChunkId, Vec<RecordBatch>)> = self
+        let frozen: HashMap<ChunkId, Vec<RecordBatch>> = self
             .memtables
             .read()
             .iter()
@@ -539,50 +782,85 @@ impl Store {
             .map(|(id, m)| (*id, m.frozen.clone()))
             .collect();
         let state = self.catalog.snapshot();
-        let mut new_segments: Vec<(ChunkId, SegmentDef)> = Vec::new();
-        for (chunk_id, batches) in &frozen {
-            let Some(chunk) = state.chunks.get(chunk_id) else {
+        let mut chunk_ids: Vec<ChunkId> = frozen
+            .keys()
+            .chain(deletes_at_freeze.keys())
+            .copied()
+            .collect();
+        chunk_ids.sort_unstable();
+        chunk_ids.dedup();
+        let mut changes: Vec<ChunkChange> = Vec::new();
+        for chunk_id in chunk_ids {
+            let Some(chunk) = state.chunks.get(&chunk_id) else {
                 continue;
             };
             let Some(table) = state.tables.get(&chunk.table_id) else {
                 continue;
             };
-            let schema = table.arrow_schema();
-            let time_index = table
-                .hypertable
-                .as_ref()
-                .and_then(|h| table.column_index(&h.time_column));
-            let rows = segment::sorted_rows(&schema, batches, time_index)?;
-            let file_name = format!("{chunk_id:012}-{new_wal_seq:012}.parquet");
-            let segment = segment::write_segment(&self.segment_dir, &file_name, &rows, time_index)?;
-            new_segments.push((*chunk_id, segment));
+            let no_batches = Vec::new();
+            let batches = frozen.get(&chunk_id).unwrap_or(&no_batches);
+            let (deleted, dirty, version) = deletes_at_freeze
+                .get(&chunk_id)
+                .cloned()
+                .unwrap_or_default();
+            changes.push(self.flush_chunk(
+                table,
+                chunk,
+                batches,
+                (&deleted, dirty, version),
+                new_wal_seq,
+            )?);
         }
         sync_dir(&self.segment_dir)?;
         let freed: usize = frozen
-            .iter()
-            .flat_map(|(_, b)| b.iter())
+            .values()
+            .flat_map(|b| b.iter())
             .map(|b| b.get_array_memory_size())
-            .sum();
-        {
+            .sum::<usize>()
+            + delete_bytes;
+        let mut retired_files = Vec::new();
+        let retired_epoch = {
             let mut memtables = self.memtables.write();
             self.catalog.transact(|txn| {
-                for (chunk_id, segment) in &new_segments {
-                    // A chunk dropped during the flush keeps no segment; its file
-                    // is an orphan removed at the next start.
-                    if let Some(chunk) = txn.state().chunks.get(chunk_id) {
-                        let mut chunk = (**chunk).clone();
-                        chunk.segments.push(segment.clone());
-                        txn.put_chunk(chunk);
+                for change in &changes {
+                    // A chunk dropped during the flush keeps no segment; its
+                    // files are orphans removed at the next start.
+                    let Some(chunk) = txn.state().chunks.get(&change.chunk_id) else {
+                        continue;
+                    };
+                    let mut chunk = (**chunk).clone();
+                    if change.replaces_segments {
+                        chunk.segments.clear();
                     }
+                    chunk.segments.extend(change.new_segment.iter().cloned());
+                    if change.delete_file_changed {
+                        chunk.deletes = change.delete_file.clone();
+                    }
+                    txn.put_chunk(chunk);
                 }
                 txn.set_meta(META_WAL_REPLAY_FROM, new_wal_seq);
+                txn.set_meta(META_NEXT_ROWID, next_rowid as u64);
                 Ok(())
             })?;
             for memtable in memtables.values_mut() {
                 memtable.frozen.clear();
             }
-            memtables.retain(|_, m| !m.active.is_empty());
-        }
+            for change in &changes {
+                retired_files.extend(change.retired_files.iter().cloned());
+                if let Some(memtable) = memtables.get_mut(&change.chunk_id) {
+                    if !change.removed.is_empty() {
+                        memtable.deleted = memtable.deleted.without(&change.removed);
+                        memtable.removed.add(change.removed.clone());
+                    }
+                    if change.delete_file_changed {
+                        memtable.persisted_version = change.delete_version;
+                    }
+                }
+            }
+            memtables.retain(|_, m| !m.is_empty() || !m.removed.is_empty());
+            self.retire_files(&retired_files)
+        };
+        drop(retired_epoch);
         self.memtable_bytes.fetch_sub(
             freed.min(self.memtable_bytes.load(Ordering::Relaxed)),
             Ordering::Relaxed,
@@ -594,17 +872,103 @@ impl Store {
         }
         sync_dir(&self.wal_dir)?;
         tracing::debug!(
-            segments = new_segments.len(),
+            chunks = changes.len(),
             wal = new_wal_seq,
             "checkpoint done"
         );
         Ok(())
     }
 
+    /// Writes one chunk's frozen rows, less the deleted ones, as a segment;
+    /// rewrites the chunk's segments instead when `deleted` covers enough of
+    /// their rows; writes the delete file the chunk needs afterwards.
+    fn flush_chunk(
+        &self,
+        table: &TableDef,
+        chunk: &ChunkDef,
+        batches: &[RecordBatch],
+        (deleted, deletes_dirty, delete_version): (&DeleteSet, bool, u64),
+        wal_seq: u64,
+    ) -> Result<ChunkChange> {
+        let schema = table.storage_schema();
+        let rowid_index = schema.fields().len() - 1;
+        let time_index = table
+            .hypertable
+            .as_ref()
+            .and_then(|h| table.column_index(&h.time_column));
+        let mut removed = Vec::new();
+        let keep = |batch: &RecordBatch, removed: &mut Vec<i64>| -> Result<RecordBatch> {
+            if deleted.is_empty() {
+                return Ok(batch.clone());
+            }
+            let ids = batch.column(rowid_index).as_primitive::<Int64Type>();
+            removed.extend(ids.values().iter().filter(|id| deleted.contains(**id)));
+            DeleteSet::filter_batch(&[deleted], batch, rowid_index)
+        };
+        let segment_rows = chunk.row_count();
+        let compact = !deleted.is_empty()
+            && segment_rows > 0
+            && (deleted.len() as u64).saturating_mul(COMPACT_WHEN_DELETED_OF) >= segment_rows;
+        let mut rows = Vec::new();
+        let mut retired_files = Vec::new();
+        if compact {
+            for segment in &chunk.segments {
+                self.verify_segment(segment)?;
+                for batch in segment::read_segment(&self.segment_path(segment))? {
+                    rows.push(keep(&batch, &mut removed)?);
+                }
+                retired_files.push(segment.file_name.clone());
+            }
+        }
+        for batch in batches {
+            rows.push(keep(batch, &mut removed)?);
+        }
+        let live_rows: usize = rows.iter().map(|b| b.num_rows()).sum();
+        let new_segment = if live_rows > 0 {
+            let sorted = segment::sorted_rows(&schema, &rows, time_index)?;
+            let suffix = if compact { "-c" } else { "" };
+            let file_name = format!("{:012}-{wal_seq:012}{suffix}.parquet", chunk.id);
+            Some(segment::write_segment(
+                &self.segment_dir,
+                &file_name,
+                &sorted,
+                time_index,
+            )?)
+        } else {
+            None
+        };
+        let delete_file_changed = deletes_dirty || !removed.is_empty();
+        let mut delete_file = chunk.deletes.clone();
+        if delete_file_changed {
+            let remaining = deleted.without(&removed).to_sorted_vec();
+            delete_file = if remaining.is_empty() {
+                None
+            } else {
+                let name = format!("{:012}-{wal_seq:012}.del", chunk.id);
+                Some(deletes::write_delete_file(
+                    &self.segment_dir,
+                    &name,
+                    &remaining,
+                )?)
+            };
+            retired_files.extend(chunk.deletes.iter().map(|d| d.file_name.clone()));
+        }
+        Ok(ChunkChange {
+            chunk_id: chunk.id,
+            replaces_segments: compact,
+            new_segment,
+            delete_file_changed,
+            delete_file,
+            delete_version,
+            removed,
+            retired_files,
+        })
+    }
+
     /// Drops chunks with their rows: no insert is in flight while the catalog
-    /// forgets them, and their segment files are deleted afterwards.
+    /// forgets them, and their files are deleted once no reader can see them.
     pub fn drop_chunks(&self, chunk_ids: &[ChunkId]) -> Result<()> {
-        let removed_files = {
+        let retired = {
             let _checkpoint = self.checkpoint_lock.lock();
             let _gate = self.write_gate.write();
             let mut memtables = self.memtables.write();
@@ -612,7 +976,7 @@ impl Store {
                 let mut files = Vec::new();
                 for id in chunk_ids {
                     if let Some(chunk) = txn.state().chunks.get(id) {
-                        files.extend(chunk.segments.iter().map(|s| s.file_name.clone()));
+                        files.extend(chunk_files(chunk));
                     }
                     txn.drop_chunk(*id);
                 }
@@ -621,9 +985,9 @@ impl Store {
             for id in chunk_ids {
                 self.forget_memtable(&mut memtables, *id);
             }
-            files
+            self.retire_files(&files)
         };
-        self.remove_segment_files(&removed_files);
+        drop(retired);
         Ok(())
     }
 
@@ -649,13 +1013,7 @@ impl Store {
         let Some(snapshot) = self.snapshot(table_id) else {
             return 0;
         };
-        snapshot
-            .chunks
-            .iter()
-            .map(|c| {
-                c.chunk.row_count() + c.memtable.iter().map(|b| b.num_rows() as u64).sum::<u64>()
-            })
-            .sum()
+        snapshot.chunks.iter().map(ChunkSnapshot::row_count).sum()
     }
 
     /// Replaces a table's definition with `new_table` (same id), moving every
@@ -681,28 +1039,36 @@ impl Store {
         let state = self.catalog.snapshot();
         let old_chunks = state.chunks_of(new_table.id);
         let schema = new_table.arrow_schema();
+        let storage_schema = new_table.storage_schema();
         let mut rows = Vec::new();
         {
             let memtables = self.memtables.read();
             for chunk in &old_chunks {
-                if let Some(memtable) = memtables.get(&chunk.id) {
-                    rows.extend(
-                        memtable
-                            .frozen
-                            .iter()
-                            .chain(memtable.active.iter())
-                            .cloned(),
-                    );
-                }
+                let memtable = memtables.get(&chunk.id);
+                let deleted = memtable.map(|m| m.deleted.clone()).unwrap_or_default();
+                let mut chunk_rows: Vec<RecordBatch> = memtable
+                    .map(|m| m.frozen.iter().chain(m.active.iter()).cloned().collect())
+                    .unwrap_or_default();
                 for segment in &chunk.segments {
                     self.verify_segment(segment)?;
-                    rows.extend(segment::read_segment(&self.segment_path(segment))?);
+                    chunk_rows.extend(segment::read_segment(&self.segment_path(segment))?);
+                }
+                for batch in chunk_rows {
+                    let rowid_index = batch.num_columns().saturating_sub(1);
+                    rows.push(DeleteSet::filter_batch(&[&deleted], &batch, rowid_index)?);
                 }
             }
         }
         let mut parts: HashMap<i64, Vec<RecordBatch>> = HashMap::new();
         for batch in rows {
-            let batch = conform(&new_table, &schema, transform(batch)?)?;
+            // Rows keep their ids: a row id names a row for the life of the row.
+            let rowid_index = batch.num_columns().saturating_sub(1);
+            let ids = batch.column(rowid_index).clone();
+            let user = batch.project(&(0..rowid_index).collect::<Vec<_>>())?;
+            let transformed = conform(&new_table, &schema, transform(user)?)?;
+            let mut columns = transformed.columns().to_vec();
+            columns.push(ids);
+            let batch = RecordBatch::try_new(storage_schema.clone(), columns)?;
             for (start, part) in split_by_chunk(&new_table, batch)? {
                 parts.entry(start).or_default().push(part);
             }
@@ -717,17 +1083,14 @@ impl Store {
             .map(|d| d.as_nanos())
             .unwrap_or_default();
         for (start, batches) in parts {
-            let sorted = segment::sorted_rows(&schema, &batches, time_index)?;
+            let sorted = segment::sorted_rows(&storage_schema, &batches, time_index)?;
             let file_name = format!("t{:012}-{start}-{stamp}.parquet", new_table.id);
             let segment = segment::write_segment(&self.segment_dir, &file_name, &sorted, time_index)?;
             new_chunks.push((start, segment));
         }
         sync_dir(&self.segment_dir)?;
-        let old_files: Vec<String> = old_chunks
-            .iter()
-            .flat_map(|c| c.segments.iter().map(|s| s.file_name.clone()))
-            .collect();
-        {
+        let old_files: Vec<String> = old_chunks.iter().flat_map(|c| chunk_files(c)).collect();
+        let retired = {
             let mut memtables = self.memtables.write();
             self.catalog.transact(|txn| {
                 for chunk in &old_chunks {
@@ -745,16 +1108,19 @@ impl Store {
                         range_start: *start,
                         range_end: end,
                         segments: vec![segment.clone()],
+                        deletes: None,
                     });
                 }
                 txn.put_table(new_table.clone());
+                txn.set_meta(META_NEXT_ROWID, self.next_rowid.load(Ordering::Relaxed) as u64);
                 Ok(())
             })?;
             for chunk in &old_chunks {
                 self.forget_memtable(&mut memtables, chunk.id);
             }
-        }
-        self.remove_segment_files(&old_files);
+            self.retire_files(&old_files)
+        };
+        drop(retired);
         Ok(())
     }
 
@@ -774,21 +1140,93 @@ impl Store {
         }
     }
 
-    fn remove_segment_files(&self, files: &[String]) {
+    /// Hands files the catalog no longer lists to the current epoch, which
+    /// deletes them once every view that could still list them is gone, and
+    /// starts a new epoch. Call under the memtables write lock, right after
+    /// the catalog change (views are taken under the read lock), and drop
+    /// the returned epoch after releasing it.
+    fn retire_files(&self, files: &[String]) -> Arc<Epoch> {
+        let next = Arc::new(Epoch::new(self.segment_dir.clone()));
+        let mut current = self.epoch.lock();
+        let old = std::mem::replace(&mut *current, next.clone());
+        old.retired.lock().extend(files.iter().cloned());
+        // Views of the old epoch keep the new one (and so later retirements
+        // that they might still see) from being cleaned up before them.
+        let _ = old.next.set(next);
+        let mut verified = self.verified_segments.lock();
         for name in files {
-            // A file that cannot be removed now is an orphan, removed at the next start.
-            if let Err(error) = fs::remove_file(self.segment_dir.join(name)) {
-                tracing::warn!(%error, file = %name, "could not remove segment file");
-            }
-            self.verified_segments.lock().remove(name);
+            verified.remove(name);
+        }
+        old
+    }
+}
+
+/// A span of time between two catalog changes that retire files. Views taken
+/// during it hold it; files retired at its end are deleted when it is dropped,
+/// which happens only after every earlier epoch (each holds the next).
+struct Epoch {
+    segment_dir: PathBuf,
+    retired: Mutex<Vec<String>>,
+    next: std::sync::OnceLock<Arc<Epoch>>,
+}
+
+impl Epoch {
+    fn new(segment_dir: PathBuf) -> Epoch {
+        Epoch {
+            segment_dir,
+            retired: Mutex::new(Vec::new()),
+            next: std::sync::OnceLock::new(),
         }
     }
+}
+
+impl std::fmt::Debug for Epoch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Epoch").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Epoch {
+    fn drop(&mut self) {
+        for name in self.retired.get_mut().drain(..) {
+            // A file that cannot be removed now is an orphan, removed at the next start.
+            if let Err(error) = fs::remove_file(self.segment_dir.join(&name)) {
+                tracing::warn!(%error, file = %name, "could not remove retired file");
+            }
+        }
+    }
+}
+
+/// The files a chunk lists: its segments and its delete file.
+fn chunk_files(chunk: &ChunkDef) -> Vec<String> {
+    chunk
+        .segments
+        .iter()
+        .map(|s| s.file_name.clone())
+        .chain(chunk.deletes.iter().map(|d| d.file_name.clone()))
+        .collect()
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
         self.checkpointer.stop();
     }
+}
+
+/// What a checkpoint changes in one chunk.
+struct ChunkChange {
+    chunk_id: ChunkId,
+    /// The chunk's segments were rewritten into `new_segment`.
+    replaces_segments: bool,
+    new_segment: Option<SegmentDef>,
+    delete_file_changed: bool,
+    delete_file: Option<DeleteFileDef>,
+    /// The chunk's delete version the new delete file reflects.
+    delete_version: u64,
+    /// Deleted row ids whose rows are no longer stored.
+    removed: Vec<i64>,
+    /// Files the chunk no longer lists.
+    retired_files: Vec<String>,
 }
 
 /// The checkpoint thread's mailbox.
@@ -970,6 +1408,62 @@ fn split_by_chunk(table: &TableDef, batch: RecordBatch) -> Result<Vec<(i64, Reco
         .collect::<Result<_>>()?;
     parts.sort_by_key(|(start, _)| *start);
     Ok(parts)
+}
+
+/// The largest row id of a batch in storage schema (row ids last).
+fn max_rowid(batch: &RecordBatch) -> Result<Option<i64>> {
+    let Some(column) = batch.columns().last() else {
+        return Ok(None);
+    };
+    let Some(ids) = column.as_primitive_opt::<Int64Type>() else {
+        return Err(Error::CorruptRecord {
+            reason: "rows without row ids".to_owned(),
+        });
+    };
+    Ok(datafusion::arrow::compute::max(ids))
+}
+
+/// The ids of rows to delete, grouped by the start of their chunk.
+fn deleted_ids_by_start(table: &TableDef, batches: &[RecordBatch]) -> Result<Vec<(i64, Vec<i64>)>> {
+    let mut by_start: HashMap<i64, Vec<i64>> = HashMap::new();
+    for batch in batches {
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let missing = |name: &str| Error::SchemaMismatch {
+            table: table.name.clone(),
+            reason: format!("rows to delete lack column \"{name}\""),
+        };
+        let ids = batch
+            .column_by_name(ROWID_COLUMN)
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .ok_or_else(|| missing(ROWID_COLUMN))?;
+        match &table.hypertable {
+            None => by_start
+                .entry(i64::MIN)
+                .or_default()
+                .extend(ids.values().iter().copied()),
+            Some(h) => {
+                let times = batch
+                    .column_by_name(&h.time_column)
+                    .ok_or_else(|| missing(&h.time_column))?;
+                let values = dimension_values(table, times.as_ref(), &h.time_column)?;
+                for (id, value) in ids.values().iter().zip(values) {
+                    by_start
+                        .entry(chunk_start(value, h.chunk_interval))
+                        .or_default()
+                        .push(*id);
+                }
+            }
+        }
+    }
+    let mut grouped: Vec<(i64, Vec<i64>)> = by_start.into_iter().collect();
+    for (_, ids) in &mut grouped {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    grouped.sort_by_key(|(start, _)| *start);
+    Ok(grouped)
 }
 
 /// Merges the trailing run of small batches into one when it grows long.

@@ -4,6 +4,7 @@
 //! ```text
 //! payload := kind u8 = 1 (commit) | op_count u32 | op*
 //! op      := kind u8 = 1 (insert) | table_id u64 | chunk_id u64 | ipc_len u64 | Arrow IPC stream
+//!          | kind u8 = 2 (delete) | table_id u64 | chunk_id u64 | count u64 | row_id i64 * count
 //! ```
 //!
 //! Record and op kinds are only ever appended to; a kind once shipped keeps its number.
@@ -20,6 +21,7 @@ use crate::{Error, Result};
 
 const RECORD_COMMIT: u8 = 1;
 const OP_INSERT: u8 = 1;
+const OP_DELETE: u8 = 2;
 
 /// Rows written to one chunk.
 #[derive(Debug, Clone)]
@@ -29,15 +31,34 @@ pub struct ChunkWrite {
     pub batch: RecordBatch,
 }
 
-pub(crate) fn encode_commit(writes: &[ChunkWrite]) -> Result<Vec<u8>> {
+/// Rows deleted from one chunk, by row id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkDelete {
+    pub table_id: TableId,
+    pub chunk_id: ChunkId,
+    pub rowids: Vec<i64>,
+}
+
+/// Everything one commit record holds.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Commit {
+    pub inserts: Vec<ChunkWrite>,
+    pub deletes: Vec<ChunkDelete>,
+}
+
+pub(crate) fn encode_commit(commit: &Commit) -> Result<Vec<u8>> {
+    let writes = &commit.inserts;
     let mut out = Vec::with_capacity(
         64 + writes
             .iter()
             .map(|w| w.batch.get_array_memory_size())
-            .sum::<usize>(),
+            .sum::<usize>()
+            + commit.deletes.iter().map(|d| 32 + d.rowids.len() * 8).sum::<usize>(),
     );
     out.push(RECORD_COMMIT);
-    out.extend_from_slice(&(writes.len() as u32).to_le_bytes());
+    let op_count = u32::try_from(writes.len() + commit.deletes.len())
+        .map_err(|_| corrupt("too many ops in one commit"))?;
+    out.extend_from_slice(&op_count.to_le_bytes());
     for write in writes {
         out.push(OP_INSERT);
         out.extend_from_slice(&write.table_id.to_le_bytes());
@@ -52,6 +73,15 @@ pub(crate) fn encode_commit(writes: &[ChunkWrite]) -> Result<Vec<u8>> {
         }
         let length = (out.len() - start) as u64;
         out[length_at..length_at + 8].copy_from_slice(&length.to_le_bytes());
+    }
+    for delete in &commit.deletes {
+        out.push(OP_DELETE);
+        out.extend_from_slice(&delete.table_id.to_le_bytes());
+        out.extend_from_slice(&delete.chunk_id.to_le_bytes());
+        out.extend_from_slice(&(delete.rowids.len() as u64).to_le_bytes());
+        for id in &delete.rowids {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
     }
     Ok(out)
 }
@@ -95,7 +125,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub(crate) fn decode_commit(payload: &[u8]) -> Result<Vec<ChunkWrite>> {
+pub(crate) fn decode_commit(payload: &[u8]) -> Result<Commit> {
     let mut reader = Reader {
         bytes: payload,
         offset: 0,
@@ -104,10 +134,29 @@ pub(crate) fn decode_commit(payload: &[u8]) -> Result<Vec<ChunkWrite>> {
         return Err(corrupt("unknown record kind"));
     }
     let count = reader.u32()?;
-    let mut writes = Vec::with_capacity(count as usize);
+    let mut commit = Commit::default();
     for _ in 0..count {
-        if reader.u8()? != OP_INSERT {
-            return Err(corrupt("unknown op kind"));
+        match reader.u8()? {
+            OP_INSERT => {}
+            OP_DELETE => {
+                let table_id = reader.u64()?;
+                let chunk_id = reader.u64()?;
+                let count = reader.u64()?;
+                let bytes = reader.take(
+                    usize::try_from(count.saturating_mul(8)).map_err(|_| corrupt("length"))?,
+                )?;
+                let rowids = bytes
+                    .chunks_exact(8)
+                    .map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))
+                    .collect();
+                commit.deletes.push(ChunkDelete {
+                    table_id,
+                    chunk_id,
+                    rowids,
+                });
+                continue;
+            }
+            _ => return Err(corrupt("unknown op kind")),
         }
         let table_id = reader.u64()?;
         let chunk_id = reader.u64()?;
@@ -117,7 +166,7 @@ pub(crate) fn decode_commit(payload: &[u8]) -> Result<Vec<ChunkWrite>> {
         let batch = stream
             .next()
             .ok_or_else(|| corrupt("insert without rows"))??;
-        writes.push(ChunkWrite {
+        commit.inserts.push(ChunkWrite {
             table_id,
             chunk_id,
             batch,
@@ -126,7 +175,7 @@ pub(crate) fn decode_commit(payload: &[u8]) -> Result<Vec<ChunkWrite>> {
     if reader.offset != payload.len() {
         return Err(corrupt("trailing bytes"));
     }
-    Ok(writes)
+    Ok(commit)
 }
 
 #[cfg(test)]
@@ -150,11 +199,13 @@ mod tests {
                 Arc::new(Float64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
                 Arc::new(StringArray::from(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())),
             ]).unwrap();
-            let writes = vec![ChunkWrite { table_id: 3, chunk_id: chunk, batch: batch.clone() }];
-            let decoded = decode_commit(&encode_commit(&writes).unwrap()).unwrap();
-            prop_assert_eq!(decoded.len(), 1);
-            prop_assert_eq!(decoded[0].chunk_id, chunk);
-            prop_assert_eq!(&decoded[0].batch, &batch);
+            let deletes = vec![ChunkDelete { table_id: 3, chunk_id: chunk, rowids: rows.iter().map(|r| r.0).collect() }];
+            let commit = Commit { inserts: vec![ChunkWrite { table_id: 3, chunk_id: chunk, batch: batch.clone() }], deletes: deletes.clone() };
+            let decoded = decode_commit(&encode_commit(&commit).unwrap()).unwrap();
+            prop_assert_eq!(decoded.inserts.len(), 1);
+            prop_assert_eq!(decoded.inserts[0].chunk_id, chunk);
+            prop_assert_eq!(&decoded.inserts[0].batch, &batch);
+            prop_assert_eq!(decoded.deletes, deletes);
         }
     }
 
@@ -163,5 +214,10 @@ mod tests {
         assert!(decode_commit(&[]).is_err());
         assert!(decode_commit(&[1, 1, 0, 0, 0, 1, 0]).is_err());
         assert!(decode_commit(&[9]).is_err());
+        // A delete op claiming more ids than the record holds.
+        let mut cut = vec![1, 1, 0, 0, 0, 2];
+        cut.extend_from_slice(&[0; 16]);
+        cut.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode_commit(&cut).is_err());
     }
 }

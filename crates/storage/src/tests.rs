@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Float64Array, RecordBatch, TimestampMicrosecondArray};
+use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::Int64Type;
 use tempora_catalog::{ColumnDef, HypertableDef, TableDef};
 use tempora_types::{PgType, UTC_ZONE};
 
@@ -58,9 +59,10 @@ fn rows(table: &TableDef, times: &[i64]) -> RecordBatch {
     .unwrap()
 }
 
-fn visible_times(store: &Store, table: &TableDef) -> Vec<i64> {
+/// (time, row id) of every live row, by time.
+fn visible_rows(store: &Store, table: &TableDef) -> Vec<(i64, i64)> {
     let snapshot = store.snapshot(table.id).unwrap();
-    let mut times = Vec::new();
+    let mut rows = Vec::new();
     for chunk in &snapshot.chunks {
         let mut batches = chunk.memtable.clone();
         for segment in &chunk.chunk.segments {
@@ -68,14 +70,142 @@ fn visible_times(store: &Store, table: &TableDef) -> Vec<i64> {
             batches.extend(segment::read_segment(&store.segment_path(segment)).unwrap());
         }
         for batch in batches {
-            let column = batch
+            let batch = DeleteSet::filter_batch(&[&chunk.deleted], &batch, 2).unwrap();
+            let times = batch
                 .column(0)
                 .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
-            times.extend(column.values().iter().copied());
+            let ids = batch.column(2).as_primitive::<Int64Type>();
+            rows.extend(times.values().iter().copied().zip(ids.values().iter().copied()));
         }
     }
-    times.sort();
-    times
+    rows.sort();
+    rows
+}
+
+fn visible_times(store: &Store, table: &TableDef) -> Vec<i64> {
+    visible_rows(store, table).into_iter().map(|(t, _)| t).collect()
+}
+
+/// Deletes the live rows whose time passes `pick`.
+fn delete_where(store: &Store, table: &TableDef, pick: impl Fn(i64) -> bool) -> Result<(u64, u64)> {
+    let (times, ids): (Vec<i64>, Vec<i64>) = visible_rows(store, table)
+        .into_iter()
+        .filter(|(t, _)| pick(*t))
+        .unzip();
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+        table.arrow_schema().field(0).clone(),
+        datafusion::arrow::datatypes::Field::new(ROWID_COLUMN, DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(TimestampMicrosecondArray::from(times).with_timezone(UTC_ZONE)),
+            Arc::new(Int64Array::from(ids)),
+        ],
+    )
+    .unwrap();
+    store.commit(&[TableWrite {
+        table,
+        inserts: Vec::new(),
+        deletes: vec![batch],
+    }])
+}
+
+#[test]
+fn deletes_survive_restart_checkpoints_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<i64> = (0..100).collect();
+    let table;
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        table = create_table(&store);
+        store.insert(&table, vec![rows(&table, &all)]).unwrap();
+        store.checkpoint().unwrap();
+        // Rows in a segment and rows still in the memtable.
+        store
+            .insert(&table, vec![rows(&table, &[200, 201, 202])])
+            .unwrap();
+        assert_eq!(
+            delete_where(&store, &table, |t| t < 10 || t == 201).unwrap(),
+            (0, 11)
+        );
+        assert_eq!(store.row_count(table.id), 92);
+    }
+    let expected: Vec<i64> = (10..100).chain([200, 202]).collect();
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(visible_times(&store, &table), expected);
+        // Few deletes: the segment stays, a delete file lists them.
+        store.checkpoint().unwrap();
+        assert_eq!(visible_times(&store, &table), expected);
+        let chunk = store.catalog().snapshot().chunks_of(table.id)[0].clone();
+        assert_eq!(chunk.deletes.as_ref().unwrap().count, 10);
+        assert_eq!(chunk.row_count(), 102);
+    }
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(visible_times(&store, &table), expected);
+        assert_eq!(store.row_count(table.id), 92);
+        assert_eq!(delete_where(&store, &table, |t| t < 50).unwrap(), (0, 40));
+        // Half the segment rows deleted: the checkpoint rewrites them away.
+        store.checkpoint().unwrap();
+        let chunk = store.catalog().snapshot().chunks_of(table.id)[0].clone();
+        assert!(chunk.deletes.is_none());
+        assert_eq!(chunk.row_count(), 52);
+        assert_eq!(store.row_count(table.id), 52);
+    }
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let expected: Vec<i64> = (50..100).chain([200, 202]).collect();
+    assert_eq!(visible_times(&store, &table), expected);
+    // Only the live files remain: one segment, no delete file.
+    let files = fs::read_dir(dir.path().join("segments")).unwrap().count();
+    assert_eq!(files, 1);
+    // New rows never reuse an id.
+    store.insert(&table, vec![rows(&table, &[300])]).unwrap();
+    let ids: Vec<i64> = visible_rows(&store, &table).iter().map(|r| r.1).collect();
+    let unique: HashSet<i64> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len());
+    assert!(*ids.last().unwrap() >= 103);
+}
+
+#[test]
+fn deleting_a_row_twice_conflicts_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let table = create_table(&store);
+    store.insert(&table, vec![rows(&table, &[1, 2, 3])]).unwrap();
+    let stale = visible_rows(&store, &table);
+    delete_where(&store, &table, |t| t == 2).unwrap();
+    // A commit that read row 2 before it was deleted: its insert is not kept either.
+    let (times, ids): (Vec<i64>, Vec<i64>) = stale.into_iter().filter(|r| r.0 == 2).unzip();
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+        table.arrow_schema().field(0).clone(),
+        datafusion::arrow::datatypes::Field::new(ROWID_COLUMN, DataType::Int64, false),
+    ]));
+    let deletes = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(TimestampMicrosecondArray::from(times).with_timezone(UTC_ZONE)),
+            Arc::new(Int64Array::from(ids)),
+        ],
+    )
+    .unwrap();
+    let insert = store.attach_rowids(&table, rows(&table, &[9])).unwrap();
+    let result = store.commit(&[TableWrite {
+        table: &table,
+        inserts: vec![insert],
+        deletes: vec![deletes.clone()],
+    }]);
+    assert!(matches!(result, Err(Error::Conflict { .. })));
+    assert_eq!(visible_times(&store, &table), vec![1, 3]);
+    // Still a conflict after the checkpoint removed the row for good.
+    store.checkpoint().unwrap();
+    let result = store.commit(&[TableWrite {
+        table: &table,
+        inserts: Vec::new(),
+        deletes: vec![deletes],
+    }]);
+    assert!(matches!(result, Err(Error::Conflict { .. })));
 }
 
 #[test]
