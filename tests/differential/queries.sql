@@ -49,3 +49,20 @@ SELECT count(*) FROM (SELECT sensor_id, sensor_id FROM readings) s;
 SELECT 2.5::numeric::int, (-2.5)::numeric::int, 2.4999::numeric(10,4)::bigint, 0.5::numeric::smallint, (-0.5)::numeric::int;
 -- Two scalar subqueries in one select list, both named after their function.
 SELECT (SELECT count(*) FROM readings), (SELECT max(sensor_id) FROM sensors);
+-- UPDATE and DELETE (these change the tables: keep them last). RETURNING
+-- rows come in storage order, which SQL leaves open: compared as sets.
+/* any order */ UPDATE readings SET reading = reading * 2, note = upper(note) WHERE sensor_id = 2 AND reading < 30 RETURNING id, reading, note;
+/* any order */ UPDATE readings SET price = price + 1.5, counter = counter - 1 WHERE id IN (SELECT id FROM readings WHERE active ORDER BY id LIMIT 10) RETURNING id, price, counter;
+/* any order */ UPDATE readings r SET note = s.name || '/' || s.site FROM sensors s WHERE s.sensor_id = r.sensor_id AND r.id % 9 = 0 RETURNING r.id, r.note;
+/* any order */ UPDATE readings SET day = day + 1, duration = duration + interval '1 hour' WHERE id < 5 RETURNING id, day, duration;
+/* any order */ UPDATE readings SET note = reading WHERE id = 7 RETURNING note;
+/* any order */ UPDATE readings SET recorded_at = recorded_at + interval '2 days' WHERE id BETWEEN 20 AND 24 RETURNING id, recorded_at;
+SELECT * FROM readings ORDER BY id;
+/* any order */ DELETE FROM readings WHERE reading > 90 RETURNING id, sensor_id;
+/* any order */ DELETE FROM readings USING sensors WHERE sensors.sensor_id = readings.sensor_id AND sensors.name = 'gamma' AND readings.id > 150 RETURNING readings.id;
+/* any order */ DELETE FROM readings WHERE sensor_id = (SELECT max(sensor_id) FROM readings) AND NOT active RETURNING *;
+SELECT count(*), sum(counter), sum(price) FROM readings;
+SELECT * FROM readings ORDER BY id;
+/* any order */ UPDATE sensors SET site = NULL WHERE sensor_id = 5 RETURNING *;
+/* any order */ DELETE FROM sensors WHERE site IS NULL RETURNING sensor_id, name;
+SELECT * FROM sensors ORDER BY sensor_id;

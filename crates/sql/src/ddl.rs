@@ -81,9 +81,9 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
                     let (type_min, type_max) =
                         sequence_type_range(Some(pg_type)).map_err(|_| {
                             Error::InvalidParameter {
-                                message: format!(
+                                message:
                                     "identity column type must be smallint, integer, or bigint"
-                                ),
+                                        .to_owned(),
                             }
                         })?;
                     let mut sequence = sequence_def(

@@ -159,6 +159,10 @@ pub enum Error {
         "cannot insert a non-DEFAULT value into column \"{column}\"\nDETAIL: Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
     )]
     IdentityAlways { column: String },
+    #[error(
+        "column \"{column}\" can only be updated to DEFAULT\nDETAIL: Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
+    )]
+    IdentityUpdate { column: String },
     /// DROP of an object others depend on, without CASCADE (2BP01).
     #[error("{message}\nDETAIL: {detail}")]
     DependentObjects { message: String, detail: String },
@@ -238,7 +242,9 @@ impl Error {
             Error::Value { source } => value_sqlstate(source),
             Error::Copy { code, .. } | Error::Transaction { code, .. } => *code,
             Error::DependentObjects { .. } => SqlState::DependentObjectsStillExist,
-            Error::IdentityAlways { .. } => SqlState::GeneratedAlways,
+            Error::IdentityAlways { .. } | Error::IdentityUpdate { .. } => {
+                SqlState::GeneratedAlways
+            }
             Error::AlreadyHypertable { .. } => SqlState::TsHypertableExists,
             Error::NotHypertable { .. } => SqlState::TsHypertableNotExists,
             Error::TableNotEmpty { .. } => SqlState::TsTableNotEmpty,

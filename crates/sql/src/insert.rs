@@ -212,6 +212,21 @@ fn literal_of<'a>(
     }
 }
 
+/// The text a literal or parameter gives a column of `pg_type` (Some(None)
+/// for NULL); None when the expression needs evaluating.
+pub(crate) fn literal_text(
+    expr: &Expr,
+    pg_type: PgType,
+    params: &[Option<String>],
+) -> Option<Option<String>> {
+    let value = raw_value(expr, pg_type)?;
+    Some(match literal_of(&value, pg_type, params)? {
+        Literal::Null => None,
+        Literal::Text(text) => Some(text.to_owned()),
+        Literal::Owned(text) => Some(text),
+    })
+}
+
 /// What a VALUES expression is, when it is a plain literal or parameter.
 fn raw_value(expr: &Expr, pg_type: PgType) -> Option<RawValue<'_>> {
     match expr {
@@ -456,7 +471,7 @@ fn push_values_sources<'p>(
 }
 
 /// Whether PostgreSQL assigns a value of `source` to a column of `target`.
-fn assignable(source: &DataType, literal: bool, target: PgType) -> bool {
+pub(crate) fn assignable(source: &DataType, literal: bool, target: PgType) -> bool {
     let target_type = target.arrow_type();
     let temporal = |t: &DataType| matches!(t, DataType::Date32 | DataType::Timestamp(..));
     match source {
@@ -496,7 +511,7 @@ pub(crate) async fn fill_defaults(
 
 /// `SELECT CAST(<default> AS type) FROM generate_series(1, rows)`: one value
 /// per row, so volatile defaults (nextval, random) differ per row as in PostgreSQL.
-async fn evaluate_default(
+pub(crate) async fn evaluate_default(
     session: &Session,
     default_sql: &str,
     pg_type: PgType,
@@ -562,9 +577,20 @@ pub(crate) fn validate(
 }
 
 /// Evaluates RETURNING over the rows just written.
-async fn returning(
+pub(crate) async fn returning(
     session: &Session,
     table: &TableDef,
+    batch: RecordBatch,
+    items: &[ast::SelectItem],
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    returning_as(session, table, &table.name, batch, items).await
+}
+
+/// Evaluates RETURNING over rows of `table` that the statement calls `alias`.
+pub(crate) async fn returning_as(
+    session: &Session,
+    table: &TableDef,
+    alias: &str,
     batch: RecordBatch,
     items: &[ast::SelectItem],
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
@@ -574,10 +600,10 @@ async fn returning(
             context.register_udf(ScalarUDF::clone(&udf));
         }
     }
-    context.register_batch(&table.name, batch)?;
+    context.register_batch(alias, batch)?;
     let from = vec![ast::TableWithJoins {
         relation: ast::TableFactor::Table {
-            name: ast::ObjectName::from(vec![ast::Ident::with_quote('"', table.name.clone())]),
+            name: ast::ObjectName::from(vec![ast::Ident::with_quote('"', alias.to_owned())]),
             alias: None,
             args: None,
             with_hints: vec![],

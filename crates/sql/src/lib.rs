@@ -16,6 +16,7 @@
 mod alter;
 pub mod copy;
 mod ddl;
+mod dml;
 pub mod error;
 mod fast_insert;
 mod insert;
@@ -42,6 +43,10 @@ pub use transaction::TransactionStatus;
 pub struct Engine {
     store: Arc<Store>,
     sequences: sequences::Sequences,
+    /// One lock per table, held by an UPDATE or DELETE outside a transaction
+    /// block from its scan to its commit: concurrent writers of a table's
+    /// rows wait for each other, as PostgreSQL's row locks make them.
+    table_locks: parking_lot::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -57,11 +62,17 @@ impl Engine {
         Ok(Arc::new(Engine {
             sequences: sequences::Sequences::new(store.clone()),
             store,
+            table_locks: parking_lot::Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// The lock UPDATE and DELETE of one table take (see `table_locks`).
+    pub(crate) fn table_lock(&self, table_id: u64) -> Arc<tokio::sync::Mutex<()>> {
+        self.table_locks.lock().entry(table_id).or_default().clone()
     }
 
     /// A new session (one client connection).

@@ -335,6 +335,9 @@ impl Session {
                     insert::describe(self, insert_statement, &declared_types).await?;
                 Ok((types, returning))
             }
+            Statement::Update(_) | Statement::Delete(_) => {
+                crate::dml::describe(self, statement, &declared_types).await
+            }
             Statement::Explain { .. } => Ok((Vec::new(), Some(text_schema(EXPLAIN_COLUMN)))),
             Statement::ShowVariable { variable } => {
                 let name = variable
@@ -403,6 +406,8 @@ impl Session {
             Statement::Insert(insert_statement) => {
                 insert::execute(self, insert_statement, params).await
             }
+            Statement::Update(update) => crate::dml::update(self, update, params).await,
+            Statement::Delete(delete) => crate::dml::delete(self, delete, params).await,
             Statement::CreateTable(create) => ddl::create_table(self, create),
             Statement::Drop {
                 object_type,
@@ -547,11 +552,23 @@ impl Session {
         analyze: bool,
         params: &[Option<String>],
     ) -> Result<Output> {
-        if !matches!(inner, Statement::Query(_)) {
-            return Err(Error::not_supported(
-                "EXPLAIN of statements other than SELECT",
-            ));
-        }
+        // UPDATE and DELETE show the scan that finds their rows under a line
+        // naming the change, as PostgreSQL's "Update on t" node does.
+        let (header, inner) = match inner {
+            Statement::Query(_) => (None, inner.clone()),
+            Statement::Update(_) | Statement::Delete(_) if !analyze => {
+                let (header, scan) = crate::dml::explain_scan(self, inner)?;
+                (Some(header), scan)
+            }
+            _ => {
+                return Err(Error::not_supported(if analyze {
+                    "EXPLAIN ANALYZE of statements other than SELECT"
+                } else {
+                    "EXPLAIN of statements other than SELECT, UPDATE and DELETE"
+                }));
+            }
+        };
+        let inner = &inner;
         // DataFusion's EXPLAIN [ANALYZE] yields (plan_type, plan) rows; PostgreSQL
         // prints one "QUERY PLAN" column with a row per line of the executed plan.
         let explain = Statement::Explain {
@@ -585,6 +602,11 @@ impl Session {
                     lines.extend(plans.value(row).lines().map(|l| l.trim_end().to_owned()));
                 }
             }
+        }
+        if let Some(header) = header {
+            lines = std::iter::once(header)
+                .chain(lines.into_iter().map(|l| format!("  {l}")))
+                .collect();
         }
         text_rows(EXPLAIN_COLUMN, lines, "EXPLAIN")
     }

@@ -68,8 +68,8 @@ use tempora_types::datetime::MICROS_PER_DAY;
 use tempora_types::text::timestamp_micros;
 
 pub use deletes::DeleteSet;
-pub use record::{ChunkDelete, ChunkWrite};
 use record::Commit;
+pub use record::{ChunkDelete, ChunkWrite};
 
 /// Catalog `meta` key: the first WAL file a restart must replay.
 const META_WAL_REPLAY_FROM: &str = "wal_replay_from";
@@ -203,8 +203,13 @@ pub struct ChunkSnapshot {
 impl ChunkSnapshot {
     /// Live rows of the chunk.
     pub fn row_count(&self) -> u64 {
-        (self.chunk.row_count() + self.memtable.iter().map(|b| b.num_rows() as u64).sum::<u64>())
-            .saturating_sub(self.deleted.len() as u64)
+        (self.chunk.row_count()
+            + self
+                .memtable
+                .iter()
+                .map(|b| b.num_rows() as u64)
+                .sum::<u64>())
+        .saturating_sub(self.deleted.len() as u64)
     }
 }
 
@@ -479,7 +484,11 @@ impl Store {
         let mut columns = batch.columns().to_vec();
         columns.push(Arc::new(ids));
         let schema = table.storage_schema();
-        conform(table, &schema, RecordBatch::try_new(schema.clone(), columns)?)
+        conform(
+            table,
+            &schema,
+            RecordBatch::try_new(schema.clone(), columns)?,
+        )
     }
 
     /// Durably applies inserts and deletes to several tables as one unit:
@@ -488,7 +497,7 @@ impl Store {
     /// already deleted. Returns (rows inserted, rows deleted).
     pub fn commit(&self, writes: &[TableWrite<'_>]) -> Result<(u64, u64)> {
         let mut routed: Vec<(&TableDef, Vec<(i64, RecordBatch)>)> = Vec::new();
-        let mut deleted_rows: Vec<(&TableDef, Vec<(i64, Vec<i64>)>)> = Vec::new();
+        let mut deleted_rows: Vec<(&TableDef, IdsByChunkStart)> = Vec::new();
         let mut inserted = 0u64;
         let mut deleted = 0u64;
         for write in writes {
@@ -521,7 +530,7 @@ impl Store {
         for (table, rows_by_start) in routed {
             // A table dropped since the rows were made (by another session,
             // while a transaction was open) takes no rows.
-            if state.tables.get(&table.id).is_none() {
+            if !state.tables.contains_key(&table.id) {
                 return Err(Error::TableDropped {
                     name: table.name.clone(),
                 });
@@ -537,7 +546,7 @@ impl Store {
                 }));
         }
         for (table, ids_by_start) in deleted_rows {
-            if state.tables.get(&table.id).is_none() {
+            if !state.tables.contains_key(&table.id) {
                 return Err(Error::TableDropped {
                     name: table.name.clone(),
                 });
@@ -871,11 +880,7 @@ impl Store {
             }
         }
         sync_dir(&self.wal_dir)?;
-        tracing::debug!(
-            chunks = changes.len(),
-            wal = new_wal_seq,
-            "checkpoint done"
-        );
+        tracing::debug!(chunks = changes.len(), wal = new_wal_seq, "checkpoint done");
         Ok(())
     }
 
@@ -1085,7 +1090,8 @@ impl Store {
         for (start, batches) in parts {
             let sorted = segment::sorted_rows(&storage_schema, &batches, time_index)?;
             let file_name = format!("t{:012}-{start}-{stamp}.parquet", new_table.id);
-            let segment = segment::write_segment(&self.segment_dir, &file_name, &sorted, time_index)?;
+            let segment =
+                segment::write_segment(&self.segment_dir, &file_name, &sorted, time_index)?;
             new_chunks.push((start, segment));
         }
         sync_dir(&self.segment_dir)?;
@@ -1112,7 +1118,10 @@ impl Store {
                     });
                 }
                 txn.put_table(new_table.clone());
-                txn.set_meta(META_NEXT_ROWID, self.next_rowid.load(Ordering::Relaxed) as u64);
+                txn.set_meta(
+                    META_NEXT_ROWID,
+                    self.next_rowid.load(Ordering::Relaxed) as u64,
+                );
                 Ok(())
             })?;
             for chunk in &old_chunks {
@@ -1423,8 +1432,11 @@ fn max_rowid(batch: &RecordBatch) -> Result<Option<i64>> {
     Ok(datafusion::arrow::compute::max(ids))
 }
 
+/// Row ids grouped by the start of their rows' chunk.
+type IdsByChunkStart = Vec<(i64, Vec<i64>)>;
+
 /// The ids of rows to delete, grouped by the start of their chunk.
-fn deleted_ids_by_start(table: &TableDef, batches: &[RecordBatch]) -> Result<Vec<(i64, Vec<i64>)>> {
+fn deleted_ids_by_start(table: &TableDef, batches: &[RecordBatch]) -> Result<IdsByChunkStart> {
     let mut by_start: HashMap<i64, Vec<i64>> = HashMap::new();
     for batch in batches {
         if batch.num_rows() == 0 {

@@ -53,7 +53,11 @@ pub(crate) fn encode_commit(commit: &Commit) -> Result<Vec<u8>> {
             .iter()
             .map(|w| w.batch.get_array_memory_size())
             .sum::<usize>()
-            + commit.deletes.iter().map(|d| 32 + d.rowids.len() * 8).sum::<usize>(),
+            + commit
+                .deletes
+                .iter()
+                .map(|d| 32 + d.rowids.len() * 8)
+                .sum::<usize>(),
     );
     out.push(RECORD_COMMIT);
     let op_count = u32::try_from(writes.len() + commit.deletes.len())

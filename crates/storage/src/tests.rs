@@ -75,7 +75,13 @@ fn visible_rows(store: &Store, table: &TableDef) -> Vec<(i64, i64)> {
                 .column(0)
                 .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
             let ids = batch.column(2).as_primitive::<Int64Type>();
-            rows.extend(times.values().iter().copied().zip(ids.values().iter().copied()));
+            rows.extend(
+                times
+                    .values()
+                    .iter()
+                    .copied()
+                    .zip(ids.values().iter().copied()),
+            );
         }
     }
     rows.sort();
@@ -83,7 +89,10 @@ fn visible_rows(store: &Store, table: &TableDef) -> Vec<(i64, i64)> {
 }
 
 fn visible_times(store: &Store, table: &TableDef) -> Vec<i64> {
-    visible_rows(store, table).into_iter().map(|(t, _)| t).collect()
+    visible_rows(store, table)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect()
 }
 
 /// Deletes the live rows whose time passes `pick`.
@@ -173,7 +182,9 @@ fn deleting_a_row_twice_conflicts_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let table = create_table(&store);
-    store.insert(&table, vec![rows(&table, &[1, 2, 3])]).unwrap();
+    store
+        .insert(&table, vec![rows(&table, &[1, 2, 3])])
+        .unwrap();
     let stale = visible_rows(&store, &table);
     delete_where(&store, &table, |t| t == 2).unwrap();
     // A commit that read row 2 before it was deleted: its insert is not kept either.
