@@ -609,3 +609,122 @@ async fn sequences_never_repeat_a_value_across_kill_9() {
     let next = value(client.query("SELECT nextval('reset')", &[]).await.unwrap());
     assert_eq!(next, 1001, "setval is durable once it returns");
 }
+
+/// Sessions increment shared counters (alone and two at a time in
+/// transaction blocks) and delete shared rows, all at once. No increment may
+/// be lost and no row deleted twice: the final table equals a serial replay
+/// of the statements that committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_updates_and_deletes_match_a_serial_replay() {
+    const SESSIONS: usize = 8;
+    const ROUNDS: usize = 40;
+    const KEYS: i32 = 5;
+    let server = common::Server::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE counters (k integer NOT NULL, n bigint NOT NULL);
+             INSERT INTO counters SELECT k, 0 FROM generate_series(1, 5) AS k;
+             CREATE TABLE events (time timestamptz NOT NULL, id integer NOT NULL);
+             SELECT create_hypertable('events', 'time', chunk_time_interval => interval '1 hour');
+             INSERT INTO events SELECT timestamptz '2024-01-01' + i * interval '10 minutes', i FROM generate_series(1, 200) AS i;",
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for session in 0..SESSIONS {
+        let client = server.connect().await;
+        tasks.push(tokio::spawn(async move {
+            let mut increments = vec![0i64; KEYS as usize + 1];
+            let mut deleted = Vec::new();
+            let mut state = session as u64 * 7919 + 1;
+            let mut next = move |n: u64| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 33) % n
+            };
+            for _ in 0..ROUNDS {
+                let k = 1 + next(KEYS as u64) as i32;
+                match next(3) {
+                    0 => {
+                        let n = client
+                            .execute("UPDATE counters SET n = n + 1 WHERE k = $1", &[&k])
+                            .await
+                            .unwrap();
+                        assert_eq!(n, 1);
+                        increments[k as usize] += 1;
+                    }
+                    1 => {
+                        let other = 1 + next(KEYS as u64) as i32;
+                        let block = format!(
+                            "BEGIN; UPDATE counters SET n = n + 1 WHERE k = {k}; \
+                             UPDATE counters SET n = n + 10 WHERE k = {other}; COMMIT"
+                        );
+                        match client.batch_execute(&block).await {
+                            Ok(()) => {
+                                increments[k as usize] += 1;
+                                increments[other as usize] += 10;
+                            }
+                            Err(error) => {
+                                // First committer wins; the loser changed nothing.
+                                assert_eq!(
+                                    error.code(),
+                                    Some(
+                                        &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                                    ),
+                                    "{error}"
+                                );
+                                client.batch_execute("ROLLBACK").await.unwrap();
+                            }
+                        }
+                    }
+                    _ => {
+                        let low = 1 + next(190) as i32;
+                        let rows = client
+                            .query(
+                                "DELETE FROM events WHERE id BETWEEN $1 AND $2 RETURNING id",
+                                &[&low, &(low + 10)],
+                            )
+                            .await
+                            .unwrap();
+                        deleted.extend(rows.iter().map(|r| r.get::<_, i32>(0)));
+                    }
+                }
+            }
+            (increments, deleted)
+        }));
+    }
+    let mut expected = vec![0i64; KEYS as usize + 1];
+    let mut deleted = Vec::new();
+    for task in tasks {
+        let (increments, ids) = task.await.unwrap();
+        for (total, add) in expected.iter_mut().zip(increments) {
+            *total += add;
+        }
+        deleted.extend(ids);
+    }
+    let rows = client
+        .query("SELECT k, n FROM counters ORDER BY k", &[])
+        .await
+        .unwrap();
+    let actual: Vec<(i32, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let wanted: Vec<(i32, i64)> = (1..=KEYS).map(|k| (k, expected[k as usize])).collect();
+    assert_eq!(actual, wanted);
+    // Every row was deleted by exactly one session; the rest are still there.
+    deleted.sort();
+    let distinct = deleted.len();
+    deleted.dedup();
+    assert_eq!(distinct, deleted.len(), "a row was deleted twice");
+    let remaining: Vec<i32> = client
+        .query("SELECT id FROM events ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let replay: Vec<i32> = (1..=200)
+        .filter(|i| deleted.binary_search(i).is_err())
+        .collect();
+    assert_eq!(remaining, replay);
+}

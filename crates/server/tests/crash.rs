@@ -1,7 +1,9 @@
 //! Crash test: writers insert (single statements and two-statement
-//! transaction blocks) while the server is killed with SIGKILL at arbitrary
-//! moments; after each restart every acknowledged statement's or block's rows
-//! are present exactly once, and none is partly present.
+//! transaction blocks), move a statement's rows to a new statement id with
+//! UPDATE, and DELETE a statement's rows, while the server is killed with
+//! SIGKILL at arbitrary moments; after each restart every acknowledged
+//! statement's or block's rows are present exactly once, every acknowledged
+//! UPDATE and DELETE is there in full, and nothing is partly there.
 
 mod common;
 
@@ -31,9 +33,23 @@ struct Ledger {
     acknowledged: BTreeMap<i64, i64>,
     /// Statements sent and not acknowledged (in flight at the crash, or failed).
     unacknowledged: BTreeMap<i64, i64>,
+    /// UPDATEs moving a statement's rows to a new id, not acknowledged: (from, to).
+    moves_in_flight: Vec<(i64, i64)>,
+    /// DELETEs of a statement's rows, not acknowledged.
+    deletes_in_flight: Vec<i64>,
+    /// Acknowledged UPDATEs and DELETEs, to show the test exercised them.
+    updates_acknowledged: usize,
+    deletes_acknowledged: usize,
 }
 
-async fn writer(port: u16, first_statement: i64, seed: u64, ledger: Arc<Mutex<Ledger>>) {
+/// `own`: acknowledged statements this writer alone may update or delete.
+async fn writer(
+    port: u16,
+    first_statement: i64,
+    seed: u64,
+    mut own: Vec<i64>,
+    ledger: Arc<Mutex<Ledger>>,
+) {
     let connection_string = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres");
     let Ok((client, connection)) =
         tokio_postgres::connect(&connection_string, tokio_postgres::NoTls).await
@@ -46,6 +62,46 @@ async fn writer(port: u16, first_statement: i64, seed: u64, ledger: Arc<Mutex<Le
     let mut random = Lcg(seed);
     let mut statement = first_statement;
     loop {
+        let action = random.below(6);
+        if action >= 4 && !own.is_empty() {
+            let target = own.swap_remove(random.below(own.len() as u64) as usize);
+            let result = if action == 4 {
+                // Move all the statement's rows to a new id (and change them).
+                let to = statement;
+                statement += 1;
+                ledger.lock().unwrap().moves_in_flight.push((target, to));
+                let result = client
+                    .simple_query(&format!(
+                        "UPDATE crash SET statement = {to}, value = value + 1 WHERE statement = {target}"
+                    ))
+                    .await;
+                if result.is_ok() {
+                    let mut ledger = ledger.lock().unwrap();
+                    ledger.moves_in_flight.retain(|m| *m != (target, to));
+                    let rows = ledger.acknowledged.remove(&target).unwrap_or(0);
+                    ledger.acknowledged.insert(to, rows);
+                    ledger.updates_acknowledged += 1;
+                    own.push(to);
+                }
+                result
+            } else {
+                ledger.lock().unwrap().deletes_in_flight.push(target);
+                let result = client
+                    .simple_query(&format!("DELETE FROM crash WHERE statement = {target}"))
+                    .await;
+                if result.is_ok() {
+                    let mut ledger = ledger.lock().unwrap();
+                    ledger.deletes_in_flight.retain(|d| *d != target);
+                    ledger.acknowledged.remove(&target);
+                    ledger.deletes_acknowledged += 1;
+                }
+                result
+            };
+            if result.is_err() {
+                return;
+            }
+            continue;
+        }
         let rows = 1 + random.below(200) as i64;
         let day = random.below(20) as i64;
         let values: Vec<String> = (0..rows)
@@ -92,6 +148,7 @@ async fn writer(port: u16, first_statement: i64, seed: u64, ledger: Arc<Mutex<Le
                 let mut ledger = ledger.lock().unwrap();
                 ledger.unacknowledged.remove(&statement);
                 ledger.acknowledged.insert(statement, rows);
+                own.push(statement);
             }
             Err(_) => return,
         }
@@ -125,10 +182,30 @@ async fn acknowledged_rows_survive_kill_9() {
     let mut random = Lcg(0x5eed);
     for cycle in 0..cycles {
         let mut server = common::Server::start_with(&data_dir, &args);
+        // Statements of earlier cycles are dealt out to this cycle's writers.
+        let earlier: Vec<i64> = ledger
+            .lock()
+            .unwrap()
+            .acknowledged
+            .keys()
+            .copied()
+            .collect();
         let writers: Vec<_> = (0..3)
             .map(|w| {
                 let first = (cycle as i64 * 3 + w) * 1_000_000;
-                tokio::spawn(writer(server.port, first, random.next(), ledger.clone()))
+                let own: Vec<i64> = earlier
+                    .iter()
+                    .copied()
+                    .skip(w as usize)
+                    .step_by(3)
+                    .collect();
+                tokio::spawn(writer(
+                    server.port,
+                    first,
+                    random.next(),
+                    own,
+                    ledger.clone(),
+                ))
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(100 + random.below(600))).await;
@@ -152,6 +229,31 @@ async fn acknowledged_rows_survive_kill_9() {
             present.insert(row.get(0), (row.get(1), row.get(2)));
         }
         let mut ledger = ledger.lock().unwrap();
+        // An UPDATE or DELETE cut off by the crash happened in full or not at all.
+        let full = |statement: i64, rows: i64| present.get(&statement) == Some(&(rows, rows));
+        for (from, to) in std::mem::take(&mut ledger.moves_in_flight) {
+            let rows = ledger.acknowledged[&from];
+            if full(to, rows) && !present.contains_key(&from) {
+                ledger.acknowledged.remove(&from);
+                ledger.acknowledged.insert(to, rows);
+            } else {
+                assert!(
+                    full(from, rows) && !present.contains_key(&to),
+                    "cycle {cycle}: UPDATE of statement {from} to {to} is partly there"
+                );
+            }
+        }
+        for statement in std::mem::take(&mut ledger.deletes_in_flight) {
+            let rows = ledger.acknowledged[&statement];
+            if present.contains_key(&statement) {
+                assert!(
+                    full(statement, rows),
+                    "cycle {cycle}: DELETE of statement {statement} is partly there"
+                );
+            } else {
+                ledger.acknowledged.remove(&statement);
+            }
+        }
         for (statement, expected) in &ledger.acknowledged {
             let found = present.get(statement).copied().unwrap_or((0, 0));
             assert_eq!(
@@ -187,10 +289,18 @@ async fn acknowledged_rows_survive_kill_9() {
                 "cycle {cycle}: rows of a statement never sent: {statement}"
             );
         }
-        eprintln!("cycle {cycle}: {} statements verified", known.len());
+        eprintln!(
+            "cycle {cycle}: {} statements verified; {} updates, {} deletes acknowledged so far",
+            known.len(),
+            ledger.updates_acknowledged,
+            ledger.deletes_acknowledged
+        );
     }
+    let ledger = ledger.lock().unwrap();
     assert!(
-        ledger.lock().unwrap().acknowledged.len() > 20,
+        ledger.acknowledged.len() > 20
+            && ledger.updates_acknowledged > 5
+            && ledger.deletes_acknowledged > 5,
         "the writers made too little progress to test anything"
     );
 }
