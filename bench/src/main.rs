@@ -302,6 +302,76 @@ struct Timings {
     insert_rows_per_second: f64,
     query_seconds: f64,
     bytes_on_disk: u64,
+    writes: WriteTimings,
+}
+
+/// Changes to loaded rows, each its own autocommit statement.
+struct WriteTimings {
+    /// Mean milliseconds of an UPDATE of one row named by (device_id, time).
+    point_update_ms: f64,
+    /// Mean milliseconds of a DELETE of one row named by (device_id, time).
+    point_delete_ms: f64,
+    /// Seconds to DELETE one day of the 30.
+    day_delete_seconds: f64,
+    day_rows: u64,
+}
+
+/// (device_id, time) of `count` loaded rows, spread over the table.
+fn row_keys(generator: &Generator, rows: u64, count: u64) -> Vec<(String, String)> {
+    let mut keys = Vec::new();
+    let mut line = String::new();
+    for k in 0..count {
+        line.clear();
+        generator.row((k * 7_919_993 + 12_345) % rows, &mut line);
+        let mut fields = line.split('\t');
+        let time = fields.next().unwrap_or_default().to_owned();
+        let device = fields.next().unwrap_or_default().to_owned();
+        keys.push((device, time));
+    }
+    keys
+}
+
+async fn writes(client: &tokio_postgres::Client, keys: &[(String, String)]) -> WriteTimings {
+    let half = keys.len() / 2;
+    let started = Instant::now();
+    for (device, time) in &keys[..half] {
+        let changed = client
+            .execute(
+                &format!("UPDATE telemetry SET cpu = cpu + 1 WHERE device_id = '{device}' AND time = '{time}'"),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed, 1, "UPDATE of {device} at {time}");
+    }
+    let point_update_ms = started.elapsed().as_secs_f64() * 1000.0 / half as f64;
+    let started = Instant::now();
+    for (device, time) in &keys[half..] {
+        let changed = client
+            .execute(
+                &format!("DELETE FROM telemetry WHERE device_id = '{device}' AND time = '{time}'"),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed, 1, "DELETE of {device} at {time}");
+    }
+    let point_delete_ms =
+        started.elapsed().as_secs_f64() * 1000.0 / (keys.len() - half) as f64;
+    let started = Instant::now();
+    let day_rows = client
+        .execute(
+            "DELETE FROM telemetry WHERE time >= '2024-01-10 00:00:00+00' AND time < '2024-01-11 00:00:00+00'",
+            &[],
+        )
+        .await
+        .unwrap();
+    WriteTimings {
+        point_update_ms,
+        point_delete_ms,
+        day_delete_seconds: started.elapsed().as_secs_f64(),
+        day_rows,
+    }
 }
 
 const QUERY: &str = "SELECT time_bucket('1 hour', time) AS bucket, device_id, avg(cpu), max(temperature) \
@@ -377,6 +447,7 @@ async fn main() {
         args.rows, args.devices
     );
     let workload = Workload::generate(&generator, args.rows);
+    let keys = row_keys(&generator, args.rows, 200);
 
     // tempora
     let workdir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
@@ -394,11 +465,13 @@ async fn main() {
     let tempora = Tempora::start(&args.tempora, &data_dir);
     let client = connect(tempora.port).await;
     let query_seconds = time_query(&client, QUERY).await;
+    let bytes_on_disk = directory_size(&data_dir);
     let tempora_result = Timings {
         copy_rows_per_second: copy_rate,
         insert_rows_per_second: insert_rate,
         query_seconds,
-        bytes_on_disk: directory_size(&data_dir),
+        bytes_on_disk,
+        writes: writes(&client, &keys).await,
     };
     drop(client);
     tempora.stop();
@@ -427,7 +500,12 @@ async fn main() {
         insert_rows_per_second: insert_rate,
         query_seconds,
         bytes_on_disk: bytes as u64,
+        writes: writes(&client, &keys).await,
     };
+    assert_eq!(
+        tempora_result.writes.day_rows, postgres_result.writes.day_rows,
+        "both servers must delete the same day of rows"
+    );
     drop(client);
     drop(postgres);
 
@@ -464,6 +542,28 @@ async fn main() {
         tempora_result.bytes_on_disk,
         postgres_result.bytes_on_disk,
         postgres_result.bytes_on_disk as f64 / tempora_result.bytes_on_disk as f64
+    );
+    let (t, p) = (&tempora_result.writes, &postgres_result.writes);
+    println!(
+        "{:<34} {:>14.3} {:>14.3} {:>9.2}x",
+        "point UPDATE by key (ms)",
+        t.point_update_ms,
+        p.point_update_ms,
+        p.point_update_ms / t.point_update_ms
+    );
+    println!(
+        "{:<34} {:>14.3} {:>14.3} {:>9.2}x",
+        "point DELETE by key (ms)",
+        t.point_delete_ms,
+        p.point_delete_ms,
+        p.point_delete_ms / t.point_delete_ms
+    );
+    println!(
+        "{:<34} {:>14.3} {:>14.3} {:>9.2}x",
+        format!("DELETE one day, {} rows (s)", t.day_rows),
+        t.day_delete_seconds,
+        p.day_delete_seconds,
+        p.day_delete_seconds / t.day_delete_seconds
     );
     println!("(ratios: higher is better for tempora)");
 }
