@@ -356,8 +356,7 @@ async fn writes(client: &tokio_postgres::Client, keys: &[(String, String)]) -> W
             .unwrap();
         assert_eq!(changed, 1, "DELETE of {device} at {time}");
     }
-    let point_delete_ms =
-        started.elapsed().as_secs_f64() * 1000.0 / (keys.len() - half) as f64;
+    let point_delete_ms = started.elapsed().as_secs_f64() * 1000.0 / (keys.len() - half) as f64;
     let started = Instant::now();
     let day_rows = client
         .execute(

@@ -49,6 +49,10 @@ SELECT count(*) FROM (SELECT sensor_id, sensor_id FROM readings) s;
 SELECT 2.5::numeric::int, (-2.5)::numeric::int, 2.4999::numeric(10,4)::bigint, 0.5::numeric::smallint, (-0.5)::numeric::int;
 -- Two scalar subqueries in one select list, both named after their function.
 SELECT (SELECT count(*) FROM readings), (SELECT max(sensor_id) FROM sensors);
+-- Views (expanded into the statements that read them).
+CREATE VIEW sensor_counts AS SELECT s.name, count(r.id) AS n, max(r.reading) AS top FROM sensors s LEFT JOIN readings r USING (sensor_id) GROUP BY s.name;
+SELECT * FROM sensor_counts ORDER BY name;
+SELECT c.name, c.n FROM sensor_counts c JOIN sensors s ON s.name = c.name WHERE s.site = 'north' ORDER BY 1;
 -- UPDATE and DELETE (these change the tables: keep them last). RETURNING
 -- rows come in storage order, which SQL leaves open: compared as sets.
 /* any order */ UPDATE readings SET reading = reading * 2, note = upper(note) WHERE sensor_id = 2 AND reading < 30 RETURNING id, reading, note;
@@ -66,3 +70,4 @@ SELECT * FROM readings ORDER BY id;
 /* any order */ UPDATE sensors SET site = NULL WHERE sensor_id = 5 RETURNING *;
 /* any order */ DELETE FROM sensors WHERE site IS NULL RETURNING sensor_id, name;
 SELECT * FROM sensors ORDER BY sensor_id;
+SELECT * FROM sensor_counts ORDER BY name;

@@ -140,6 +140,18 @@ pub struct SequenceDef {
     pub owned_by: Option<(TableId, String)>,
 }
 
+/// A view: a stored query, expanded where a statement names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewDef {
+    pub name: String,
+    /// The SELECT, as SQL text.
+    pub query: String,
+    /// The view's column names, fixed when it was created.
+    pub columns: Vec<String>,
+    /// Tables the query reads (which cannot be dropped while it exists).
+    pub depends_on: Vec<String>,
+}
+
 /// One consistent picture of the whole catalog.
 #[derive(Debug, Clone, Default)]
 pub struct CatalogState {
@@ -147,6 +159,7 @@ pub struct CatalogState {
     pub table_names: HashMap<String, TableId>,
     pub chunks: BTreeMap<ChunkId, Arc<ChunkDef>>,
     pub sequences: BTreeMap<String, SequenceDef>,
+    pub views: BTreeMap<String, ViewDef>,
     /// Counters and storage positions, such as `next_id` and `checkpoint_wal_file`.
     pub meta: BTreeMap<String, u64>,
 }
@@ -172,6 +185,21 @@ impl CatalogState {
 
     pub fn hypertables(&self) -> impl Iterator<Item = &Arc<TableDef>> {
         self.tables.values().filter(|t| t.hypertable.is_some())
+    }
+
+    /// Whether a table, sequence or view has this name (they share one namespace).
+    pub fn relation_exists(&self, name: &str) -> bool {
+        self.table_names.contains_key(name)
+            || self.sequences.contains_key(name)
+            || self.views.contains_key(name)
+    }
+
+    /// Views that read the table or view `name`.
+    pub fn views_depending_on(&self, name: &str) -> Vec<&ViewDef> {
+        self.views
+            .values()
+            .filter(|v| v.depends_on.iter().any(|d| d == name))
+            .collect()
     }
 
     pub fn meta_value(&self, key: &str) -> u64 {

@@ -16,13 +16,14 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::model::{CatalogState, ChunkDef, ChunkId, SequenceDef, TableDef, TableId};
+use crate::model::{CatalogState, ChunkDef, ChunkId, SequenceDef, TableDef, TableId, ViewDef};
 use crate::{Error, Result};
 
 const TABLES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("tables");
 const CHUNKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("chunks");
 const SEQUENCES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sequences");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+const VIEWS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("views");
 
 /// Key in `meta` of the next id handed out for tables and chunks.
 const NEXT_ID: &str = "next_id";
@@ -69,6 +70,7 @@ impl Catalog {
             write.open_table(CHUNKS)?;
             write.open_table(SEQUENCES)?;
             write.open_table(META)?;
+            write.open_table(VIEWS)?;
             write.commit()?;
         }
         let read = db.begin_read()?;
@@ -92,6 +94,11 @@ impl Catalog {
                 sequence.last_value = sequence.reserved_through;
             }
             state.sequences.insert(sequence.name.clone(), sequence);
+        }
+        for entry in read.open_table(VIEWS)?.iter()? {
+            let (key, value) = entry?;
+            let view: ViewDef = decode(&format!("views/{}", key.value()), value.value())?;
+            state.views.insert(view.name.clone(), view);
         }
         for entry in read.open_table(META)?.iter()? {
             let (key, value) = entry?;
@@ -119,6 +126,7 @@ impl Catalog {
             tables: BTreeSet::new(),
             chunks: BTreeSet::new(),
             sequences: BTreeSet::new(),
+            views: BTreeSet::new(),
             meta: BTreeSet::new(),
         };
         let result = f(&mut txn)?;
@@ -131,6 +139,7 @@ impl Catalog {
         if txn.tables.is_empty()
             && txn.chunks.is_empty()
             && txn.sequences.is_empty()
+            && txn.views.is_empty()
             && txn.meta.is_empty()
         {
             return Ok(());
@@ -170,6 +179,17 @@ impl Catalog {
                     }
                 }
             }
+            let mut views = write.open_table(VIEWS)?;
+            for name in &txn.views {
+                match txn.state.views.get(name) {
+                    Some(view) => {
+                        views.insert(name.as_str(), encode(view).as_slice())?;
+                    }
+                    None => {
+                        views.remove(name.as_str())?;
+                    }
+                }
+            }
             let mut meta = write.open_table(META)?;
             for key in &txn.meta {
                 match txn.state.meta.get(key) {
@@ -193,6 +213,7 @@ pub struct CatalogTxn {
     tables: BTreeSet<TableId>,
     chunks: BTreeSet<ChunkId>,
     sequences: BTreeSet<String>,
+    views: BTreeSet<String>,
     meta: BTreeSet<String>,
 }
 
@@ -231,9 +252,7 @@ impl CatalogTxn {
 
     /// Adds a table; fails if the name is taken.
     pub fn create_table(&mut self, table: TableDef) -> Result<()> {
-        if self.state.table_names.contains_key(&table.name)
-            || self.state.sequences.contains_key(&table.name)
-        {
+        if self.state.relation_exists(&table.name) {
             return Err(Error::TableExists { name: table.name });
         }
         self.put_table(table);
@@ -293,9 +312,7 @@ impl CatalogTxn {
     }
 
     pub fn create_sequence(&mut self, sequence: SequenceDef) -> Result<()> {
-        if self.state.sequences.contains_key(&sequence.name)
-            || self.state.table_names.contains_key(&sequence.name)
-        {
+        if self.state.relation_exists(&sequence.name) {
             return Err(Error::SequenceExists {
                 name: sequence.name,
             });
@@ -307,6 +324,17 @@ impl CatalogTxn {
     pub fn put_sequence(&mut self, sequence: SequenceDef) {
         self.sequences.insert(sequence.name.clone());
         self.state.sequences.insert(sequence.name.clone(), sequence);
+    }
+
+    /// Adds or replaces a view.
+    pub fn put_view(&mut self, view: ViewDef) {
+        self.views.insert(view.name.clone());
+        self.state.views.insert(view.name.clone(), view);
+    }
+
+    pub fn drop_view(&mut self, name: &str) {
+        self.state.views.remove(name);
+        self.views.insert(name.to_owned());
     }
 
     pub fn drop_sequence(&mut self, name: &str) {

@@ -53,6 +53,15 @@ pub(crate) async fn alter_table(session: &mut Session, alter: &ast::AlterTable) 
             let (RenameTableNameKind::To(new) | RenameTableNameKind::As(new)) = new;
             rename_table(session, &table, new)
         }
+        AlterTableOperation::RenameColumn { .. }
+        | AlterTableOperation::AddColumn { .. }
+        | AlterTableOperation::DropColumn { .. }
+        | AlterTableOperation::AlterColumn { .. }
+            if !state.views_depending_on(&table.name).is_empty() =>
+        {
+            crate::views::check_columns_unused(&state, &table.name, "change the columns")?;
+            Ok(command("ALTER TABLE"))
+        }
         AlterTableOperation::RenameColumn {
             old_column_name,
             new_column_name,
@@ -145,12 +154,20 @@ fn with_schema(
 fn rename_table(session: &Session, table: &TableDef, new: &ObjectName) -> Result<Output> {
     let new_name = table_name(new)?;
     let state = session.engine().store().catalog().snapshot();
-    if state.table_by_name(&new_name).is_some() || state.sequences.contains_key(&new_name) {
+    if state.relation_exists(&new_name) {
         return Err(Error::DuplicateTable { name: new_name });
     }
+    let views = crate::views::renamed_in_views(&state, &table.name, &new_name)?;
     let mut renamed = table.clone();
     renamed.name = new_name;
-    put_definition(session, renamed)
+    session.engine().store().catalog().transact(|txn| {
+        txn.put_table(renamed);
+        for view in views {
+            txn.put_view(view);
+        }
+        Ok(())
+    })?;
+    Ok(command("ALTER TABLE"))
 }
 
 async fn rename_column(

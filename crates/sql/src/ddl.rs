@@ -384,7 +384,15 @@ pub(crate) fn drop(
     for name in names {
         let name = table_name(name)?;
         match state.table_by_name(&name) {
-            Some(table) => ids.push(table.id),
+            Some(table) => {
+                crate::views::check_no_dependent_views(&state, &name)?;
+                ids.push(table.id)
+            }
+            None if state.views.contains_key(&name) => {
+                return Err(Error::WrongObjectType {
+                    message: format!("\"{name}\" is not a table"),
+                });
+            }
             None if if_exists => {
                 session.notice(format!("table \"{name}\" does not exist, skipping"))
             }

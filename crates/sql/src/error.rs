@@ -52,6 +52,7 @@ pub enum SqlState {
     InFailedSqlTransaction,
     ReadOnlySqlTransaction,
     SerializationFailure,
+    WrongObjectType,
     InvalidSavepointSpecification,
     /// TimescaleDB: the table is already a hypertable (TS110).
     TsHypertableExists,
@@ -106,6 +107,7 @@ impl SqlState {
             SqlState::InFailedSqlTransaction => "25P02",
             SqlState::ReadOnlySqlTransaction => "25006",
             SqlState::SerializationFailure => "40001",
+            SqlState::WrongObjectType => "42809",
             SqlState::InvalidSavepointSpecification => "3B001",
             SqlState::TsHypertableExists => "TS110",
             SqlState::TsHypertableNotExists => "TS001",
@@ -163,6 +165,9 @@ pub enum Error {
         "column \"{column}\" can only be updated to DEFAULT\nDETAIL: Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
     )]
     IdentityUpdate { column: String },
+    /// A statement for one kind of relation names another kind (42809).
+    #[error("{message}")]
+    WrongObjectType { message: String },
     /// DROP of an object others depend on, without CASCADE (2BP01).
     #[error("{message}\nDETAIL: {detail}")]
     DependentObjects { message: String, detail: String },
@@ -242,6 +247,7 @@ impl Error {
             Error::Value { source } => value_sqlstate(source),
             Error::Copy { code, .. } | Error::Transaction { code, .. } => *code,
             Error::DependentObjects { .. } => SqlState::DependentObjectsStillExist,
+            Error::WrongObjectType { .. } => SqlState::WrongObjectType,
             Error::IdentityAlways { .. } | Error::IdentityUpdate { .. } => {
                 SqlState::GeneratedAlways
             }

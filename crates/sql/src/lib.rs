@@ -27,6 +27,7 @@ mod session;
 mod settings;
 mod timescale;
 mod transaction;
+mod views;
 
 use std::path::Path;
 use std::sync::Arc;

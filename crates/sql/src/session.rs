@@ -112,8 +112,34 @@ impl std::fmt::Debug for Session {
 
 /// Parses SQL text into statements with the PostgreSQL dialect.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| Error::Syntax {
-        message: syntax_message(&e.to_string()),
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
+        unsupported_statement(sql).unwrap_or_else(|| Error::Syntax {
+            message: syntax_message(&e.to_string()),
+        })
+    })
+}
+
+/// Statements PostgreSQL has and tempora refuses by design, which the
+/// parser does not know: named so the user learns why, not a syntax error.
+fn unsupported_statement(sql: &str) -> Option<Error> {
+    let words: Vec<String> = sql
+        .split(|c: char| c.is_whitespace() || c == ';' || c == '(')
+        .filter(|w| !w.is_empty())
+        .take(4)
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let message = match words.as_slice() {
+        ["CREATE", "RULE", ..] | ["CREATE", "OR", "REPLACE", "RULE"] => {
+            "rules (CREATE RULE) are not supported: write the statements the rule would run from the application"
+        }
+        ["DO", ..] => {
+            "anonymous code blocks (DO) are not supported: PL/pgSQL does not run in tempora; run the statements one by one"
+        }
+        _ => return None,
+    };
+    Some(Error::Unsupported {
+        message: message.to_owned(),
     })
 }
 
@@ -410,11 +436,19 @@ impl Session {
             Statement::Delete(delete) => crate::dml::delete(self, delete, params).await,
             Statement::CreateTable(create) => ddl::create_table(self, create),
             Statement::Drop {
+                object_type: ast::ObjectType::View,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => crate::views::drop_views(self, *if_exists, *cascade, names),
+            Statement::Drop {
                 object_type,
                 if_exists,
                 names,
                 ..
             } => ddl::drop(self, *object_type, *if_exists, names),
+            Statement::CreateView(create) => crate::views::create_view(self, create).await,
             Statement::CreateExtension(create) => ddl::create_extension(self, create),
             Statement::AlterTable(alter) => crate::alter::alter_table(self, alter).await,
             Statement::Truncate(truncate) => crate::alter::truncate(self, truncate),
@@ -480,6 +514,9 @@ impl Session {
     /// Plans a statement with DataFusion.
     pub(crate) async fn plan(&self, statement: &Statement) -> Result<LogicalPlan> {
         let state = self.context.state();
+        let catalog = self.engine.store().catalog().snapshot();
+        let expanded = crate::views::expand(&catalog, statement)?;
+        let statement = expanded.as_ref().unwrap_or(statement);
         Ok(state
             .statement_to_plan(DfStatement::Statement(Box::new(
                 crate::rewrite::for_datafusion(statement),
@@ -708,6 +745,7 @@ impl Session {
 fn catalog_change(statement: &Statement) -> Option<&'static str> {
     match statement {
         Statement::CreateTable(_) => Some("CREATE TABLE"),
+        Statement::CreateView(_) => Some("CREATE VIEW"),
         Statement::CreateSequence { .. } => Some("CREATE SEQUENCE"),
         Statement::AlterTable(_) => Some("ALTER TABLE"),
         Statement::Truncate(_) => Some("TRUNCATE"),
@@ -726,7 +764,7 @@ fn catalog_change(statement: &Statement) -> Option<&'static str> {
 
 /// The output column names PostgreSQL gives a SELECT's unaliased items: the
 /// column or function name, the type name of a cast constant, else `?column?`.
-fn postgres_names(statement: &Statement, schema: &Schema) -> SchemaRef {
+pub(crate) fn postgres_names(statement: &Statement, schema: &Schema) -> SchemaRef {
     let renamed = || -> Option<Vec<String>> {
         let Statement::Query(query) = statement else {
             return None;
