@@ -199,13 +199,12 @@ pub(crate) async fn create_view(session: &mut Session, create: &ast::CreateView)
             session.notice(format!("relation \"{name}\" already exists, skipping"));
             return Ok(command("CREATE VIEW"));
         }
-        Some(old) if create.or_replace => {
-            if !view.columns.starts_with(&old.columns) {
-                return Err(Error::InvalidParameter {
-                    message: "cannot drop columns from view".to_owned(),
-                });
-            }
+        Some(old) if create.or_replace && !view.columns.starts_with(&old.columns) => {
+            return Err(Error::InvalidParameter {
+                message: "cannot drop columns from view".to_owned(),
+            });
         }
+        Some(_) if create.or_replace => {}
         Some(_) => return Err(Error::DuplicateTable { name }),
         None if state.relation_exists(&name) => {
             return Err(Error::DuplicateTable { name });
