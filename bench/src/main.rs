@@ -331,8 +331,15 @@ fn row_keys(generator: &Generator, rows: u64, count: u64) -> Vec<(String, String
     keys
 }
 
+const DAY_FILTER: &str = "time >= '2024-01-10 00:00:00+00' AND time < '2024-01-11 00:00:00+00'";
+
 async fn writes(client: &tokio_postgres::Client, keys: &[(String, String)]) -> WriteTimings {
     let half = keys.len() / 2;
+    let day_rows_loaded: i64 = client
+        .query_one(&format!("SELECT count(*) FROM telemetry WHERE {DAY_FILTER}"), &[])
+        .await
+        .unwrap()
+        .get(0);
     let started = Instant::now();
     for (device, time) in &keys[..half] {
         let changed = client
@@ -357,14 +364,19 @@ async fn writes(client: &tokio_postgres::Client, keys: &[(String, String)]) -> W
         assert_eq!(changed, 1, "DELETE of {device} at {time}");
     }
     let point_delete_ms = started.elapsed().as_secs_f64() * 1000.0 / (keys.len() - half) as f64;
+    let day_rows_before: i64 = client
+        .query_one(&format!("SELECT count(*) FROM telemetry WHERE {DAY_FILTER}"), &[])
+        .await
+        .unwrap()
+        .get(0);
     let started = Instant::now();
     let day_rows = client
-        .execute(
-            "DELETE FROM telemetry WHERE time >= '2024-01-10 00:00:00+00' AND time < '2024-01-11 00:00:00+00'",
-            &[],
-        )
+        .execute(&format!("DELETE FROM telemetry WHERE {DAY_FILTER}"), &[])
         .await
         .unwrap();
+    eprintln!(
+        "day 10: {day_rows_loaded} rows loaded, {day_rows_before} before its DELETE, {day_rows} deleted"
+    );
     WriteTimings {
         point_update_ms,
         point_delete_ms,

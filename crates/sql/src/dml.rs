@@ -23,16 +23,19 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UInt32Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UInt32Array, UInt64Array,
+};
 use datafusion::arrow::compute::{
     CastOptions, cast_with_options, concat_batches, take_record_batch,
 };
-use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::sql::sqlparser::ast::{self, Expr, SelectItem, Statement};
 
 use tempora_catalog::{ROWID_COLUMN, TableDef};
 use tempora_query::provider::rowid_scan_name;
+use tempora_storage::CHUNK_COLUMN;
 use tempora_types::PgType;
 use tempora_types::text::{ColumnBuilder, format_value};
 
@@ -142,18 +145,40 @@ fn distinct_rows(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBa
     Ok(take_record_batch(&batch, &UInt32Array::from(keep))?)
 }
 
-/// The row ids (and the time column, which names a hypertable row's chunk)
-/// of scanned rows (row id, then all the table's columns), as the store
-/// deletes them.
-fn deleted_rows(table: &TableDef, rows: &RecordBatch) -> Result<RecordBatch> {
-    let mut columns = vec![0];
-    if let Some(hypertable) = &table.hypertable {
-        let index = table
-            .column_index(&hypertable.time_column)
-            .ok_or_else(|| Error::not_supported("a hypertable without its time column"))?;
-        columns.push(index + 1);
-    }
-    Ok(rows.project(&columns)?)
+/// The row ids of scanned rows with the chunk each was read from, as the
+/// store deletes them. `time_position`: the time column's place in `rows`.
+fn deleted_rows(
+    session: &Session,
+    table: &TableDef,
+    rows: &RecordBatch,
+    time_position: Option<usize>,
+) -> Result<RecordBatch> {
+    let snapshot = session
+        .reads
+        .table(table.id)
+        .ok_or_else(|| Error::UndefinedTable {
+            name: table.name.clone(),
+        })?;
+    let time = time_position.map(|i| rows.column(i).as_ref());
+    let chunks = snapshot.chunks_of_rows(time, rows.num_rows())?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(ROWID_COLUMN, DataType::Int64, false),
+        Field::new(CHUNK_COLUMN, DataType::UInt64, true),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![rows.column(0).clone(), Arc::new(UInt64Array::from(chunks))],
+    )?)
+}
+
+/// Where the time column of a hypertable is among scanned rows that hold
+/// the row id and then all the table's columns.
+fn time_position(table: &TableDef) -> Option<usize> {
+    table
+        .hypertable
+        .as_ref()
+        .and_then(|h| table.column_index(&h.time_column))
+        .map(|i| i + 1)
 }
 
 /// The table's columns of scanned rows (which start with the row id).
@@ -209,11 +234,11 @@ pub(crate) async fn delete(
         let (schema, batches) = session.collect(&scan, params).await?;
         let rows = distinct_rows(&schema, &batches)?;
         // Without RETURNING the scan read just the row id and time column.
-        let deletes = if delete.returning.is_some() {
-            deleted_rows(&table, &rows)?
-        } else {
-            rows.clone()
+        let time = match delete.returning {
+            Some(_) => time_position(&table),
+            None => table.hypertable.as_ref().map(|_| 1),
         };
+        let deletes = deleted_rows(session, &table, &rows, time)?;
         match session
             .write_changes(&table, Vec::new(), vec![deletes], "DELETE")
             .await
@@ -347,7 +372,7 @@ pub(crate) async fn update(
         let (schema, batches) = session.collect(&scan, params).await?;
         let rows = distinct_rows(&schema, &batches)?;
         let new_rows = new_versions(session, &table, &rows, &assigned).await?;
-        let deletes = deleted_rows(&table, &rows)?;
+        let deletes = deleted_rows(session, &table, &rows, time_position(&table))?;
         match session
             .write_changes(&table, vec![new_rows.clone()], vec![deletes], "UPDATE")
             .await

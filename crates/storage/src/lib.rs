@@ -55,7 +55,7 @@ use std::sync::{Arc, Weak};
 use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Int16Type, Int32Type, Int64Type, SchemaRef,
+    DataType, Date32Type, Int16Type, Int32Type, Int64Type, SchemaRef, UInt64Type,
 };
 use datafusion::arrow::error::ArrowError;
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -220,8 +220,9 @@ pub struct TableWrite<'a> {
     /// New rows in the table's storage schema, row ids allocated by
     /// [`Store::allocate_rowids`].
     pub inserts: Vec<RecordBatch>,
-    /// Rows to delete: batches holding at least the row id column and, for
-    /// a hypertable, the time column (which names the row's chunk).
+    /// Rows to delete: batches holding the row id column and the
+    /// [`CHUNK_COLUMN`] (the chunk each row was read from, as
+    /// [`TableSnapshot::chunks_of_rows`] gives it).
     pub deletes: Vec<RecordBatch>,
 }
 
@@ -230,6 +231,39 @@ pub struct TableWrite<'a> {
 pub struct TableSnapshot {
     pub table: Arc<TableDef>,
     pub chunks: Vec<ChunkSnapshot>,
+}
+
+/// The column of rows to delete that names the chunk each was read from.
+pub const CHUNK_COLUMN: &str = "__tempora_chunk";
+
+impl TableSnapshot {
+    /// The chunk of this snapshot each row was read from, given the rows'
+    /// time column (None for a plain table); None for a row in no chunk of
+    /// the snapshot (a transaction's own uncommitted row). A delete names
+    /// the chunk it read a row from: if that chunk is gone by the commit
+    /// (dropped, or rewritten by ALTER TABLE), the commit conflicts.
+    pub fn chunks_of_rows(&self, time: Option<&dyn Array>, rows: usize) -> Result<Vec<Option<ChunkId>>> {
+        let Some(hypertable) = &self.table.hypertable else {
+            return Ok(vec![self.chunks.first().map(|c| c.chunk.id); rows]);
+        };
+        let Some(time) = time else {
+            return Err(Error::SchemaMismatch {
+                table: self.table.name.clone(),
+                reason: "rows to delete lack the time column".to_owned(),
+            });
+        };
+        let values = dimension_values(&self.table, time, &hypertable.time_column)?;
+        Ok(values
+            .into_iter()
+            .map(|value| {
+                let start = chunk_start(value, hypertable.chunk_interval);
+                self.chunks
+                    .iter()
+                    .find(|c| c.chunk.range_start == start)
+                    .map(|c| c.chunk.id)
+            })
+            .collect())
+    }
 }
 
 /// The catalog and unflushed rows of every table at one moment.
@@ -497,7 +531,7 @@ impl Store {
     /// already deleted. Returns (rows inserted, rows deleted).
     pub fn commit(&self, writes: &[TableWrite<'_>]) -> Result<(u64, u64)> {
         let mut routed: Vec<(&TableDef, Vec<(i64, RecordBatch)>)> = Vec::new();
-        let mut deleted_rows: Vec<(&TableDef, IdsByChunkStart)> = Vec::new();
+        let mut deleted_rows: Vec<(&TableDef, IdsByChunk)> = Vec::new();
         let mut inserted = 0u64;
         let mut deleted = 0u64;
         for write in writes {
@@ -515,7 +549,7 @@ impl Store {
             if !rows_by_start.is_empty() {
                 routed.push((table, rows_by_start));
             }
-            let ids = deleted_ids_by_start(table, &write.deletes)?;
+            let ids = deleted_ids_by_chunk(table, &write.deletes)?;
             deleted += ids.iter().map(|(_, ids)| ids.len() as u64).sum::<u64>();
             if !ids.is_empty() {
                 deleted_rows.push((table, ids));
@@ -545,25 +579,29 @@ impl Store {
                     batch,
                 }));
         }
-        for (table, ids_by_start) in deleted_rows {
+        for (table, ids_by_chunk) in deleted_rows {
             if !state.tables.contains_key(&table.id) {
                 return Err(Error::TableDropped {
                     name: table.name.clone(),
                 });
             }
-            for (start, rowids) in ids_by_start {
+            for (chunk_id, rowids) in ids_by_chunk {
                 // The rows' chunk is gone (dropped, or the table rewritten by
                 // ALTER TABLE) since they were read: someone else got there first.
-                let chunk = state
+                let conflict = || Error::Conflict {
+                    table: table.name.clone(),
+                };
+                let chunk_id = chunk_id.ok_or_else(conflict)?;
+                if !state
                     .chunks
-                    .values()
-                    .find(|c| c.table_id == table.id && c.range_start == start)
-                    .ok_or_else(|| Error::Conflict {
-                        table: table.name.clone(),
-                    })?;
+                    .get(&chunk_id)
+                    .is_some_and(|c| c.table_id == table.id)
+                {
+                    return Err(conflict());
+                }
                 commit.deletes.push(ChunkDelete {
                     table_id: table.id,
-                    chunk_id: chunk.id,
+                    chunk_id,
                     rowids,
                 });
             }
@@ -1432,12 +1470,12 @@ fn max_rowid(batch: &RecordBatch) -> Result<Option<i64>> {
     Ok(datafusion::arrow::compute::max(ids))
 }
 
-/// Row ids grouped by the start of their rows' chunk.
-type IdsByChunkStart = Vec<(i64, Vec<i64>)>;
+/// Row ids grouped by their rows' chunk (None: read from no chunk).
+type IdsByChunk = Vec<(Option<ChunkId>, Vec<i64>)>;
 
-/// The ids of rows to delete, grouped by the start of their chunk.
-fn deleted_ids_by_start(table: &TableDef, batches: &[RecordBatch]) -> Result<IdsByChunkStart> {
-    let mut by_start: HashMap<i64, Vec<i64>> = HashMap::new();
+/// The ids of rows to delete, grouped by the chunk they were read from.
+fn deleted_ids_by_chunk(table: &TableDef, batches: &[RecordBatch]) -> Result<IdsByChunk> {
+    let mut by_chunk: HashMap<Option<ChunkId>, Vec<i64>> = HashMap::new();
     for batch in batches {
         if batch.num_rows() == 0 {
             continue;
@@ -1450,31 +1488,20 @@ fn deleted_ids_by_start(table: &TableDef, batches: &[RecordBatch]) -> Result<Ids
             .column_by_name(ROWID_COLUMN)
             .and_then(|c| c.as_primitive_opt::<Int64Type>())
             .ok_or_else(|| missing(ROWID_COLUMN))?;
-        match &table.hypertable {
-            None => by_start
-                .entry(i64::MIN)
-                .or_default()
-                .extend(ids.values().iter().copied()),
-            Some(h) => {
-                let times = batch
-                    .column_by_name(&h.time_column)
-                    .ok_or_else(|| missing(&h.time_column))?;
-                let values = dimension_values(table, times.as_ref(), &h.time_column)?;
-                for (id, value) in ids.values().iter().zip(values) {
-                    by_start
-                        .entry(chunk_start(value, h.chunk_interval))
-                        .or_default()
-                        .push(*id);
-                }
-            }
+        let chunks = batch
+            .column_by_name(CHUNK_COLUMN)
+            .and_then(|c| c.as_primitive_opt::<UInt64Type>())
+            .ok_or_else(|| missing(CHUNK_COLUMN))?;
+        for (id, chunk) in ids.values().iter().zip(chunks.iter()) {
+            by_chunk.entry(chunk).or_default().push(*id);
         }
     }
-    let mut grouped: Vec<(i64, Vec<i64>)> = by_start.into_iter().collect();
+    let mut grouped: IdsByChunk = by_chunk.into_iter().collect();
     for (_, ids) in &mut grouped {
         ids.sort_unstable();
         ids.dedup();
     }
-    grouped.sort_by_key(|(start, _)| *start);
+    grouped.sort_by_key(|(chunk, _)| *chunk);
     Ok(grouped)
 }
 

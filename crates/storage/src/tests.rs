@@ -95,28 +95,39 @@ fn visible_times(store: &Store, table: &TableDef) -> Vec<i64> {
         .collect()
 }
 
-/// Deletes the live rows whose time passes `pick`.
-fn delete_where(store: &Store, table: &TableDef, pick: impl Fn(i64) -> bool) -> Result<(u64, u64)> {
-    let (times, ids): (Vec<i64>, Vec<i64>) = visible_rows(store, table)
-        .into_iter()
-        .filter(|(t, _)| pick(*t))
-        .unzip();
+/// Rows to delete, named by (time, row id), as the store takes them.
+fn delete_batch(store: &Store, table: &TableDef, rows: &[(i64, i64)]) -> RecordBatch {
+    let (times, ids): (Vec<i64>, Vec<i64>) = rows.iter().copied().unzip();
+    let times = TimestampMicrosecondArray::from(times).with_timezone(UTC_ZONE);
+    let chunks = store
+        .snapshot(table.id)
+        .unwrap()
+        .chunks_of_rows(Some(&times), rows.len())
+        .unwrap();
     let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
-        table.arrow_schema().field(0).clone(),
         datafusion::arrow::datatypes::Field::new(ROWID_COLUMN, DataType::Int64, false),
+        datafusion::arrow::datatypes::Field::new(CHUNK_COLUMN, DataType::UInt64, true),
     ]));
-    let batch = RecordBatch::try_new(
+    RecordBatch::try_new(
         schema,
         vec![
-            Arc::new(TimestampMicrosecondArray::from(times).with_timezone(UTC_ZONE)),
             Arc::new(Int64Array::from(ids)),
+            Arc::new(datafusion::arrow::array::UInt64Array::from(chunks)),
         ],
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// Deletes the live rows whose time passes `pick`.
+fn delete_where(store: &Store, table: &TableDef, pick: impl Fn(i64) -> bool) -> Result<(u64, u64)> {
+    let rows: Vec<(i64, i64)> = visible_rows(store, table)
+        .into_iter()
+        .filter(|(t, _)| pick(*t))
+        .collect();
     store.commit(&[TableWrite {
         table,
         inserts: Vec::new(),
-        deletes: vec![batch],
+        deletes: vec![delete_batch(store, table, &rows)],
     }])
 }
 
@@ -188,19 +199,8 @@ fn deleting_a_row_twice_conflicts_and_writes_nothing() {
     let stale = visible_rows(&store, &table);
     delete_where(&store, &table, |t| t == 2).unwrap();
     // A commit that read row 2 before it was deleted: its insert is not kept either.
-    let (times, ids): (Vec<i64>, Vec<i64>) = stale.into_iter().filter(|r| r.0 == 2).unzip();
-    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
-        table.arrow_schema().field(0).clone(),
-        datafusion::arrow::datatypes::Field::new(ROWID_COLUMN, DataType::Int64, false),
-    ]));
-    let deletes = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(TimestampMicrosecondArray::from(times).with_timezone(UTC_ZONE)),
-            Arc::new(Int64Array::from(ids)),
-        ],
-    )
-    .unwrap();
+    let stale: Vec<(i64, i64)> = stale.into_iter().filter(|r| r.0 == 2).collect();
+    let deletes = delete_batch(&store, &table, &stale);
     let insert = store.attach_rowids(&table, rows(&table, &[9])).unwrap();
     let result = store.commit(&[TableWrite {
         table: &table,
@@ -217,6 +217,26 @@ fn deleting_a_row_twice_conflicts_and_writes_nothing() {
         deletes: vec![deletes],
     }]);
     assert!(matches!(result, Err(Error::Conflict { .. })));
+}
+
+#[test]
+fn deleting_from_a_chunk_that_was_replaced_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let table = create_table(&store);
+    store.insert(&table, vec![rows(&table, &[1, 2])]).unwrap();
+    let stale = delete_batch(&store, &table, &visible_rows(&store, &table)[..1]);
+    // The chunk is dropped and a new one takes its time range.
+    let chunk = store.snapshot(table.id).unwrap().chunks[0].chunk.id;
+    store.drop_chunks(&[chunk]).unwrap();
+    store.insert(&table, vec![rows(&table, &[3])]).unwrap();
+    let result = store.commit(&[TableWrite {
+        table: &table,
+        inserts: Vec::new(),
+        deletes: vec![stale],
+    }]);
+    assert!(matches!(result, Err(Error::Conflict { .. })));
+    assert_eq!(visible_times(&store, &table), vec![3]);
 }
 
 #[test]
