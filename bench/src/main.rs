@@ -336,7 +336,10 @@ const DAY_FILTER: &str = "time >= '2024-01-10 00:00:00+00' AND time < '2024-01-1
 async fn writes(client: &tokio_postgres::Client, keys: &[(String, String)]) -> WriteTimings {
     let half = keys.len() / 2;
     let day_rows_loaded: i64 = client
-        .query_one(&format!("SELECT count(*) FROM telemetry WHERE {DAY_FILTER}"), &[])
+        .query_one(
+            &format!("SELECT count(*) FROM telemetry WHERE {DAY_FILTER}"),
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -365,7 +368,10 @@ async fn writes(client: &tokio_postgres::Client, keys: &[(String, String)]) -> W
     }
     let point_delete_ms = started.elapsed().as_secs_f64() * 1000.0 / (keys.len() - half) as f64;
     let day_rows_before: i64 = client
-        .query_one(&format!("SELECT count(*) FROM telemetry WHERE {DAY_FILTER}"), &[])
+        .query_one(
+            &format!("SELECT count(*) FROM telemetry WHERE {DAY_FILTER}"),
+            &[],
+        )
         .await
         .unwrap()
         .get(0);

@@ -478,14 +478,15 @@ impl ExecutionPlan for DeletedRowsFilterExec {
                 "DeletedRowsFilterExec needs one child".to_owned(),
             )
         })?;
-        Ok(Arc::new(DeletedRowsFilterExec {
+        // The new input may have other partitions (optimizers split file
+        // scans): the properties are derived from it again, never kept.
+        Ok(Arc::new(DeletedRowsFilterExec::new(
             input,
-            deleted: self.deleted.clone(),
-            rowid_position: self.rowid_position,
-            keep_columns: self.keep_columns,
-            schema: self.schema.clone(),
-            properties: self.properties.clone(),
-        }))
+            self.deleted.as_ref().clone(),
+            self.rowid_position,
+            self.keep_columns,
+            self.schema.clone(),
+        )))
     }
 
     fn execute(

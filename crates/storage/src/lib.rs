@@ -242,7 +242,11 @@ impl TableSnapshot {
     /// the snapshot (a transaction's own uncommitted row). A delete names
     /// the chunk it read a row from: if that chunk is gone by the commit
     /// (dropped, or rewritten by ALTER TABLE), the commit conflicts.
-    pub fn chunks_of_rows(&self, time: Option<&dyn Array>, rows: usize) -> Result<Vec<Option<ChunkId>>> {
+    pub fn chunks_of_rows(
+        &self,
+        time: Option<&dyn Array>,
+        rows: usize,
+    ) -> Result<Vec<Option<ChunkId>>> {
         let Some(hypertable) = &self.table.hypertable else {
             return Ok(vec![self.chunks.first().map(|c| c.chunk.id); rows]);
         };
