@@ -27,6 +27,7 @@ pub mod visibility;
 use std::sync::Arc;
 
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -34,6 +35,11 @@ use crate::visibility::SessionReads;
 
 /// The name of the one database, as PostgreSQL's default.
 pub const DATABASE_NAME: &str = "postgres";
+
+/// One runtime for every session, so caches (Parquet footers and page
+/// indexes of segment files, which never change) serve all of them.
+static RUNTIME: std::sync::LazyLock<Arc<RuntimeEnv>> =
+    std::sync::LazyLock::new(|| Arc::new(RuntimeEnv::default()));
 
 /// A DataFusion context over a session's reads of the store, with tempora's
 /// functions, types and schemas.
@@ -54,6 +60,7 @@ pub fn session_context(reads: Arc<SessionReads>) -> SessionContext {
     options.execution.parquet.pushdown_filters = true;
     let mut state = SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(RUNTIME.clone())
         .with_default_features()
         .with_type_planner(Arc::new(types::PgTypePlanner))
         .build();

@@ -25,6 +25,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -305,7 +306,16 @@ impl TableProvider for TemporaTable {
             }
         }
         if !files.is_empty() {
-            let mut source = ParquetSource::new(self.storage_schema.clone());
+            // Segment files never change (a rewrite writes a new file), so
+            // their footers and page indexes are read once per process.
+            let runtime = state.runtime_env();
+            let object_store = runtime.object_store(ObjectStoreUrl::local_filesystem())?;
+            let metadata_cache = runtime.cache_manager.get_file_metadata_cache();
+            let mut source = ParquetSource::new(self.storage_schema.clone())
+                .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(
+                    object_store,
+                    metadata_cache,
+                )));
             if let Some(predicate) = conjunction(filters.iter().cloned()) {
                 let df_schema = DFSchema::try_from(self.storage_schema.as_ref().clone())?;
                 if let Ok(physical) = state.create_physical_expr(predicate, &df_schema) {

@@ -33,6 +33,10 @@ use crate::{Error, Result, io_error};
 /// that statistics prune usefully inside one chunk.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 
+/// Rows per data page at most: pages are what the page index prunes, so a
+/// lookup of a few rows by time decodes thousands of values, not a megabyte.
+const PAGE_ROWS: usize = 16 * 1024;
+
 /// Passes bytes through while computing their CRC-32 and count.
 struct ChecksumWriter<W> {
     inner: W,
@@ -77,6 +81,7 @@ fn writer_properties(schema: &SchemaRef, time_column: Option<usize>) -> Result<W
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_dictionary_enabled(true);
     for (index, field) in schema.fields().iter().enumerate() {
         let path = ColumnPath::from(field.name().as_str());
