@@ -53,6 +53,7 @@ pub enum SqlState {
     ReadOnlySqlTransaction,
     SerializationFailure,
     WrongObjectType,
+    InvalidObjectDefinition,
     InvalidSavepointSpecification,
     /// TimescaleDB: the table is already a hypertable (TS110).
     TsHypertableExists,
@@ -108,6 +109,7 @@ impl SqlState {
             SqlState::ReadOnlySqlTransaction => "25006",
             SqlState::SerializationFailure => "40001",
             SqlState::WrongObjectType => "42809",
+            SqlState::InvalidObjectDefinition => "42P17",
             SqlState::InvalidSavepointSpecification => "3B001",
             SqlState::TsHypertableExists => "TS110",
             SqlState::TsHypertableNotExists => "TS001",
@@ -165,6 +167,14 @@ pub enum Error {
         "column \"{column}\" can only be updated to DEFAULT\nDETAIL: Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
     )]
     IdentityUpdate { column: String },
+    /// A definition that cannot be made (42P16), such as a view replaced
+    /// without one of its columns.
+    #[error("{message}")]
+    InvalidTableDefinition { message: String },
+    /// An object whose definition is unusable (42P17), such as a view that
+    /// reads itself.
+    #[error("{message}")]
+    InvalidObjectDefinition { message: String },
     /// A statement for one kind of relation names another kind (42809).
     #[error("{message}")]
     WrongObjectType { message: String },
@@ -248,6 +258,8 @@ impl Error {
             Error::Copy { code, .. } | Error::Transaction { code, .. } => *code,
             Error::DependentObjects { .. } => SqlState::DependentObjectsStillExist,
             Error::WrongObjectType { .. } => SqlState::WrongObjectType,
+            Error::InvalidTableDefinition { .. } => SqlState::InvalidTableDefinition,
+            Error::InvalidObjectDefinition { .. } => SqlState::InvalidObjectDefinition,
             Error::IdentityAlways { .. } | Error::IdentityUpdate { .. } => {
                 SqlState::GeneratedAlways
             }

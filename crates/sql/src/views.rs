@@ -69,7 +69,7 @@ impl VisitorMut for Expander<'_> {
         };
         self.expansions += 1;
         if self.expansions > MAX_EXPANSIONS {
-            self.error = Some(Error::InvalidParameter {
+            self.error = Some(Error::InvalidObjectDefinition {
                 message: format!(
                     "infinite recursion detected in rules for relation \"{}\"",
                     view.name
@@ -200,7 +200,7 @@ pub(crate) async fn create_view(session: &mut Session, create: &ast::CreateView)
             return Ok(command("CREATE VIEW"));
         }
         Some(old) if create.or_replace && !view.columns.starts_with(&old.columns) => {
-            return Err(Error::InvalidParameter {
+            return Err(Error::InvalidTableDefinition {
                 message: "cannot drop columns from view".to_owned(),
             });
         }
