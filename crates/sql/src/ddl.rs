@@ -19,8 +19,8 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
     if create.temporary {
         return Err(Error::not_supported("temporary tables"));
     }
-    if create.like.is_some() {
-        return Err(Error::not_supported("CREATE TABLE ... (LIKE ...)"));
+    if let Some(like) = &create.like {
+        return create_table_like(session, create, like);
     }
     if let Some(constraint) = create.constraints.first() {
         return Err(Error::not_supported(format!(
@@ -119,6 +119,151 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
             }
             txn.create_sequence(sequence)?;
         }
+        txn.create_table(TableDef {
+            id,
+            name: name.clone(),
+            columns: columns.clone(),
+            hypertable: None,
+        })
+    })?;
+    Ok(Output::Command {
+        tag: "CREATE TABLE".to_owned(),
+    })
+}
+
+/// PostgreSQL's `LIKE source INCLUDING ALL` (and any list of INCLUDING /
+/// EXCLUDING options) rewritten to what the parser reads: `INCLUDING
+/// DEFAULTS` when defaults are copied, else nothing. Of the options, only
+/// defaults (with ALL, DEFAULTS or IDENTITY) change what tempora copies:
+/// it has no constraints, indexes, statistics or comments to copy yet.
+/// None when the statement has no such list.
+pub(crate) fn normalize_like_options(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+    let upper = sql.to_ascii_uppercase();
+    if !upper.contains("LIKE") || !(upper.contains("INCLUDING") || upper.contains("EXCLUDING")) {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let keyword = |token: &Token| match token {
+        Token::Word(word) if word.quote_style.is_none() => Some(word.keyword),
+        _ => None,
+    };
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+    let mut index = 0;
+    let mut changed = false;
+    while index < tokens.len() {
+        out.push(tokens[index].clone());
+        if keyword(&tokens[index]) != Some(Keyword::LIKE)
+            || !upper.trim_start().starts_with("CREATE")
+        {
+            index += 1;
+            continue;
+        }
+        // The source table's name: words and dots.
+        index += 1;
+        while index < tokens.len()
+            && (matches!(tokens[index], Token::Word(_) | Token::Period)
+                && !matches!(
+                    keyword(&tokens[index]),
+                    Some(Keyword::INCLUDING | Keyword::EXCLUDING)
+                )
+                || matches!(tokens[index], Token::Whitespace(_)))
+        {
+            out.push(tokens[index].clone());
+            index += 1;
+        }
+        let mut defaults = None;
+        let mut saw_option = false;
+        loop {
+            while index < tokens.len() && matches!(tokens[index], Token::Whitespace(_)) {
+                index += 1;
+            }
+            let including = match tokens.get(index).and_then(keyword) {
+                Some(Keyword::INCLUDING) => true,
+                Some(Keyword::EXCLUDING) => false,
+                _ => break,
+            };
+            index += 1;
+            while index < tokens.len() && matches!(tokens[index], Token::Whitespace(_)) {
+                index += 1;
+            }
+            let Some(Token::Word(option)) = tokens.get(index) else {
+                return None;
+            };
+            match option.value.to_ascii_uppercase().as_str() {
+                "ALL" | "DEFAULTS" | "IDENTITY" => defaults = Some(including),
+                "COMMENTS" | "COMPRESSION" | "CONSTRAINTS" | "GENERATED" | "INDEXES"
+                | "STATISTICS" | "STORAGE" => {}
+                _ => return None,
+            }
+            saw_option = true;
+            index += 1;
+        }
+        if saw_option {
+            changed = true;
+            let space = || Token::Whitespace(Whitespace::Space);
+            if defaults == Some(true) {
+                out.extend([
+                    space(),
+                    Token::make_keyword("INCLUDING"),
+                    space(),
+                    Token::make_keyword("DEFAULTS"),
+                ]);
+            }
+            out.push(space());
+        }
+    }
+    changed.then(|| out.iter().map(ToString::to_string).collect())
+}
+
+/// `CREATE TABLE new (LIKE old [INCLUDING DEFAULTS])`: the columns of `old`
+/// with their types and NOT NULL, and with INCLUDING DEFAULTS (or ALL) their
+/// defaults too (a serial column's default goes on using `old`'s sequence,
+/// as in PostgreSQL). A hypertable's copy is a plain table, as in TimescaleDB.
+fn create_table_like(
+    session: &mut Session,
+    create: &ast::CreateTable,
+    like: &ast::CreateTableLikeKind,
+) -> Result<Output> {
+    let (ast::CreateTableLikeKind::Parenthesized(like) | ast::CreateTableLikeKind::Plain(like)) =
+        like;
+    if !create.columns.is_empty() || !create.constraints.is_empty() {
+        return Err(Error::not_supported(
+            "columns or constraints next to LIKE in CREATE TABLE",
+        ));
+    }
+    let source = session.table(&table_name(&like.name)?)?;
+    let name = table_name(&create.name)?;
+    let defaults = matches!(like.defaults, Some(ast::CreateTableLikeDefaults::Including));
+    let columns: Vec<ColumnDef> = source
+        .columns
+        .iter()
+        .map(|c| ColumnDef {
+            name: c.name.clone(),
+            pg_type: c.pg_type,
+            not_null: c.not_null,
+            default_sql: if defaults {
+                c.default_sql.clone()
+            } else {
+                None
+            },
+            identity_always: false,
+        })
+        .collect();
+    let state = session.engine().store().catalog().snapshot();
+    if state.relation_exists(&name) {
+        if create.if_not_exists {
+            session.notice(format!("relation \"{name}\" already exists, skipping"));
+            return Ok(Output::Command {
+                tag: "CREATE TABLE".to_owned(),
+            });
+        }
+        return Err(Error::DuplicateTable { name });
+    }
+    session.engine().store().catalog().transact(|txn| {
+        let id = txn.allocate_id();
         txn.create_table(TableDef {
             id,
             name: name.clone(),

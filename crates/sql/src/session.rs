@@ -112,6 +112,8 @@ impl std::fmt::Debug for Session {
 
 /// Parses SQL text into statements with the PostgreSQL dialect.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    let normalized = crate::ddl::normalize_like_options(sql);
+    let sql = normalized.as_deref().unwrap_or(sql);
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
         unsupported_statement(sql).unwrap_or_else(|| Error::Syntax {
             message: syntax_message(&e.to_string()),

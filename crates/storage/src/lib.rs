@@ -596,10 +596,10 @@ impl Store {
                     table: table.name.clone(),
                 };
                 let chunk_id = chunk_id.ok_or_else(conflict)?;
-                if !state
+                if state
                     .chunks
                     .get(&chunk_id)
-                    .is_some_and(|c| c.table_id == table.id)
+                    .is_none_or(|c| c.table_id != table.id)
                 {
                     return Err(conflict());
                 }
