@@ -141,6 +141,15 @@ pub(crate) fn normalize_like_options(sql: &str) -> Option<String> {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+    // Only CREATE statements are looked at, so other statements (a large
+    // INSERT above all) pay nothing for this.
+    let start = sql.trim_start();
+    if !start
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"))
+    {
+        return None;
+    }
     let upper = sql.to_ascii_uppercase();
     if !upper.contains("LIKE") || !(upper.contains("INCLUDING") || upper.contains("EXCLUDING")) {
         return None;
@@ -155,9 +164,7 @@ pub(crate) fn normalize_like_options(sql: &str) -> Option<String> {
     let mut changed = false;
     while index < tokens.len() {
         out.push(tokens[index].clone());
-        if keyword(&tokens[index]) != Some(Keyword::LIKE)
-            || !upper.trim_start().starts_with("CREATE")
-        {
+        if keyword(&tokens[index]) != Some(Keyword::LIKE) {
             index += 1;
             continue;
         }
