@@ -185,16 +185,20 @@ impl Session {
     }
 
     /// The table called `name`, or 42P01.
+    /// The table `name` that a statement writes to or manages.
     pub(crate) fn table(&self, name: &str) -> Result<Arc<tempora_catalog::TableDef>> {
-        self.engine
-            .store()
-            .catalog()
-            .snapshot()
-            .table_by_name(name)
-            .cloned()
-            .ok_or_else(|| Error::UndefinedTable {
+        let state = self.engine.store().catalog().snapshot();
+        match state.table_by_name(name) {
+            Some(table) => Ok(table.clone()),
+            None if state.views.contains_key(name) => Err(Error::Unsupported {
+                message: format!(
+                    "\"{name}\" is a view: tempora's views are read-only; change the rows of the tables it reads"
+                ),
+            }),
+            None => Err(Error::UndefinedTable {
                 name: name.to_owned(),
-            })
+            }),
+        }
     }
 
     pub(crate) fn context(&self) -> &SessionContext {
