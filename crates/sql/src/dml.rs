@@ -198,6 +198,91 @@ fn is_conflict(error: &Error) -> bool {
     )
 }
 
+/// What an UPDATE or DELETE does to the rows its scan finds.
+enum Change<'a> {
+    /// Delete them; `time`: where the time column is among the scanned columns.
+    Delete { time: Option<usize> },
+    /// Replace them by new versions with these assignments.
+    Update { assigned: &'a [(usize, Assigned)] },
+}
+
+/// Scans the rows to change, works out the change and commits it. Outside
+/// a block the table's lock is held throughout, and a conflict with a
+/// block's COMMIT reads again. Returns the scanned rows and the new rows
+/// written.
+async fn change_rows(
+    session: &mut Session,
+    table: &Arc<TableDef>,
+    scan: &Statement,
+    params: &[Option<String>],
+    change: Change<'_>,
+) -> Result<(RecordBatch, Option<RecordBatch>)> {
+    let command = match change {
+        Change::Delete { .. } => "DELETE",
+        Change::Update { .. } => "UPDATE",
+    };
+    let in_block = session.transaction.is_some();
+    let mut attempt = 0;
+    loop {
+        let lock = session.engine().table_lock(table.id);
+        let _guard = if in_block {
+            None
+        } else {
+            Some(lock.lock_owned().await)
+        };
+        session.reads.begin_statement();
+        let (schema, batches) = session.collect(scan, params).await?;
+        let rows = distinct_rows(&schema, &batches)?;
+        let (inserts, deletes) = match &change {
+            Change::Delete { time } => (None, deleted_rows(session, table, &rows, *time)?),
+            Change::Update { assigned } => (
+                Some(new_versions(session, table, &rows, assigned).await?),
+                deleted_rows(session, table, &rows, time_position(table))?,
+            ),
+        };
+        match session
+            .write_changes(
+                table,
+                inserts.iter().cloned().collect(),
+                vec![deletes],
+                command,
+            )
+            .await
+        {
+            Err(error) if !in_block && is_conflict(&error) && attempt < CONFLICT_RETRIES => {
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+            Ok(_) => return Ok((rows, inserts)),
+        }
+    }
+}
+
+/// The statement's answer: RETURNING evaluated over `rows`, or its tag with
+/// the count of rows changed.
+async fn output(
+    session: &Session,
+    target: &Target,
+    rows: RecordBatch,
+    returning: Option<&[SelectItem]>,
+    command: &str,
+) -> Result<Output> {
+    match returning {
+        Some(items) => {
+            let (schema, batches) =
+                insert::returning_as(session, &target.table, &target.alias, rows, items).await?;
+            Ok(Output::Batches {
+                schema,
+                batches,
+                tag: command.to_owned(),
+            })
+        }
+        None => Ok(Output::Command {
+            tag: format!("{command} {}", rows.num_rows()),
+        }),
+    }
+}
+
 pub(crate) async fn delete(
     session: &mut Session,
     delete: &ast::Delete,
@@ -221,50 +306,25 @@ pub(crate) async fn delete(
         &using,
         delete.selection.as_ref(),
     )?;
-    let in_block = session.transaction.is_some();
-    let mut attempt = 0;
-    let rows = loop {
-        let lock = session.engine().table_lock(table.id);
-        let _guard = if in_block {
-            None
-        } else {
-            Some(lock.lock_owned().await)
-        };
-        session.reads.begin_statement();
-        let (schema, batches) = session.collect(&scan, params).await?;
-        let rows = distinct_rows(&schema, &batches)?;
-        // Without RETURNING the scan read just the row id and time column.
-        let time = match delete.returning {
-            Some(_) => time_position(&table),
-            None => table.hypertable.as_ref().map(|_| 1),
-        };
-        let deletes = deleted_rows(session, &table, &rows, time)?;
-        match session
-            .write_changes(&table, Vec::new(), vec![deletes], "DELETE")
-            .await
-        {
-            Err(error) if !in_block && is_conflict(&error) && attempt < CONFLICT_RETRIES => {
-                attempt += 1;
-            }
-            Err(error) => return Err(error),
-            Ok(_) => break rows,
-        }
+    // Without RETURNING the scan read just the row id and time column.
+    let time = match delete.returning {
+        Some(_) => time_position(&table),
+        None => table.hypertable.as_ref().map(|_| 1),
     };
-    match &delete.returning {
-        Some(items) => {
-            let old = user_rows(&table, &rows)?;
-            let (schema, batches) =
-                insert::returning_as(session, &table, &target.alias, old, items).await?;
-            Ok(Output::Batches {
-                schema,
-                batches,
-                tag: "DELETE".to_owned(),
-            })
-        }
-        None => Ok(Output::Command {
-            tag: format!("DELETE {}", rows.num_rows()),
-        }),
-    }
+    let (rows, _) = change_rows(session, &table, &scan, params, Change::Delete { time }).await?;
+    // RETURNING reads the old rows' columns, which the scan then read.
+    let rows = match delete.returning {
+        Some(_) => user_rows(&table, &rows)?,
+        None => rows,
+    };
+    output(
+        session,
+        &target,
+        rows,
+        delete.returning.as_deref(),
+        "DELETE",
+    )
+    .await
 }
 
 fn delete_parts(
@@ -359,45 +419,19 @@ pub(crate) async fn update(
     let (assigned, exprs) = assignments(&table, update, params)?;
     let columns: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
     let scan = scan_query(&target, &columns, exprs, &from, update.selection.as_ref())?;
-    let in_block = session.transaction.is_some();
-    let mut attempt = 0;
-    let new_rows = loop {
-        let lock = session.engine().table_lock(table.id);
-        let _guard = if in_block {
-            None
-        } else {
-            Some(lock.lock_owned().await)
-        };
-        session.reads.begin_statement();
-        let (schema, batches) = session.collect(&scan, params).await?;
-        let rows = distinct_rows(&schema, &batches)?;
-        let new_rows = new_versions(session, &table, &rows, &assigned).await?;
-        let deletes = deleted_rows(session, &table, &rows, time_position(&table))?;
-        match session
-            .write_changes(&table, vec![new_rows.clone()], vec![deletes], "UPDATE")
-            .await
-        {
-            Err(error) if !in_block && is_conflict(&error) && attempt < CONFLICT_RETRIES => {
-                attempt += 1;
-            }
-            Err(error) => return Err(error),
-            Ok(_) => break new_rows,
-        }
+    let change = Change::Update {
+        assigned: &assigned,
     };
-    match &update.returning {
-        Some(items) => {
-            let (schema, batches) =
-                insert::returning_as(session, &table, &target.alias, new_rows, items).await?;
-            Ok(Output::Batches {
-                schema,
-                batches,
-                tag: "UPDATE".to_owned(),
-            })
-        }
-        None => Ok(Output::Command {
-            tag: format!("UPDATE {}", new_rows.num_rows()),
-        }),
-    }
+    let (_, new_rows) = change_rows(session, &table, &scan, params, change).await?;
+    let new_rows = new_rows.unwrap_or_else(|| RecordBatch::new_empty(table.arrow_schema()));
+    output(
+        session,
+        &target,
+        new_rows,
+        update.returning.as_deref(),
+        "UPDATE",
+    )
+    .await
 }
 
 fn update_parts(
