@@ -29,7 +29,7 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
     }
     let name = table_name(&create.name)?;
     let state = session.engine().store().catalog().snapshot();
-    if state.table_by_name(&name).is_some() || state.sequences.contains_key(&name) {
+    if state.relation_exists(&name) {
         if create.if_not_exists {
             session.notice(format!("relation \"{name}\" already exists, skipping"));
             return Ok(Output::Command {
@@ -447,7 +447,7 @@ pub(crate) fn create_sequence(
             Some((table_def.id, column.clone()))
         }
     };
-    if state.table_by_name(&name).is_some() || state.sequences.contains_key(&name) {
+    if state.relation_exists(&name) {
         if if_not_exists {
             session.notice(format!("relation \"{name}\" already exists, skipping"));
             return Ok(Output::Command {
