@@ -194,6 +194,19 @@ impl CatalogState {
             || self.views.contains_key(name)
     }
 
+    /// Names of the sequences a column of a table owns (`serial`, identity).
+    pub fn sequences_owned_by(&self, table_id: TableId, column: &str) -> Vec<String> {
+        self.sequences
+            .values()
+            .filter(|s| {
+                s.owned_by
+                    .as_ref()
+                    .is_some_and(|(t, c)| *t == table_id && c == column)
+            })
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
     /// Views that read the table or view `name`.
     pub fn views_depending_on(&self, name: &str) -> Vec<&ViewDef> {
         self.views

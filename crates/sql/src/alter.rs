@@ -191,16 +191,12 @@ async fn rename_column(
         h.time_column = new.to_owned();
     }
     // A serial column's sequence keeps its name but follows the column.
-    let owned: Vec<String> = session
+    let owned = session
         .engine()
         .store()
         .catalog()
         .snapshot()
-        .sequences
-        .values()
-        .filter(|s| s.owned_by.as_ref() == Some(&(table.id, old.to_owned())))
-        .map(|s| s.name.clone())
-        .collect();
+        .sequences_owned_by(table.id, old);
     let schema = renamed.arrow_schema();
     let output = rewrite(session, renamed, move |batch| {
         with_schema(&schema, batch.columns().to_vec())
@@ -357,16 +353,12 @@ async fn drop_column(
     })
     .await?;
     // A serial column's sequence goes with it.
-    let owned: Vec<String> = session
+    let owned = session
         .engine()
         .store()
         .catalog()
         .snapshot()
-        .sequences
-        .values()
-        .filter(|s| s.owned_by.as_ref() == Some(&(table.id, column.to_owned())))
-        .map(|s| s.name.clone())
-        .collect();
+        .sequences_owned_by(table.id, column);
     session.engine().store().catalog().transact(|txn| {
         for name in &owned {
             txn.drop_sequence(name);

@@ -19,9 +19,6 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
     if create.temporary {
         return Err(Error::not_supported("temporary tables"));
     }
-    if let Some(like) = &create.like {
-        return create_table_like(session, create, like);
-    }
     if let Some(constraint) = create.constraints.first() {
         return Err(Error::not_supported(format!(
             "table constraint \"{constraint}\" (keys and checks arrive with tempora's key support)"
@@ -37,6 +34,9 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
             });
         }
         return Err(Error::DuplicateTable { name });
+    }
+    if let Some(like) = &create.like {
+        return create_table_like(session, create, like, name);
     }
     let mut seen = HashSet::new();
     let mut columns = Vec::with_capacity(create.columns.len());
@@ -110,6 +110,17 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
     if columns.is_empty() {
         return Err(Error::not_supported("tables without columns"));
     }
+    store_new_table(session, name, columns, sequences)
+}
+
+/// Adds a new plain table with the sequences its columns own, in one
+/// catalog transaction.
+fn store_new_table(
+    session: &Session,
+    name: String,
+    columns: Vec<ColumnDef>,
+    sequences: Vec<SequenceDef>,
+) -> Result<Output> {
     session.engine().store().catalog().transact(|txn| {
         let id = txn.allocate_id();
         for sequence in &sequences {
@@ -233,6 +244,7 @@ fn create_table_like(
     session: &mut Session,
     create: &ast::CreateTable,
     like: &ast::CreateTableLikeKind,
+    name: String,
 ) -> Result<Output> {
     let (ast::CreateTableLikeKind::Parenthesized(like) | ast::CreateTableLikeKind::Plain(like)) =
         like;
@@ -242,7 +254,6 @@ fn create_table_like(
         ));
     }
     let source = session.table(&table_name(&like.name)?)?;
-    let name = table_name(&create.name)?;
     let defaults = matches!(like.defaults, Some(ast::CreateTableLikeDefaults::Including));
     let columns: Vec<ColumnDef> = source
         .columns
@@ -259,28 +270,7 @@ fn create_table_like(
             identity_always: false,
         })
         .collect();
-    let state = session.engine().store().catalog().snapshot();
-    if state.relation_exists(&name) {
-        if create.if_not_exists {
-            session.notice(format!("relation \"{name}\" already exists, skipping"));
-            return Ok(Output::Command {
-                tag: "CREATE TABLE".to_owned(),
-            });
-        }
-        return Err(Error::DuplicateTable { name });
-    }
-    session.engine().store().catalog().transact(|txn| {
-        let id = txn.allocate_id();
-        txn.create_table(TableDef {
-            id,
-            name: name.clone(),
-            columns: columns.clone(),
-            hypertable: None,
-        })
-    })?;
-    Ok(Output::Command {
-        tag: "CREATE TABLE".to_owned(),
-    })
+    store_new_table(session, name, columns, Vec::new())
 }
 
 /// An integer constant of a sequence option (`INCREMENT BY -1`).

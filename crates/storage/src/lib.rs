@@ -713,30 +713,7 @@ impl Store {
 
     /// A consistent view of a table's chunks and unflushed rows.
     pub fn snapshot(&self, table_id: TableId) -> Option<TableSnapshot> {
-        let memtables = self.memtables.read();
-        let state = self.catalog.snapshot();
-        let table = state.tables.get(&table_id)?.clone();
-        let chunks = state
-            .chunks_of(table_id)
-            .into_iter()
-            .map(|chunk| {
-                let (memtable, deleted) = memtables
-                    .get(&chunk.id)
-                    .map(|m| {
-                        (
-                            m.frozen.iter().chain(m.active.iter()).cloned().collect(),
-                            m.deleted.clone(),
-                        )
-                    })
-                    .unwrap_or_default();
-                ChunkSnapshot {
-                    chunk,
-                    memtable,
-                    deleted,
-                }
-            })
-            .collect();
-        Some(TableSnapshot { table, chunks })
+        self.view().table(table_id)
     }
 
     /// Every table as of one moment: what one statement reads, so that it
