@@ -37,9 +37,98 @@ pub struct TableDef {
     pub name: String,
     pub columns: Vec<ColumnDef>,
     pub hypertable: Option<HypertableDef>,
+    /// Keys and indexes, in creation order.
+    #[serde(default)]
+    pub indexes: Vec<IndexDef>,
+}
+
+/// An index: a PRIMARY KEY or UNIQUE constraint's, or one CREATE INDEX made.
+///
+/// tempora stores rows by time in columnar segments, so an index is not a
+/// B-tree over the rows: a unique index is enforced by the store's key
+/// index (key values to row ids, see `tempora_storage::keys`), and every
+/// index is recorded for clients (`pg_indexes`, psql's `\d`) and for the
+/// planner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexDef {
+    pub name: String,
+    /// Key columns, by name (kept in step with column renames).
+    pub columns: Vec<String>,
+    /// Sorted descending, per key column.
+    #[serde(default)]
+    pub descending: Vec<bool>,
+    pub unique: bool,
+    pub primary: bool,
+    /// Made by a PRIMARY KEY or UNIQUE constraint (dropped with ALTER TABLE
+    /// ... DROP CONSTRAINT), rather than by CREATE INDEX.
+    pub constraint: bool,
+    /// The access method named: `btree` (the default) or `gin`.
+    #[serde(default = "default_index_method")]
+    pub method: String,
+    /// For an index on expressions, their SQL text (`columns` is then empty).
+    #[serde(default)]
+    pub expressions: Vec<String>,
+}
+
+fn default_index_method() -> String {
+    "btree".to_owned()
+}
+
+impl IndexDef {
+    /// PostgreSQL's CREATE INDEX text for it (`pg_indexes.indexdef`).
+    pub fn definition(&self, table: &str) -> String {
+        let keys: Vec<String> = if self.expressions.is_empty() {
+            self.columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let desc = self.descending.get(i).copied().unwrap_or(false);
+                    format!("{}{}", quote_ident(c), if desc { " DESC" } else { "" })
+                })
+                .collect()
+        } else {
+            self.expressions.iter().map(|e| format!("({e})")).collect()
+        };
+        format!(
+            "CREATE {}INDEX {} ON public.{} USING {} ({})",
+            if self.unique { "UNIQUE " } else { "" },
+            quote_ident(&self.name),
+            quote_ident(table),
+            self.method,
+            keys.join(", ")
+        )
+    }
+}
+
+/// An identifier as PostgreSQL prints it: bare when it can be, else quoted.
+pub fn quote_ident(name: &str) -> String {
+    let bare = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if bare {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 impl TableDef {
+    /// The table's unique indexes (its primary key and unique constraints
+    /// among them), which every write must keep unique.
+    pub fn unique_indexes(&self) -> impl Iterator<Item = &IndexDef> {
+        self.indexes
+            .iter()
+            .filter(|i| i.unique && i.expressions.is_empty())
+    }
+
+    pub fn primary_key(&self) -> Option<&IndexDef> {
+        self.indexes.iter().find(|i| i.primary)
+    }
+
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
     }
@@ -187,11 +276,20 @@ impl CatalogState {
         self.tables.values().filter(|t| t.hypertable.is_some())
     }
 
-    /// Whether a table, sequence or view has this name (they share one namespace).
+    /// Whether a table, sequence, view or index has this name (they share
+    /// one namespace).
     pub fn relation_exists(&self, name: &str) -> bool {
         self.table_names.contains_key(name)
             || self.sequences.contains_key(name)
             || self.views.contains_key(name)
+            || self.index_by_name(name).is_some()
+    }
+
+    /// The index called `name`, with its table.
+    pub fn index_by_name(&self, name: &str) -> Option<(&Arc<TableDef>, &IndexDef)> {
+        self.tables
+            .values()
+            .find_map(|t| t.indexes.iter().find(|i| i.name == name).map(|i| (t, i)))
     }
 
     /// Names of the sequences a column of a table owns (`serial`, identity).

@@ -376,6 +376,7 @@ mod tests {
                 chunk_interval: 86_400_000_000,
                 integer_time: false,
             }),
+            indexes: Vec::new(),
         }
     }
 

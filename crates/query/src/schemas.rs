@@ -79,6 +79,10 @@ impl SchemaProvider for PublicSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(rows) = self.reads.bound_rows(name) {
+            let table = datafusion::datasource::MemTable::try_new(rows.schema(), vec![vec![rows]])?;
+            return Ok(Some(Arc::new(table)));
+        }
         let state = self.store.catalog().snapshot();
         if let Some(target) = name.strip_prefix(crate::provider::ROWID_SCAN_PREFIX) {
             return Ok(state.table_by_name(target).map(|table| {

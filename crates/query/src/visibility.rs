@@ -6,7 +6,7 @@
 //! One view per statement means a statement never sees part of another
 //! session's commit, even when it reads several tables (READ COMMITTED).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
@@ -40,6 +40,9 @@ pub struct SessionReads {
     view: Mutex<Option<Arc<StoreView>>>,
     /// The open transaction's writes, in the order they were made.
     uncommitted: Mutex<Vec<StagedWrite>>,
+    /// Rows a statement gives a name for its own query (`excluded` of
+    /// INSERT ... ON CONFLICT DO UPDATE).
+    bound: Mutex<HashMap<String, RecordBatch>>,
 }
 
 /// The row ids of a batch's row id column.
@@ -57,7 +60,22 @@ impl SessionReads {
             store,
             view: Mutex::new(None),
             uncommitted: Mutex::new(Vec::new()),
+            bound: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Names rows for the statement's queries, until [`Self::unbind_rows`].
+    pub fn bind_rows(&self, name: &str, rows: RecordBatch) {
+        self.bound.lock().insert(name.to_owned(), rows);
+    }
+
+    pub fn unbind_rows(&self, name: &str) {
+        self.bound.lock().remove(name);
+    }
+
+    /// Rows bound to `name`.
+    pub fn bound_rows(&self, name: &str) -> Option<RecordBatch> {
+        self.bound.lock().get(name).cloned()
     }
 
     pub fn store(&self) -> &Arc<Store> {

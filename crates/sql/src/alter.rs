@@ -98,6 +98,24 @@ pub(crate) async fn alter_table(session: &mut Session, alter: &ast::AlterTable) 
         AlterTableOperation::AlterColumn { column_name, op } => {
             alter_column(session, &table, &ident(column_name), op).await
         }
+        AlterTableOperation::AddConstraint {
+            constraint,
+            not_valid: false,
+        } => {
+            crate::indexes::alter_add_constraint(session, &table, constraint).await?;
+            Ok(command("ALTER TABLE"))
+        }
+        AlterTableOperation::DropConstraint {
+            if_exists,
+            name,
+            drop_behavior,
+        } => {
+            if matches!(drop_behavior, Some(ast::DropBehavior::Cascade)) {
+                return Err(Error::not_supported("DROP CONSTRAINT ... CASCADE"));
+            }
+            crate::indexes::alter_drop_constraint(session, &table, name, *if_exists).await?;
+            Ok(command("ALTER TABLE"))
+        }
         other => Err(Error::not_supported(format!(
             "ALTER TABLE action \"{other}\""
         ))),
@@ -185,6 +203,7 @@ async fn rename_column(
     }
     let mut renamed = table.clone();
     renamed.columns[index].name = new.to_owned();
+    crate::indexes::rename_column(&mut renamed, old, new);
     if let Some(h) = &mut renamed.hypertable
         && h.time_column == old
     {
@@ -345,6 +364,7 @@ async fn drop_column(
     }
     let mut altered = table.clone();
     altered.columns.remove(index);
+    crate::indexes::drop_column(&mut altered, column);
     let schema = altered.arrow_schema();
     let output = rewrite(session, altered, move |batch| {
         let mut columns = batch.columns().to_vec();
@@ -410,6 +430,14 @@ async fn alter_column(
             put_definition(session, altered)
         }
         AlterColumnOperation::DropNotNull => {
+            if table
+                .primary_key()
+                .is_some_and(|k| k.columns.iter().any(|c| c == column))
+            {
+                return Err(Error::InvalidTableDefinition {
+                    message: format!("column \"{column}\" is in a primary key"),
+                });
+            }
             if is_time_column(table, column) {
                 return Err(Error::not_supported(format!(
                     "DROP NOT NULL on \"{column}\": the time dimension of a hypertable is never null"

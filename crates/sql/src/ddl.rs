@@ -19,11 +19,6 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
     if create.temporary {
         return Err(Error::not_supported("temporary tables"));
     }
-    if let Some(constraint) = create.constraints.first() {
-        return Err(Error::not_supported(format!(
-            "table constraint \"{constraint}\" (keys and checks arrive with tempora's key support)"
-        )));
-    }
     let name = table_name(&create.name)?;
     let state = session.engine().store().catalog().snapshot();
     if state.relation_exists(&name) {
@@ -40,6 +35,8 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
     }
     let mut seen = HashSet::new();
     let mut columns = Vec::with_capacity(create.columns.len());
+    // Column constraints, added once every column is known.
+    let mut keys: Vec<(Option<ast::Ident>, ast::IndexColumn, bool)> = Vec::new();
     let mut sequences: Vec<SequenceDef> = Vec::new();
     for column in &create.columns {
         let column_name = ident(&column.name);
@@ -98,10 +95,22 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
                     def.default_sql = Some(format!("nextval('{sequence_name}')"));
                     def.identity_always = matches!(generated_as, ast::GeneratedAs::Always);
                 }
+                ColumnOption::PrimaryKey(_) => {
+                    keys.push((option.name.clone(), column.name.clone().into(), true));
+                }
+                ColumnOption::Unique(_) => {
+                    keys.push((option.name.clone(), column.name.clone().into(), false));
+                }
+                ColumnOption::Check(_) => {
+                    return Err(Error::not_supported("CHECK constraints"));
+                }
+                ColumnOption::ForeignKey(_) => {
+                    return Err(Error::not_supported(
+                        "FOREIGN KEY constraints (tempora does not enforce references between tables)",
+                    ));
+                }
                 other => {
-                    return Err(Error::not_supported(format!(
-                        "column option \"{other}\" (keys and checks arrive with tempora's key support)"
-                    )));
+                    return Err(Error::not_supported(format!("column option \"{other}\"")));
                 }
             }
         }
@@ -110,15 +119,36 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
     if columns.is_empty() {
         return Err(Error::not_supported("tables without columns"));
     }
-    store_new_table(session, name, columns, sequences)
+    let mut table = TableDef {
+        id: 0,
+        name,
+        columns,
+        hypertable: None,
+        indexes: Vec::new(),
+    };
+    // PostgreSQL makes the primary key's index first, then the others in
+    // the order written.
+    keys.sort_by_key(|(_, _, primary)| !primary);
+    for (constraint_name, column, primary) in &keys {
+        crate::indexes::add_key(
+            &state,
+            &mut table,
+            constraint_name.as_ref(),
+            std::slice::from_ref(column),
+            *primary,
+        )?;
+    }
+    for constraint in &create.constraints {
+        crate::indexes::add_constraint(&state, &mut table, constraint)?;
+    }
+    store_new_table(session, table, sequences)
 }
 
 /// Adds a new plain table with the sequences its columns own, in one
 /// catalog transaction.
 fn store_new_table(
     session: &Session,
-    name: String,
-    columns: Vec<ColumnDef>,
+    table: TableDef,
     sequences: Vec<SequenceDef>,
 ) -> Result<Output> {
     session.engine().store().catalog().transact(|txn| {
@@ -132,9 +162,7 @@ fn store_new_table(
         }
         txn.create_table(TableDef {
             id,
-            name: name.clone(),
-            columns: columns.clone(),
-            hypertable: None,
+            ..table.clone()
         })
     })?;
     Ok(Output::Command {
@@ -270,7 +298,14 @@ fn create_table_like(
             identity_always: false,
         })
         .collect();
-    store_new_table(session, name, columns, Vec::new())
+    let table = TableDef {
+        id: 0,
+        name,
+        columns,
+        hypertable: None,
+        indexes: Vec::new(),
+    };
+    store_new_table(session, table, Vec::new())
 }
 
 /// An integer constant of a sequence option (`INCREMENT BY -1`).

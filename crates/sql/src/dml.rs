@@ -46,12 +46,12 @@ use crate::{Error, Result};
 
 /// How often an UPDATE or DELETE outside a block reads again after losing a
 /// row to a concurrent transaction's COMMIT.
-const CONFLICT_RETRIES: usize = 64;
+pub(crate) const CONFLICT_RETRIES: usize = 64;
 
 /// The table an UPDATE or DELETE changes, and the name its rows go by.
-struct Target {
-    table: Arc<TableDef>,
-    alias: String,
+pub(crate) struct Target {
+    pub(crate) table: Arc<TableDef>,
+    pub(crate) alias: String,
 }
 
 /// The table an UPDATE or DELETE names (42P01 if there is none).
@@ -84,7 +84,7 @@ fn quoted(name: &str) -> String {
 }
 
 /// What one SET assignment gives its column.
-enum Assigned {
+pub(crate) enum Assigned {
     /// A literal or parameter, read by the column's input function.
     Text(Option<String>),
     /// The column's DEFAULT.
@@ -95,7 +95,7 @@ enum Assigned {
 
 /// The scan query: row id and `columns` of the target, then `extra`
 /// expressions, from the target and `from`, filtered by `selection`.
-fn scan_query(
+pub(crate) fn scan_query(
     target: &Target,
     columns: &[&str],
     extra: Vec<Expr>,
@@ -145,9 +145,10 @@ fn distinct_rows(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBa
     Ok(take_record_batch(&batch, &UInt32Array::from(keep))?)
 }
 
-/// The row ids of scanned rows with the chunk each was read from, as the
-/// store deletes them. `time_position`: the time column's place in `rows`.
-fn deleted_rows(
+/// The row ids of scanned rows with the chunk each was read from, and the
+/// table's key columns (by which the store unindexes them), as the store
+/// deletes them. `time_position`: the time column's place in `rows`.
+pub(crate) fn deleted_rows(
     session: &Session,
     table: &TableDef,
     rows: &RecordBatch,
@@ -161,14 +162,32 @@ fn deleted_rows(
         })?;
     let time = time_position.map(|i| rows.column(i).as_ref());
     let chunks = snapshot.chunks_of_rows(time, rows.num_rows())?;
-    let schema = Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new(ROWID_COLUMN, DataType::Int64, false),
         Field::new(CHUNK_COLUMN, DataType::UInt64, true),
-    ]));
-    Ok(RecordBatch::try_new(
-        schema,
-        vec![rows.column(0).clone(), Arc::new(UInt64Array::from(chunks))],
-    )?)
+    ];
+    let mut columns: Vec<ArrayRef> = vec![rows.column(0).clone(), Arc::new(UInt64Array::from(chunks))];
+    let schema = rows.schema();
+    for name in key_columns(table) {
+        if let Ok(index) = schema.index_of(name) {
+            fields.push(schema.field(index).clone());
+            columns.push(rows.column(index).clone());
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}
+
+/// The columns of the table's unique keys, each once.
+fn key_columns(table: &TableDef) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for index in table.unique_indexes() {
+        for column in &index.columns {
+            if !names.contains(&column.as_str()) {
+                names.push(column);
+            }
+        }
+    }
+    names
 }
 
 /// Where the time column of a hypertable is among scanned rows that hold
@@ -189,7 +208,7 @@ fn user_rows(table: &TableDef, rows: &RecordBatch) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(table.arrow_schema(), columns)?)
 }
 
-fn is_conflict(error: &Error) -> bool {
+pub(crate) fn is_conflict(error: &Error) -> bool {
     matches!(
         error,
         Error::Storage {
@@ -290,14 +309,22 @@ pub(crate) async fn delete(
 ) -> Result<Output> {
     let (target, using) = delete_parts(session, delete)?;
     let table = target.table.clone();
+    // Without RETURNING the scan reads the time column and the key columns
+    // (which the store needs to unindex the rows), time first.
     let columns: Vec<&str> = if delete.returning.is_some() {
         table.columns.iter().map(|c| c.name.as_str()).collect()
     } else {
-        table
+        let mut columns: Vec<&str> = table
             .hypertable
             .iter()
             .map(|h| h.time_column.as_str())
-            .collect()
+            .collect();
+        for key in key_columns(&table) {
+            if !columns.contains(&key) {
+                columns.push(key);
+            }
+        }
+        columns
     };
     let scan = scan_query(
         &target,
@@ -349,17 +376,17 @@ fn delete_parts(
 }
 
 /// Each assigned column with what it gets, and the expressions to evaluate.
-type Assignments = (Vec<(usize, Assigned)>, Vec<Expr>);
+pub(crate) type Assignments = (Vec<(usize, Assigned)>, Vec<Expr>);
 
 /// The column each SET assignment targets, with what it assigns.
-fn assignments(
+pub(crate) fn assignments(
     table: &TableDef,
-    update: &ast::Update,
+    list: &[ast::Assignment],
     params: &[Option<String>],
 ) -> Result<Assignments> {
     let mut assigned: Vec<(usize, Assigned)> = Vec::new();
     let mut exprs = Vec::new();
-    for assignment in &update.assignments {
+    for assignment in list {
         let ast::AssignmentTarget::ColumnName(name) = &assignment.target else {
             return Err(Error::not_supported(
                 "assigning a tuple of columns in UPDATE",
@@ -416,7 +443,7 @@ pub(crate) async fn update(
 ) -> Result<Output> {
     let (target, from) = update_parts(session, update)?;
     let table = target.table.clone();
-    let (assigned, exprs) = assignments(&table, update, params)?;
+    let (assigned, exprs) = assignments(&table, &update.assignments, params)?;
     let columns: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
     let scan = scan_query(&target, &columns, exprs, &from, update.selection.as_ref())?;
     let change = Change::Update {
@@ -458,7 +485,7 @@ fn update_parts(
 
 /// The updated rows: old values where nothing is assigned, assigned values
 /// converted to their columns' types as PostgreSQL's assignment does.
-async fn new_versions(
+pub(crate) async fn new_versions(
     session: &Session,
     table: &TableDef,
     rows: &RecordBatch,

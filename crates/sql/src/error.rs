@@ -61,6 +61,9 @@ pub enum SqlState {
     TsHypertableNotExists,
     /// TimescaleDB: `create_hypertable` on a table with rows, without `migrate_data` (TS110 family).
     TsTableNotEmpty,
+    UniqueViolation,
+    InvalidColumnReference,
+    CardinalityViolation,
 }
 
 impl SqlState {
@@ -114,6 +117,9 @@ impl SqlState {
             SqlState::TsHypertableExists => "TS110",
             SqlState::TsHypertableNotExists => "TS001",
             SqlState::TsTableNotEmpty => "TS110",
+            SqlState::UniqueViolation => "23505",
+            SqlState::InvalidColumnReference => "42P10",
+            SqlState::CardinalityViolation => "21000",
         }
     }
 }
@@ -184,6 +190,11 @@ pub enum Error {
     /// Transaction control and transaction-state errors (25xxx, 3B001).
     #[error("{message}")]
     Transaction { message: String, code: SqlState },
+    /// An error PostgreSQL defines by its SQLSTATE and message alone.
+    #[error("{message}")]
+    Coded { message: String, code: SqlState },
+    #[error("{message}")]
+    UndefinedObject { message: String },
     #[error("table \"{name}\" is already a hypertable")]
     AlreadyHypertable { name: String },
     #[error("table \"{name}\" is not a hypertable")]
@@ -255,7 +266,10 @@ impl Error {
             Error::NotNull { .. } => SqlState::NotNullViolation,
             Error::DatatypeMismatch { .. } => SqlState::DatatypeMismatch,
             Error::Value { source } => value_sqlstate(source),
-            Error::Copy { code, .. } | Error::Transaction { code, .. } => *code,
+            Error::Copy { code, .. }
+            | Error::Transaction { code, .. }
+            | Error::Coded { code, .. } => *code,
+            Error::UndefinedObject { .. } => SqlState::UndefinedObject,
             Error::DependentObjects { .. } => SqlState::DependentObjectsStillExist,
             Error::WrongObjectType { .. } => SqlState::WrongObjectType,
             Error::InvalidTableDefinition { .. } => SqlState::InvalidTableDefinition,
@@ -318,6 +332,7 @@ fn storage_sqlstate(error: &tempora_storage::Error) -> SqlState {
         tempora_storage::Error::TableDropped { .. } => SqlState::UndefinedTable,
         tempora_storage::Error::ContainsNulls { .. } => SqlState::NotNullViolation,
         tempora_storage::Error::Conflict { .. } => SqlState::SerializationFailure,
+        tempora_storage::Error::UniqueViolation { .. } => SqlState::UniqueViolation,
     }
 }
 

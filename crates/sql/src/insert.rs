@@ -23,6 +23,7 @@ use tempora_types::text::ColumnBuilder;
 use crate::fast_insert::{RawValue, ValuesInsert};
 use crate::names::{ident, table_name};
 use crate::session::{Output, Session, query_of, select_of};
+use crate::upsert::Upsert;
 use crate::{Error, Result};
 
 fn target_table(session: &Session, insert: &ast::Insert) -> Result<Arc<TableDef>> {
@@ -66,11 +67,6 @@ fn target_columns(table: &TableDef, columns: &[ast::ObjectName]) -> Result<Vec<u
 }
 
 fn check_supported(insert: &ast::Insert) -> Result<()> {
-    if insert.on.is_some() {
-        return Err(Error::not_supported(
-            "INSERT ... ON CONFLICT (arrives with tempora's key support)",
-        ));
-    }
     if insert.source.is_none() {
         return Err(Error::not_supported("INSERT without VALUES or SELECT"));
     }
@@ -85,6 +81,10 @@ pub(crate) async fn execute(
     check_supported(insert)?;
     let table = target_table(session, insert)?;
     let targets = target_columns(&table, &insert.columns)?;
+    let upsert = match &insert.on {
+        Some(on) => Some(crate::upsert::clause(&table, on)?),
+        None => None,
+    };
     // Literal rows were parsed by the PostgreSQL text parsers already; rows
     // DataFusion computed still need their text forms checked.
     let (batch, parsed) = match literal_rows(&table, &targets, insert, params)? {
@@ -94,10 +94,50 @@ pub(crate) async fn execute(
             &[][..],
         ),
     };
-    let batch = write(session, &table, &targets, batch, parsed).await?;
+    let batch = match upsert {
+        None => write(session, &table, &targets, batch, parsed).await?,
+        Some(upsert) => {
+            let rows = fill_defaults(session, &table, &targets, batch).await?;
+            let rows = validate(&table, rows, parsed)?;
+            match upsert {
+                Upsert::Nothing(on_conflict) => {
+                    crate::upsert::insert_or_skip(session, &table, rows, on_conflict).await?
+                }
+                Upsert::Update {
+                    index,
+                    assignments,
+                    selection,
+                } => {
+                    let target = crate::dml::Target {
+                        table: table.clone(),
+                        alias: insert
+                            .table_alias
+                            .as_ref()
+                            .map(|a| ident(&a.alias))
+                            .unwrap_or_else(|| table.name.clone()),
+                    };
+                    crate::upsert::insert_or_update(
+                        session,
+                        &target,
+                        rows,
+                        &index,
+                        &assignments,
+                        selection.as_deref(),
+                        params,
+                    )
+                    .await?
+                }
+            }
+        }
+    };
+    let alias = insert
+        .table_alias
+        .as_ref()
+        .map(|a| ident(&a.alias))
+        .unwrap_or_else(|| table.name.clone());
     match &insert.returning {
         Some(items) => {
-            let (schema, batches) = returning(session, &table, batch, items).await?;
+            let (schema, batches) = returning_as(session, &table, &alias, batch, items).await?;
             Ok(Output::Batches {
                 schema,
                 batches,

@@ -19,6 +19,7 @@ mod ddl;
 mod dml;
 pub mod error;
 mod fast_insert;
+mod indexes;
 mod insert;
 mod names;
 mod rewrite;
@@ -27,6 +28,7 @@ mod session;
 mod settings;
 mod timescale;
 mod transaction;
+mod upsert;
 mod views;
 
 use std::path::Path;

@@ -449,11 +449,24 @@ impl Session {
                 ..
             } => crate::views::drop_views(self, *if_exists, *cascade, names),
             Statement::Drop {
+                object_type: ast::ObjectType::Index,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => {
+                if *cascade {
+                    return Err(Error::not_supported("DROP INDEX ... CASCADE"));
+                }
+                crate::indexes::drop_indexes(self, names, *if_exists).await
+            }
+            Statement::Drop {
                 object_type,
                 if_exists,
                 names,
                 ..
             } => ddl::drop(self, *object_type, *if_exists, names),
+            Statement::CreateIndex(create) => crate::indexes::create_index(self, create).await,
             Statement::CreateView(create) => crate::views::create_view(self, create).await,
             Statement::CreateExtension(create) => ddl::create_extension(self, create),
             Statement::AlterTable(alter) => crate::alter::alter_table(self, alter).await,
@@ -752,6 +765,7 @@ fn catalog_change(statement: &Statement) -> Option<&'static str> {
     match statement {
         Statement::CreateTable(_) => Some("CREATE TABLE"),
         Statement::CreateView(_) => Some("CREATE VIEW"),
+        Statement::CreateIndex(_) => Some("CREATE INDEX"),
         Statement::CreateSequence { .. } => Some("CREATE SEQUENCE"),
         Statement::AlterTable(_) => Some("ALTER TABLE"),
         Statement::Truncate(_) => Some("TRUNCATE"),

@@ -21,9 +21,17 @@ use datafusion::sql::sqlparser::ast::{
     Ident, Statement, TransactionAccessMode, TransactionIsolationLevel, TransactionMode,
 };
 
+use datafusion::arrow::array::BooleanArray;
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use tempora_catalog::TableDef;
-use tempora_query::visibility::{StagedWrite, net_writes};
-use tempora_storage::TableWrite;
+use tempora_query::visibility::{StagedWrite, net_writes, rowids};
+use tempora_storage::{Committed, DeleteSet, OnConflict, TableWrite, keys};
+
+/// A block's rows that passed the key check, and the ids of those skipped.
+struct KeptRows {
+    rows: RecordBatch,
+    skipped: Vec<i64>,
+}
 
 use crate::error::SqlState;
 use crate::session::{Output, Session};
@@ -163,7 +171,7 @@ impl Session {
     }
 
     /// Inserts rows (in the table's column order) and deletes rows (batches
-    /// with the row id and, for a hypertable, the time column) as one unit:
+    /// with the row id, the chunk and the table's key columns) as one unit:
     /// staged if a block is open, else durably at once. Returns the numbers
     /// of rows inserted and deleted.
     pub(crate) async fn write_changes(
@@ -174,6 +182,31 @@ impl Session {
         command: &str,
     ) -> Result<(u64, u64)> {
         let store = self.engine().store().clone();
+        let inserts = inserts
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| store.attach_rowids(table, b))
+            .collect::<tempora_storage::Result<Vec<_>>>()?;
+        let committed = self
+            .commit_rows(table, inserts, deletes, command, OnConflict::Error)
+            .await?;
+        Ok((committed.inserted, committed.deleted))
+    }
+
+    /// Like [`Session::write_changes`], for inserted rows that carry their
+    /// row ids already, with what to do about rows whose key is taken.
+    /// Inside a block, keys are checked now, against the committed rows and
+    /// the block's own; COMMIT checks them again against what others
+    /// committed meanwhile.
+    pub(crate) async fn commit_rows(
+        &mut self,
+        table: &Arc<TableDef>,
+        inserts: Vec<RecordBatch>,
+        deletes: Vec<RecordBatch>,
+        command: &str,
+        on_conflict: OnConflict,
+    ) -> Result<Committed> {
+        let store = self.engine().store().clone();
         if let Some(transaction) = &self.transaction {
             if transaction.read_only {
                 return Err(error(
@@ -181,33 +214,40 @@ impl Session {
                     format!("cannot execute {command} in a read-only transaction"),
                 ));
             }
-            let (mut inserted, mut deleted) = (0, 0);
+            let mut committed = Committed::default();
+            let inserts = inserts
+                .into_iter()
+                .filter(|b| b.num_rows() > 0)
+                .collect::<Vec<_>>();
+            let inserts = if table.unique_indexes().next().is_some() && !inserts.is_empty() {
+                let rows = concat_batches(&inserts[0].schema(), &inserts)?;
+                let kept = self.check_block_keys(table, &rows, &deletes, on_conflict).await?;
+                committed.skipped = kept.skipped;
+                vec![kept.rows]
+            } else {
+                inserts
+            };
             for batch in deletes {
                 if batch.num_rows() > 0 {
-                    deleted += batch.num_rows() as u64;
+                    committed.deleted += batch.num_rows() as u64;
                     self.reads.stage(StagedWrite::Delete(table.clone(), batch));
                 }
             }
             for batch in inserts {
                 if batch.num_rows() > 0 {
-                    inserted += batch.num_rows() as u64;
-                    let batch = store.attach_rowids(table, batch)?;
+                    committed.inserted += batch.num_rows() as u64;
                     self.reads.stage(StagedWrite::Insert(table.clone(), batch));
                 }
             }
-            return Ok((inserted, deleted));
+            return Ok(committed);
         }
         let table = table.clone();
         tokio::task::spawn_blocking(move || {
-            let inserts = inserts
-                .into_iter()
-                .filter(|b| b.num_rows() > 0)
-                .map(|b| store.attach_rowids(&table, b))
-                .collect::<tempora_storage::Result<Vec<_>>>()?;
             store.commit(&[TableWrite {
                 table: &table,
                 inserts,
                 deletes,
+                on_conflict,
             }])
         })
         .await
@@ -215,7 +255,84 @@ impl Session {
         .map_err(Error::from)
     }
 
-    /// Opens the implicit block of a multi-statement query string.
+    /// Checks a block's new rows (with row ids) against the keys of the
+    /// committed rows and of the rows the block wrote, less the rows it
+    /// deleted (now or before). Returns the rows to write, leaving out
+    /// those `on_conflict` skips; other conflicts fail with 23505.
+    async fn check_block_keys(
+        &self,
+        table: &Arc<TableDef>,
+        rows: &RecordBatch,
+        deletes: &[RecordBatch],
+        on_conflict: OnConflict,
+    ) -> Result<KeptRows> {
+        let mut deleted = self.reads.staged_deletes(table.id);
+        deleted.add(deletes.iter().flat_map(rowids).collect());
+        let staged: Vec<RecordBatch> = self
+            .reads
+            .uncommitted_rows(table.id)
+            .iter()
+            .map(|b| {
+                let rowid_index = b.num_columns().saturating_sub(1);
+                DeleteSet::filter_batch(&[&deleted], b, rowid_index)
+            })
+            .collect::<tempora_storage::Result<_>>()?;
+        let mut keep = vec![true; rows.num_rows()];
+        let indexes: Vec<String> = table.unique_indexes().map(|i| i.name.clone()).collect();
+        for (position, index) in indexes.iter().enumerate() {
+            let store = self.engine().store().clone();
+            let (table_id, name, probe) = (table.id, index.clone(), rows.clone());
+            let committed = tokio::task::spawn_blocking(move || {
+                store.lookup_keys(table_id, &name, &probe)
+            })
+            .await
+            .map_err(|e| Error::not_supported(format!("key lookup failed: {e}")))??;
+            let in_block = keys::find_in(table, index, &staged, rows)?;
+            let earlier = keys::earlier_duplicates(table, index, rows)?;
+            for row in 0..rows.num_rows() {
+                if !keep[row] {
+                    continue;
+                }
+                let taken = committed[row].is_some_and(|r| !deleted.contains(r.rowid))
+                    || in_block[row].is_some()
+                    || earlier[row].is_some_and(|e| keep[e]);
+                if !taken {
+                    continue;
+                }
+                let skip = match on_conflict {
+                    OnConflict::Error => false,
+                    OnConflict::Skip => true,
+                    OnConflict::SkipOn(arbiter) => arbiter == position,
+                };
+                if !skip {
+                    return Err(tempora_storage::Error::UniqueViolation {
+                        table: table.name.clone(),
+                        index: index.clone(),
+                        detail: format!(
+                            "Key {} already exists.",
+                            keys::key_detail(table, index, rows, row)?
+                        ),
+                        creating: false,
+                    }
+                    .into());
+                }
+                keep[row] = false;
+            }
+        }
+        let ids = rowids(rows);
+        let skipped = ids
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| !**k)
+            .map(|(id, _)| *id)
+            .collect();
+        let mask = BooleanArray::from(keep);
+        Ok(KeptRows {
+            rows: filter_record_batch(rows, &mask)?,
+            skipped,
+        })
+    }
+
     pub(crate) fn begin_implicit(&mut self) {
         if self.transaction.is_none() {
             self.transaction = Some(Transaction {
@@ -386,6 +503,7 @@ impl Session {
                     table: table.as_ref(),
                     inserts: inserts.clone(),
                     deletes: deletes.clone(),
+                    on_conflict: OnConflict::Error,
                 })
                 .collect();
             store.commit(&writes)

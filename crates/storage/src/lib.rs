@@ -42,6 +42,7 @@
 //! when you change segment files, `docs/formats/segment.md`.
 
 mod deletes;
+pub mod keys;
 mod record;
 pub mod segment;
 mod wal;
@@ -68,6 +69,7 @@ use tempora_types::datetime::MICROS_PER_DAY;
 use tempora_types::text::timestamp_micros;
 
 pub use deletes::DeleteSet;
+pub use keys::{OnConflict, RowRef};
 use record::Commit;
 pub use record::{ChunkDelete, ChunkWrite};
 
@@ -130,6 +132,19 @@ pub enum Error {
     /// another commit since this one read it.
     #[error("could not serialize access due to concurrent update")]
     Conflict { table: String },
+    /// Rows would give a unique index a key twice.
+    #[error("{}\nDETAIL: {detail}", if *creating {
+        format!("could not create unique index \"{index}\"")
+    } else {
+        format!("duplicate key value violates unique constraint \"{index}\"")
+    })]
+    UniqueViolation {
+        table: String,
+        index: String,
+        detail: String,
+        /// While building a new unique index over existing rows.
+        creating: bool,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -224,6 +239,17 @@ pub struct TableWrite<'a> {
     /// [`CHUNK_COLUMN`] (the chunk each row was read from, as
     /// [`TableSnapshot::chunks_of_rows`] gives it).
     pub deletes: Vec<RecordBatch>,
+    /// What to do with inserted rows whose unique key is taken.
+    pub on_conflict: OnConflict,
+}
+
+/// What a commit wrote.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    pub inserted: u64,
+    pub deleted: u64,
+    /// Row ids of inserted rows left out for [`OnConflict::Skip`].
+    pub skipped: Vec<i64>,
 }
 
 /// A consistent view of one table for a query.
@@ -323,6 +349,8 @@ pub struct Store {
     /// Held by a commit with deletes from its conflict check until its
     /// deletes are applied, so two commits never both delete one row.
     delete_lock: Mutex<()>,
+    /// The key indexes of tables with unique keys (see [`keys`]).
+    keys: Mutex<HashMap<TableId, Arc<keys::KeySlot>>>,
     checkpoint_lock: Mutex<()>,
     checkpointer: Arc<Checkpointer>,
     verified_segments: Mutex<HashSet<String>>,
@@ -436,6 +464,7 @@ impl Store {
             epoch: Mutex::new(Arc::new(epoch)),
             next_rowid: AtomicI64::new(next_rowid),
             delete_lock: Mutex::new(()),
+            keys: Mutex::new(HashMap::new()),
             checkpoint_lock: Mutex::new(()),
             checkpointer: Arc::new(Checkpointer::default()),
             verified_segments: Mutex::new(HashSet::new()),
@@ -505,9 +534,10 @@ impl Store {
                 table,
                 inserts,
                 deletes: Vec::new(),
+                on_conflict: OnConflict::Error,
             });
         }
-        Ok(self.commit(&writes)?.0)
+        Ok(self.commit(&writes)?.inserted)
     }
 
     /// Hands out `count` fresh row ids; returns the first.
@@ -530,10 +560,11 @@ impl Store {
     }
 
     /// Durably applies inserts and deletes to several tables as one unit:
-    /// one WAL record, applied under one lock. Fails with
-    /// [`Error::Conflict`], writing nothing, when a row it deletes is
-    /// already deleted. Returns (rows inserted, rows deleted).
-    pub fn commit(&self, writes: &[TableWrite<'_>]) -> Result<(u64, u64)> {
+    /// one WAL record, applied under one lock. Fails, writing nothing, with
+    /// [`Error::Conflict`] when a row it deletes is already deleted, and with
+    /// [`Error::UniqueViolation`] when an inserted row's key is taken (unless
+    /// its write skips such rows).
+    pub fn commit(&self, writes: &[TableWrite<'_>]) -> Result<Committed> {
         let mut routed: Vec<(&TableDef, Vec<(i64, RecordBatch)>)> = Vec::new();
         let mut deleted_rows: Vec<(&TableDef, IdsByChunk)> = Vec::new();
         let mut inserted = 0u64;
@@ -560,7 +591,7 @@ impl Store {
             }
         }
         if routed.is_empty() && deleted_rows.is_empty() {
-            return Ok((0, 0));
+            return Ok(Committed::default());
         }
         let _gate = self.write_gate.read();
         let state = self.catalog.snapshot();
@@ -629,13 +660,206 @@ impl Store {
                 }
             }
         }
-        let payload = record::encode_commit(&commit)?;
-        self.wal.append(&payload)?;
+        let (registrations, skipped) = self.register_keys(&state, writes, &mut commit)?;
+        inserted -= skipped.len() as u64;
+        let payload = match record::encode_commit(&commit) {
+            Ok(payload) => payload,
+            Err(error) => {
+                registrations.into_iter().for_each(|r| r.settle(false));
+                return Err(error);
+            }
+        };
+        if let Err(error) = self.wal.append(&payload) {
+            registrations.into_iter().for_each(|r| r.settle(false));
+            return Err(error);
+        }
         self.apply(commit);
+        registrations.into_iter().for_each(|r| r.settle(true));
         drop(_deleting);
         drop(_gate);
         self.maybe_start_checkpoint();
-        Ok((inserted, deleted))
+        Ok(Committed {
+            inserted,
+            deleted,
+            skipped,
+        })
+    }
+
+    /// Checks and enters the commit's keys in the key indexes of its tables
+    /// that have unique keys, in table order (so that two commits waiting
+    /// for each other's rows cannot both be waiting). Leaves out of
+    /// `commit` the rows a write skips; returns the registrations to settle
+    /// and the skipped rows' ids.
+    fn register_keys(
+        &self,
+        state: &CatalogState,
+        writes: &[TableWrite<'_>],
+        commit: &mut Commit,
+    ) -> Result<(Vec<keys::Registration>, Vec<i64>)> {
+        let mut keyed: Vec<(&TableWrite<'_>, Arc<TableDef>)> = writes
+            .iter()
+            .filter_map(|w| {
+                let current = state.tables.get(&w.table.id)?;
+                current
+                    .unique_indexes()
+                    .next()
+                    .is_some()
+                    .then(|| (w, current.clone()))
+            })
+            .collect();
+        keyed.sort_by_key(|(w, _)| w.table.id);
+        let mut registrations = Vec::new();
+        let mut skipped = Vec::new();
+        for (write, table) in keyed {
+            let slot = self.key_slot(table.id);
+            let result = slot
+                .lock(&table, || self.key_rows(&table))
+                .and_then(|guard| {
+                    let inserts = commit
+                        .inserts
+                        .iter()
+                        .filter(|w| w.table_id == table.id)
+                        .map(|w| (w.chunk_id, &w.batch))
+                        .collect();
+                    keys::register(
+                        &slot,
+                        guard,
+                        &keys::KeyedWrite {
+                            table: &table,
+                            deletes: &write.deletes,
+                            inserts,
+                            on_conflict: write.on_conflict,
+                        },
+                    )
+                });
+            let (kept, registration) = match result {
+                Ok(done) => done,
+                Err(error) => {
+                    registrations.into_iter().for_each(|r: keys::Registration| r.settle(false));
+                    return Err(error);
+                }
+            };
+            registrations.push(registration);
+            let mut kept = kept.into_iter();
+            for chunk_write in commit.inserts.iter_mut().filter(|w| w.table_id == table.id) {
+                let Some(Some(keep)) = kept.next() else {
+                    continue;
+                };
+                let ids = chunk_write
+                    .batch
+                    .column_by_name(ROWID_COLUMN)
+                    .and_then(|c| c.as_primitive_opt::<Int64Type>());
+                if let Some(ids) = ids {
+                    skipped.extend(
+                        ids.values()
+                            .iter()
+                            .zip(&keep)
+                            .filter(|(_, k)| !**k)
+                            .map(|(id, _)| *id),
+                    );
+                }
+                chunk_write.batch = keys::kept_rows(&chunk_write.batch, Some(&keep))?;
+            }
+        }
+        commit.inserts.retain(|w| w.batch.num_rows() > 0);
+        Ok((registrations, skipped))
+    }
+
+    fn key_slot(&self, table_id: TableId) -> Arc<keys::KeySlot> {
+        self.keys.lock().entry(table_id).or_default().clone()
+    }
+
+    /// The key columns and row ids of a table's live rows, per chunk: what
+    /// its key indexes are built from.
+    fn key_rows(&self, table: &TableDef) -> Result<Vec<(ChunkId, RecordBatch)>> {
+        let mut names: Vec<&str> = Vec::new();
+        for index in table.unique_indexes() {
+            for column in &index.columns {
+                if !names.contains(&column.as_str()) {
+                    names.push(column);
+                }
+            }
+        }
+        names.push(ROWID_COLUMN);
+        let Some(snapshot) = self.view().table(table.id) else {
+            return Ok(Vec::new());
+        };
+        let mut rows = Vec::new();
+        for chunk in &snapshot.chunks {
+            let mut batches = Vec::new();
+            for segment in &chunk.chunk.segments {
+                self.verify_segment(segment)?;
+                batches.extend(segment::read_columns(&self.segment_path(segment), &names)?);
+            }
+            for batch in &chunk.memtable {
+                let schema = batch.schema();
+                let indices = names
+                    .iter()
+                    .map(|n| schema.index_of(n))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                batches.push(batch.project(&indices)?);
+            }
+            let rowid_index = names.len() - 1;
+            for batch in batches {
+                let live = DeleteSet::filter_batch(&[&chunk.deleted], &batch, rowid_index)?;
+                if live.num_rows() > 0 {
+                    rows.push((chunk.chunk.id, live));
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Replaces a table's definition by one that differs only in its
+    /// indexes. A new unique index is built over the existing rows first,
+    /// with writers waiting: a duplicate key fails with
+    /// [`Error::UniqueViolation`] and changes nothing.
+    pub fn set_indexes(&self, new_table: TableDef) -> Result<()> {
+        let _gate = self.write_gate.write();
+        let new_table = Arc::new(new_table);
+        let built = if new_table.unique_indexes().next().is_some() {
+            let rows = self.key_rows(&new_table)?;
+            Some(keys::build(&new_table, rows)?)
+        } else {
+            None
+        };
+        self.catalog.transact(|txn| {
+            txn.put_table((*new_table).clone());
+            Ok(())
+        })?;
+        self.key_slot(new_table.id).install(built);
+        Ok(())
+    }
+
+    /// For each row, the live row holding its key in the table's unique
+    /// index `index` (rows in the table's columns, by name), as of the
+    /// latest commit: what `INSERT ... ON CONFLICT` finds conflicts with.
+    pub fn lookup_keys(
+        &self,
+        table_id: TableId,
+        index: &str,
+        rows: &RecordBatch,
+    ) -> Result<Vec<Option<RowRef>>> {
+        let state = self.catalog.snapshot();
+        let Some(table) = state.tables.get(&table_id) else {
+            return Err(Error::TableDropped {
+                name: table_id.to_string(),
+            });
+        };
+        let slot = self.key_slot(table_id);
+        let guard = slot.lock(table, || self.key_rows(table))?;
+        keys::lookup(&slot, guard, index, rows)
+    }
+
+    /// Forgets the key indexes of tables whose rows moved; callers hold the
+    /// write gate exclusively.
+    fn forget_keys(&self, table_ids: impl IntoIterator<Item = TableId>) {
+        let slots = self.keys.lock();
+        for id in table_ids {
+            if let Some(slot) = slots.get(&id) {
+                keys::forget(slot);
+            }
+        }
     }
 
     /// Chunk ids for the given chunk starts, creating the missing chunks in
@@ -996,19 +1220,22 @@ impl Store {
             let _checkpoint = self.checkpoint_lock.lock();
             let _gate = self.write_gate.write();
             let mut memtables = self.memtables.write();
-            let files = self.catalog.transact(|txn| {
+            let (files, tables) = self.catalog.transact(|txn| {
                 let mut files = Vec::new();
+                let mut tables = HashSet::new();
                 for id in chunk_ids {
                     if let Some(chunk) = txn.state().chunks.get(id) {
                         files.extend(chunk_files(chunk));
+                        tables.insert(chunk.table_id);
                     }
                     txn.drop_chunk(*id);
                 }
-                Ok(files)
+                Ok((files, tables))
             })?;
             for id in chunk_ids {
                 self.forget_memtable(&mut memtables, *id);
             }
+            self.forget_keys(tables);
             self.retire_files(&files)
         };
         drop(retired);
@@ -1029,6 +1256,7 @@ impl Store {
             txn.drop_table(table_id);
             Ok(())
         })?;
+        self.keys.lock().remove(&table_id);
         Ok(())
     }
 
@@ -1146,6 +1374,7 @@ impl Store {
             for chunk in &old_chunks {
                 self.forget_memtable(&mut memtables, chunk.id);
             }
+            self.forget_keys([new_table.id]);
             self.retire_files(&old_files)
         };
         drop(retired);

@@ -39,6 +39,7 @@ fn create_table(store: &Store) -> TableDef {
                     chunk_interval: DAY,
                     integer_time: false,
                 }),
+                indexes: Vec::new(),
             };
             txn.create_table(table.clone())?;
             Ok(table)
@@ -119,7 +120,7 @@ fn delete_batch(store: &Store, table: &TableDef, rows: &[(i64, i64)]) -> RecordB
 }
 
 /// Deletes the live rows whose time passes `pick`.
-fn delete_where(store: &Store, table: &TableDef, pick: impl Fn(i64) -> bool) -> Result<(u64, u64)> {
+fn delete_where(store: &Store, table: &TableDef, pick: impl Fn(i64) -> bool) -> Result<Committed> {
     let rows: Vec<(i64, i64)> = visible_rows(store, table)
         .into_iter()
         .filter(|(t, _)| pick(*t))
@@ -128,6 +129,7 @@ fn delete_where(store: &Store, table: &TableDef, pick: impl Fn(i64) -> bool) -> 
         table,
         inserts: Vec::new(),
         deletes: vec![delete_batch(store, table, &rows)],
+        on_conflict: OnConflict::Error,
     }])
 }
 
@@ -146,8 +148,10 @@ fn deletes_survive_restart_checkpoints_and_compaction() {
             .insert(&table, vec![rows(&table, &[200, 201, 202])])
             .unwrap();
         assert_eq!(
-            delete_where(&store, &table, |t| t < 10 || t == 201).unwrap(),
-            (0, 11)
+            delete_where(&store, &table, |t| t < 10 || t == 201)
+                .unwrap()
+                .deleted,
+            11
         );
         assert_eq!(store.row_count(table.id), 92);
     }
@@ -166,7 +170,7 @@ fn deletes_survive_restart_checkpoints_and_compaction() {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         assert_eq!(visible_times(&store, &table), expected);
         assert_eq!(store.row_count(table.id), 92);
-        assert_eq!(delete_where(&store, &table, |t| t < 50).unwrap(), (0, 40));
+        assert_eq!(delete_where(&store, &table, |t| t < 50).unwrap().deleted, 40);
         // Half the segment rows deleted: the checkpoint rewrites them away.
         store.checkpoint().unwrap();
         let chunk = store.catalog().snapshot().chunks_of(table.id)[0].clone();
@@ -206,6 +210,7 @@ fn deleting_a_row_twice_conflicts_and_writes_nothing() {
         table: &table,
         inserts: vec![insert],
         deletes: vec![deletes.clone()],
+        on_conflict: OnConflict::Error,
     }]);
     assert!(matches!(result, Err(Error::Conflict { .. })));
     assert_eq!(visible_times(&store, &table), vec![1, 3]);
@@ -215,6 +220,7 @@ fn deleting_a_row_twice_conflicts_and_writes_nothing() {
         table: &table,
         inserts: Vec::new(),
         deletes: vec![deletes],
+        on_conflict: OnConflict::Error,
     }]);
     assert!(matches!(result, Err(Error::Conflict { .. })));
 }
@@ -234,6 +240,7 @@ fn deleting_from_a_chunk_that_was_replaced_conflicts() {
         table: &table,
         inserts: Vec::new(),
         deletes: vec![stale],
+        on_conflict: OnConflict::Error,
     }]);
     assert!(matches!(result, Err(Error::Conflict { .. })));
     assert_eq!(visible_times(&store, &table), vec![3]);
