@@ -71,3 +71,16 @@ SELECT * FROM readings ORDER BY id;
 /* any order */ DELETE FROM sensors WHERE site IS NULL RETURNING sensor_id, name;
 SELECT * FROM sensors ORDER BY sensor_id;
 SELECT * FROM sensor_counts ORDER BY name;
+-- Keys and upserts (the tables have primary keys; sensors.name is unique).
+INSERT INTO sensors VALUES (1, 'dup', 'nowhere');
+INSERT INTO sensors VALUES (9, 'alpha', 'north');
+/* any order */ INSERT INTO sensors VALUES (1, 'dup', 'x1'), (6, 'zeta', 'x2'), (10, 'beta', 'x3') ON CONFLICT DO NOTHING RETURNING *;
+/* any order */ INSERT INTO sensors VALUES (7, 'eta', 'north') ON CONFLICT (sensor_id) DO NOTHING RETURNING *;
+/* any order */ INSERT INTO sensors VALUES (2, 'beta2', NULL), (8, 'theta', NULL) ON CONFLICT (sensor_id) DO UPDATE SET name = excluded.name || '/' || sensors.name, site = coalesce(excluded.site, sensors.site) RETURNING *;
+INSERT INTO sensors VALUES (3, 'g', 'n'), (3, 'h', 'm') ON CONFLICT (sensor_id) DO UPDATE SET name = excluded.name;
+INSERT INTO sensors VALUES (3, 'g', 'n') ON CONFLICT (site) DO NOTHING;
+SELECT * FROM sensors ORDER BY sensor_id;
+/* any order */ INSERT INTO readings SELECT id + 100, sensor_id, recorded_at, reading, counter, price, active, note, day, duration FROM readings WHERE id < 160 ON CONFLICT (id) DO NOTHING RETURNING id;
+/* any order */ INSERT INTO readings AS r SELECT id, sensor_id, recorded_at, reading + 1000, counter, price, active, note, day, duration FROM readings WHERE id % 10 = 0 ON CONFLICT (id) DO UPDATE SET reading = excluded.reading, note = 'upserted ' || r.counter WHERE r.active RETURNING id, reading, note;
+UPDATE readings SET id = id + 1 WHERE id = 10;
+SELECT * FROM readings ORDER BY id;

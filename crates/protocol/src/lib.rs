@@ -112,6 +112,10 @@ pub fn error_info(error: &tempora_sql::Error) -> ErrorInfo {
         Some((message, context)) => (message.to_owned(), Some(context.to_owned())),
         None => (message, None),
     };
+    let (message, hint) = match message.split_once("\nHINT: ") {
+        Some((message, hint)) => (message.to_owned(), Some(hint.to_owned())),
+        None => (message, None),
+    };
     let (message, detail) = match message.split_once("\nDETAIL: ") {
         Some((message, detail)) => (message.to_owned(), Some(detail.to_owned())),
         None => (message, None),
@@ -123,6 +127,7 @@ pub fn error_info(error: &tempora_sql::Error) -> ErrorInfo {
     );
     info.where_context = context;
     info.detail = detail;
+    info.hint = hint;
     if let tempora_sql::Error::TableNotEmpty { .. } = error {
         info.hint = Some(
             "You can migrate data by specifying 'migrate_data => true' when calling this function."

@@ -143,8 +143,8 @@ async fn run(
 
 fn setup_statements() -> Vec<String> {
     let mut statements = vec![
-        "CREATE TABLE sensors (sensor_id integer NOT NULL, name text, site varchar(20))".to_owned(),
-        "CREATE TABLE readings (id bigint NOT NULL, sensor_id integer, recorded_at timestamptz NOT NULL, reading double precision, counter bigint, price numeric(10,3), active boolean, note text, day date, duration interval)".to_owned(),
+        "CREATE TABLE sensors (sensor_id integer PRIMARY KEY, name text UNIQUE, site varchar(20))".to_owned(),
+        "CREATE TABLE readings (id bigint PRIMARY KEY, sensor_id integer, recorded_at timestamptz NOT NULL, reading double precision, counter bigint, price numeric(10,3), active boolean, note text, day date, duration interval)".to_owned(),
         "INSERT INTO sensors VALUES (1, 'alpha', 'north'), (2, 'beta', 'south'), (3, 'gamma', 'north'), (4, 'delta', 'east'), (5, 'unused', 'west')".to_owned(),
     ];
     let mut state: u64 = 42;

@@ -17,9 +17,13 @@ struct DbError {
     sqlstate: Option<String>,
 }
 
+/// `SQLSTATE: message`, so that `statement error <regex>` can check both.
 impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        match &self.sqlstate {
+            Some(code) => write!(f, "{code}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
     }
 }
 
@@ -29,7 +33,11 @@ impl From<tokio_postgres::Error> for DbError {
     fn from(error: tokio_postgres::Error) -> Self {
         match error.as_db_error() {
             Some(db) => DbError {
-                message: db.message().to_owned(),
+                // The DETAIL line too, so a test can check it (23505's key).
+                message: match db.detail() {
+                    Some(detail) => format!("{} DETAIL: {detail}", db.message()),
+                    None => db.message().to_owned(),
+                },
                 sqlstate: Some(db.code().code().to_owned()),
             },
             None => DbError {

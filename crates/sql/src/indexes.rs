@@ -14,6 +14,7 @@ use datafusion::sql::sqlparser::ast::{self, Expr};
 
 use tempora_catalog::{CatalogState, IndexDef, TableDef};
 
+use crate::error::SqlState;
 use crate::names::{ident, table_name};
 use crate::session::{Output, Session};
 use crate::{Error, Result};
@@ -322,14 +323,11 @@ pub(crate) async fn drop_indexes(
             });
         };
         if index.constraint {
-            return Err(Error::DependentObjects {
+            return Err(Error::Coded {
+                code: SqlState::DependentObjectsStillExist,
                 message: format!(
-                    "cannot drop index {name} because constraint {name} on table {} requires it",
-                    table.name
-                ),
-                detail: format!(
-                    "You can drop constraint {name} on table {} instead.",
-                    table.name
+                    "cannot drop index {name} because constraint {name} on table {table} requires it\nHINT: You can drop constraint {name} on table {table} instead.",
+                    table = table.name
                 ),
             });
         }

@@ -398,6 +398,8 @@ async fn planned_rows(
 ) -> Result<RecordBatch> {
     let mut plain = insert.clone();
     plain.returning = None;
+    plain.on = None;
+    plain.table_alias = None;
     let plan = session.plan(&Statement::Insert(plain)).await?;
     let plan = session.bind(plan, params)?;
     let LogicalPlan::Dml(dml) = plan else {

@@ -190,7 +190,7 @@ pub(crate) async fn insert_or_update(
     {
         return Err(Error::Coded {
             code: SqlState::CardinalityViolation,
-            message: "ON CONFLICT DO UPDATE command cannot affect row a second time\nDETAIL: Ensure that no rows proposed for insertion within the same command have duplicate constrained values.".to_owned(),
+            message: "ON CONFLICT DO UPDATE command cannot affect row a second time\nHINT: Ensure that no rows proposed for insertion within the same command have duplicate constrained values.".to_owned(),
         });
     }
     let qualified_assignments: Vec<ast::Assignment> = assignment_list

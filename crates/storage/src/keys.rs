@@ -24,7 +24,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::row::{RowConverter, SortField};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use tempora_catalog::{ChunkId, IndexDef, ROWID_COLUMN, TableDef};
+use tempora_catalog::{ChunkId, IndexDef, ROWID_COLUMN, TableDef, quote_ident};
 use tempora_types::text::format_value;
 
 use crate::{Error, Result};
@@ -102,7 +102,8 @@ fn describe_key(columns: &[String], values: &[ArrayRef], row: usize, table: &Tab
             _ => texts.push("null".to_owned()),
         }
     }
-    format!("({})=({})", columns.join(", "), texts.join(", "))
+    let names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    format!("({})=({})", names.join(", "), texts.join(", "))
 }
 
 /// The key indexes of one table.
