@@ -272,7 +272,14 @@ impl Workload {
 }
 
 async fn copy_messages(client: &tokio_postgres::Client, messages: &[bytes::Bytes]) {
-    let sink = client.copy_in("COPY telemetry FROM STDIN").await.unwrap();
+    copy_into(client, "telemetry", messages).await;
+}
+
+async fn copy_into(client: &tokio_postgres::Client, table: &str, messages: &[bytes::Bytes]) {
+    let sink = client
+        .copy_in(&format!("COPY {table} FROM STDIN"))
+        .await
+        .unwrap();
     futures::pin_mut!(sink);
     for message in messages {
         sink.send(message.clone()).await.unwrap();
@@ -297,11 +304,75 @@ fn insert_statement(generator: &Generator, range: std::ops::Range<u64>) -> Strin
     format!("INSERT INTO telemetry VALUES {}", values.join(", "))
 }
 
+/// The rows of the bulk upsert as COPY text: `count` rows, every other
+/// one the key of a loaded row with new values (an update), the others a
+/// new device's (an insert).
+fn upsert_rows(generator: &Generator, rows: u64, count: u64) -> Vec<bytes::Bytes> {
+    let mut messages = Vec::new();
+    let mut buffer = String::with_capacity(5 << 20);
+    let mut line = String::new();
+    for k in 0..count {
+        line.clear();
+        generator.row((k * 9_973 + 17) % rows, &mut line);
+        let mut fields: Vec<String> = line.trim_end().split('\t').map(str::to_owned).collect();
+        if k % 2 == 1 {
+            fields[1] = fields[1].replace("device_", "device_new_");
+        }
+        fields[2] = format!("{}", k % 1000);
+        buffer.push_str(&fields.join("\t"));
+        buffer.push('\n');
+        if buffer.len() > (4 << 20) {
+            messages.push(bytes::Bytes::from(std::mem::take(&mut buffer)));
+        }
+    }
+    if !buffer.is_empty() {
+        messages.push(bytes::Bytes::from(buffer));
+    }
+    messages
+}
+
+const UPSERT: &str = "INSERT INTO telemetry SELECT * FROM telemetry_upsert \
+    ON CONFLICT (device_id, time) DO UPDATE SET cpu = excluded.cpu, memory = excluded.memory";
+
+/// Adds the primary key (device_id, time) to the loaded table, then
+/// upserts the rows of `upsert` (staged in a table by COPY first); returns
+/// the seconds of each and the rows the table holds after.
+async fn keys_and_upsert(
+    client: &tokio_postgres::Client,
+    upsert: &[bytes::Bytes],
+) -> (f64, f64, i64) {
+    let started = Instant::now();
+    client
+        .batch_execute("ALTER TABLE telemetry ADD PRIMARY KEY (device_id, time)")
+        .await
+        .unwrap();
+    let key_seconds = started.elapsed().as_secs_f64();
+    client
+        .batch_execute(&CREATE.replace("telemetry", "telemetry_upsert"))
+        .await
+        .unwrap();
+    copy_into(client, "telemetry_upsert", upsert).await;
+    let started = Instant::now();
+    client.batch_execute(UPSERT).await.unwrap();
+    let upsert_seconds = started.elapsed().as_secs_f64();
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM telemetry", &[])
+        .await
+        .unwrap()
+        .get(0);
+    (key_seconds, upsert_seconds, rows)
+}
+
 struct Timings {
     copy_rows_per_second: f64,
     insert_rows_per_second: f64,
     query_seconds: f64,
     bytes_on_disk: u64,
+    /// Seconds to add the primary key to the loaded table.
+    key_seconds: f64,
+    /// Seconds of the bulk upsert, and the rows after it.
+    upsert_seconds: f64,
+    rows_after_upsert: i64,
     writes: WriteTimings,
 }
 
@@ -465,6 +536,8 @@ async fn main() {
     );
     let workload = Workload::generate(&generator, args.rows);
     let keys = row_keys(&generator, args.rows, 200);
+    let upsert_count = (args.rows / 10).max(2);
+    let upsert = upsert_rows(&generator, args.rows, upsert_count);
 
     // tempora
     let workdir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
@@ -483,11 +556,15 @@ async fn main() {
     let client = connect(tempora.port).await;
     let query_seconds = time_query(&client, QUERY).await;
     let bytes_on_disk = directory_size(&data_dir);
+    let (key_seconds, upsert_seconds, rows_after_upsert) = keys_and_upsert(&client, &upsert).await;
     let tempora_result = Timings {
         copy_rows_per_second: copy_rate,
         insert_rows_per_second: insert_rate,
         query_seconds,
         bytes_on_disk,
+        key_seconds,
+        upsert_seconds,
+        rows_after_upsert,
         writes: writes(&client, &keys).await,
     };
     drop(client);
@@ -512,13 +589,21 @@ async fn main() {
         .await
         .unwrap()
         .get(0);
+    let (key_seconds, upsert_seconds, rows_after_upsert) = keys_and_upsert(&client, &upsert).await;
     let postgres_result = Timings {
         copy_rows_per_second: copy_rate,
         insert_rows_per_second: insert_rate,
         query_seconds,
         bytes_on_disk: bytes as u64,
+        key_seconds,
+        upsert_seconds,
+        rows_after_upsert,
         writes: writes(&client, &keys).await,
     };
+    assert_eq!(
+        tempora_result.rows_after_upsert, postgres_result.rows_after_upsert,
+        "both servers must hold the same rows after the upsert"
+    );
     assert_eq!(
         tempora_result.writes.day_rows, postgres_result.writes.day_rows,
         "both servers must delete the same day of rows"
@@ -559,6 +644,19 @@ async fn main() {
         tempora_result.bytes_on_disk,
         postgres_result.bytes_on_disk,
         postgres_result.bytes_on_disk as f64 / tempora_result.bytes_on_disk as f64
+    );
+    println!(
+        "{:<34} {:>14.3} {:>14.3} {:>9.2}x",
+        "ADD PRIMARY KEY (device_id, time) (s)",
+        tempora_result.key_seconds,
+        postgres_result.key_seconds,
+        postgres_result.key_seconds / tempora_result.key_seconds
+    );
+    line(
+        &format!("upsert of {upsert_count} rows, rows/s"),
+        upsert_count as f64 / tempora_result.upsert_seconds,
+        upsert_count as f64 / postgres_result.upsert_seconds,
+        postgres_result.upsert_seconds / tempora_result.upsert_seconds,
     );
     let (t, p) = (&tempora_result.writes, &postgres_result.writes);
     println!(
