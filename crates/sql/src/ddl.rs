@@ -172,11 +172,11 @@ fn store_new_table(
 
 /// PostgreSQL's `LIKE source INCLUDING ALL` (and any list of INCLUDING /
 /// EXCLUDING options) rewritten to what the parser reads: `INCLUDING
-/// DEFAULTS` when defaults are copied, else nothing. Of the options, only
-/// defaults (with ALL, DEFAULTS or IDENTITY) change what tempora copies:
-/// it has no constraints, indexes, statistics or comments to copy yet.
-/// None when the statement has no such list.
-pub(crate) fn normalize_like_options(sql: &str) -> Option<String> {
+/// DEFAULTS` when defaults are copied, else nothing; with, for each LIKE
+/// in order, whether its indexes (keys among them) are copied too (ALL or
+/// INDEXES). The other options (comments, statistics, storage...) copy
+/// nothing tempora has. None when the statement has no such list.
+pub(crate) fn normalize_like_options(sql: &str) -> Option<(String, Vec<bool>)> {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
@@ -201,6 +201,7 @@ pub(crate) fn normalize_like_options(sql: &str) -> Option<String> {
     let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
     let mut index = 0;
     let mut changed = false;
+    let mut copies_indexes = Vec::new();
     while index < tokens.len() {
         out.push(tokens[index].clone());
         if keyword(&tokens[index]) != Some(Keyword::LIKE) {
@@ -221,6 +222,7 @@ pub(crate) fn normalize_like_options(sql: &str) -> Option<String> {
             index += 1;
         }
         let mut defaults = None;
+        let mut indexes = false;
         let mut saw_option = false;
         loop {
             while index < tokens.len() && matches!(tokens[index], Token::Whitespace(_)) {
@@ -239,14 +241,20 @@ pub(crate) fn normalize_like_options(sql: &str) -> Option<String> {
                 return None;
             };
             match option.value.to_ascii_uppercase().as_str() {
-                "ALL" | "DEFAULTS" | "IDENTITY" => defaults = Some(including),
-                "COMMENTS" | "COMPRESSION" | "CONSTRAINTS" | "GENERATED" | "INDEXES"
-                | "STATISTICS" | "STORAGE" => {}
+                "ALL" => {
+                    defaults = Some(including);
+                    indexes = including;
+                }
+                "DEFAULTS" | "IDENTITY" => defaults = Some(including),
+                "INDEXES" => indexes = including,
+                "COMMENTS" | "COMPRESSION" | "CONSTRAINTS" | "GENERATED" | "STATISTICS"
+                | "STORAGE" => {}
                 _ => return None,
             }
             saw_option = true;
             index += 1;
         }
+        copies_indexes.push(indexes);
         if saw_option {
             changed = true;
             let space = || Token::Whitespace(Whitespace::Space);
@@ -261,13 +269,41 @@ pub(crate) fn normalize_like_options(sql: &str) -> Option<String> {
             out.push(space());
         }
     }
-    changed.then(|| out.iter().map(ToString::to_string).collect())
+    changed.then(|| (out.iter().map(ToString::to_string).collect(), copies_indexes))
+}
+
+/// The table option by which a parsed `CREATE TABLE ... (LIKE ...)` says
+/// that its LIKE copies the source's indexes.
+const LIKE_COPIES_INDEXES: &str = "__tempora_like_indexes";
+
+/// Marks the CREATE TABLE ... LIKE statements whose LIKE copies indexes,
+/// given per LIKE in order by [`normalize_like_options`].
+pub(crate) fn mark_like_indexes(statements: &mut [ast::Statement], copies: &[bool]) {
+    let mut copies = copies.iter();
+    for statement in statements {
+        if let ast::Statement::CreateTable(create) = statement
+            && create.like.is_some()
+            && copies.next() == Some(&true)
+        {
+            create.table_options = ast::CreateTableOptions::With(vec![ast::SqlOption::KeyValue {
+                key: ast::Ident::new(LIKE_COPIES_INDEXES),
+                value: ast::Expr::Value(ast::Value::Boolean(true).into()),
+            }]);
+        }
+    }
+}
+
+fn like_copies_indexes(create: &ast::CreateTable) -> bool {
+    matches!(&create.table_options, ast::CreateTableOptions::With(options)
+        if options.iter().any(|o| matches!(o, ast::SqlOption::KeyValue { key, .. } if key.value == LIKE_COPIES_INDEXES)))
 }
 
 /// `CREATE TABLE new (LIKE old [INCLUDING DEFAULTS])`: the columns of `old`
 /// with their types and NOT NULL, and with INCLUDING DEFAULTS (or ALL) their
 /// defaults too (a serial column's default goes on using `old`'s sequence,
-/// as in PostgreSQL). A hypertable's copy is a plain table, as in TimescaleDB.
+/// as in PostgreSQL); with INCLUDING INDEXES (or ALL) its keys and indexes,
+/// named for the new table as PostgreSQL names them. A hypertable's copy is
+/// a plain table, as in TimescaleDB.
 fn create_table_like(
     session: &mut Session,
     create: &ast::CreateTable,
@@ -298,13 +334,19 @@ fn create_table_like(
             identity_always: false,
         })
         .collect();
-    let table = TableDef {
+    let mut table = TableDef {
         id: 0,
         name,
         columns,
         hypertable: None,
         indexes: Vec::new(),
     };
+    if like_copies_indexes(create) {
+        let state = session.engine().store().catalog().snapshot();
+        for index in &source.indexes {
+            crate::indexes::copy_index(&state, &mut table, index);
+        }
+    }
     store_new_table(session, table, Vec::new())
 }
 

@@ -107,7 +107,12 @@ pub(crate) fn add_key(
     let name = match name {
         Some(name) => {
             let name = ident(name);
-            if state.relation_exists(&name) || table.indexes.iter().any(|i| i.name == name) {
+            // The name is taken by another relation, or by another index of
+            // this table (the catalog's copy of the table may still list an
+            // index being replaced).
+            let taken_elsewhere = state.relation_exists(&name)
+                && state.index_by_name(&name).is_none_or(|(t, _)| t.id != table.id);
+            if taken_elsewhere || table.indexes.iter().any(|i| i.name == name) {
                 return Err(Error::DuplicateTable { name });
             }
             name
@@ -167,13 +172,38 @@ async fn store_indexes(session: &Session, table: TableDef) -> Result<()> {
 }
 
 /// ALTER TABLE ... ADD [CONSTRAINT name] PRIMARY KEY / UNIQUE (cols).
+///
+/// One departure from PostgreSQL: a primary key named as the table's
+/// current one, over its columns and more, replaces it (with a NOTICE)
+/// instead of failing with 42P16. Seed 000's staged migration relies on
+/// this: `LIKE ... INCLUDING ALL` copies the old `id` key as `new_pkey`,
+/// then `ADD CONSTRAINT new_pkey PRIMARY KEY (id, created_at)` widens it.
+/// Rows unique by the old key are unique by the new one, so nothing needs
+/// checking.
 pub(crate) async fn alter_add_constraint(
-    session: &Session,
+    session: &mut Session,
     table: &TableDef,
     constraint: &ast::TableConstraint,
 ) -> Result<()> {
     let state = session.engine().store().catalog().snapshot();
     let mut changed = table.clone();
+    if let ast::TableConstraint::PrimaryKey(key) = constraint
+        && let (Some(name), Some(current)) = (&key.name, table.primary_key())
+        && ident(name) == current.name
+    {
+        let (columns, _) = key_columns(table, &key.columns)?;
+        if current.columns.iter().all(|c| columns.contains(c)) {
+            session.notice(format!(
+                "primary key \"{}\" of relation \"{}\" is replaced: ({}) becomes ({})",
+                current.name,
+                table.name,
+                current.columns.join(", "),
+                columns.join(", ")
+            ));
+            let name = current.name.clone();
+            changed.indexes.retain(|i| i.name != name);
+        }
+    }
     add_constraint(&state, &mut changed, constraint)?;
     // The store refuses a primary key over existing NULLs (23502) while it
     // builds the key's index.
@@ -338,6 +368,28 @@ pub(crate) async fn drop_indexes(
     Ok(Output::Command {
         tag: "DROP INDEX".to_owned(),
     })
+}
+
+/// Copies an index of another table (`LIKE ... INCLUDING INDEXES`), named
+/// for `table` as PostgreSQL names the copy.
+pub(crate) fn copy_index(state: &CatalogState, table: &mut TableDef, index: &IndexDef) {
+    let suffix = if index.primary {
+        "pkey"
+    } else if index.constraint {
+        "key"
+    } else {
+        "idx"
+    };
+    let named: Vec<String> = if index.columns.is_empty() {
+        vec!["expr".to_owned()]
+    } else {
+        index.columns.clone()
+    };
+    let name = generated_name(state, table, &named, suffix);
+    table.indexes.push(IndexDef {
+        name,
+        ..index.clone()
+    });
 }
 
 /// The table's indexes after a column is renamed.

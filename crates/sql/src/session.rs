@@ -113,12 +113,16 @@ impl std::fmt::Debug for Session {
 /// Parses SQL text into statements with the PostgreSQL dialect.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let normalized = crate::ddl::normalize_like_options(sql);
-    let sql = normalized.as_deref().unwrap_or(sql);
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
-        unsupported_statement(sql).unwrap_or_else(|| Error::Syntax {
+    let text = normalized.as_ref().map(|(sql, _)| sql.as_str()).unwrap_or(sql);
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, text).map_err(|e| {
+        unsupported_statement(text).unwrap_or_else(|| Error::Syntax {
             message: syntax_message(&e.to_string()),
         })
-    })
+    })?;
+    if let Some((_, copies_indexes)) = &normalized {
+        crate::ddl::mark_like_indexes(&mut statements, copies_indexes);
+    }
+    Ok(statements)
 }
 
 /// Statements PostgreSQL has and tempora refuses by design, which the

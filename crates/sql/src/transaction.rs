@@ -278,8 +278,18 @@ impl Session {
             })
             .collect::<tempora_storage::Result<_>>()?;
         let mut keep = vec![true; rows.num_rows()];
-        let indexes: Vec<String> = table.unique_indexes().map(|i| i.name.clone()).collect();
-        for (position, index) in indexes.iter().enumerate() {
+        let mut indexes: Vec<(usize, String)> = table
+            .unique_indexes()
+            .map(|i| i.name.clone())
+            .enumerate()
+            .collect();
+        // The arbiter of ON CONFLICT first: a row it skips is skipped,
+        // whatever other keys it repeats.
+        if let OnConflict::SkipOn(arbiter) = on_conflict {
+            indexes.sort_by_key(|(position, _)| *position != arbiter);
+        }
+        for (position, index) in &indexes {
+            let position = *position;
             let store = self.engine().store().clone();
             let (table_id, name, probe) = (table.id, index.clone(), rows.clone());
             let committed = tokio::task::spawn_blocking(move || {

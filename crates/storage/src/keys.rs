@@ -344,18 +344,18 @@ pub(crate) fn register(
                 })?;
             let mut keep = vec![true; batch.num_rows()];
             for row in 0..batch.num_rows() {
-                // A row conflicting on any index enters none of them.
-                let mut taken = None;
-                for (position, (index, (_, row_keys))) in
-                    keys.indexes.iter().zip(per_index).enumerate()
-                {
-                    if let Some(key) = &row_keys[row]
-                        && index.entries.get(key).is_some_and(live)
-                    {
-                        taken = Some(position);
-                        break;
-                    }
-                }
+                // A row conflicting on any index enters none of them. The
+                // arbiter of ON CONFLICT is looked at first: a row it skips
+                // is skipped, whatever other keys it repeats.
+                let conflicts = |position: usize| {
+                    per_index[position].1[row]
+                        .as_ref()
+                        .is_some_and(|key| keys.indexes[position].entries.get(key).is_some_and(live))
+                };
+                let taken = match write.on_conflict {
+                    OnConflict::SkipOn(arbiter) if conflicts(arbiter) => Some(arbiter),
+                    _ => (0..keys.indexes.len()).find(|p| conflicts(*p)),
+                };
                 if let Some(position) = taken {
                     let skip = match write.on_conflict {
                         OnConflict::Error => false,
