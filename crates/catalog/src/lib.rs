@@ -38,6 +38,9 @@ pub enum Error {
     TableNotFound { name: String },
     #[error("relation \"{name}\" already exists")]
     SequenceExists { name: String },
+    /// The catalog changed under a transaction's staged change.
+    #[error("could not serialize access due to concurrent update of \"{name}\"")]
+    Conflict { name: String },
     #[error("relation \"{name}\" does not exist")]
     SequenceNotFound { name: String },
     /// `which` is "maximum" or "minimum".

@@ -13,7 +13,7 @@ use tempora_storage::Store;
 
 use crate::provider::TemporaTable;
 use crate::views;
-use crate::visibility::SessionReads;
+use crate::visibility::{Resolved, SessionReads};
 
 /// The one database, `postgres`.
 #[derive(Debug)]
@@ -85,11 +85,22 @@ impl SchemaProvider for PublicSchema {
         }
         let state = self.store.catalog().snapshot();
         if let Some(target) = name.strip_prefix(crate::provider::ROWID_SCAN_PREFIX) {
-            return Ok(state.table_by_name(target).map(|table| {
+            let target = match self.reads.resolve(target) {
+                Resolved::AsIs => target.to_owned(),
+                Resolved::Renamed(catalog_name) => catalog_name,
+                Resolved::Hidden => return Ok(None),
+            };
+            return Ok(state.table_by_name(&target).map(|table| {
                 Arc::new(TemporaTable::with_rowid(self.reads.clone(), table.clone()))
                     as Arc<dyn TableProvider>
             }));
         }
+        let name = match self.reads.resolve(name) {
+            Resolved::AsIs => name.to_owned(),
+            Resolved::Renamed(catalog_name) => catalog_name,
+            Resolved::Hidden => return Ok(None),
+        };
+        let name = name.as_str();
         match state.table_by_name(name) {
             Some(table) => Ok(Some(Arc::new(TemporaTable::new(
                 self.reads.clone(),
@@ -102,10 +113,15 @@ impl SchemaProvider for PublicSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
+        let name = match self.reads.resolve(name) {
+            Resolved::AsIs => name.to_owned(),
+            Resolved::Renamed(catalog_name) => catalog_name,
+            Resolved::Hidden => return false,
+        };
         self.store
             .catalog()
             .snapshot()
-            .table_by_name(name)
+            .table_by_name(&name)
             .is_some()
     }
 }

@@ -24,12 +24,28 @@ pub enum StagedWrite {
     /// Rows to delete: a batch with the row id column (and, for a
     /// hypertable, the time column), as `Store::commit` takes them.
     Delete(Arc<TableDef>, RecordBatch),
+    /// `ALTER TABLE old RENAME TO new`: the table (as the catalog has it),
+    /// the name the block knew it by, and its new name.
+    Rename(Arc<TableDef>, String, String),
+}
+
+/// What a name means to a transaction block that may have renamed tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// The catalog's relation of this name (the name is not renamed).
+    AsIs,
+    /// The table the catalog knows by this other name.
+    Renamed(String),
+    /// A name the block renamed away.
+    Hidden,
 }
 
 impl StagedWrite {
     pub fn table(&self) -> &Arc<TableDef> {
         match self {
-            StagedWrite::Insert(table, _) | StagedWrite::Delete(table, _) => table,
+            StagedWrite::Insert(table, _)
+            | StagedWrite::Delete(table, _)
+            | StagedWrite::Rename(table, ..) => table,
         }
     }
 }
@@ -130,6 +146,35 @@ impl SessionReads {
         DeleteSet::from_sorted(ids)
     }
 
+    /// What `name` means given the open block's renames.
+    pub fn resolve(&self, name: &str) -> Resolved {
+        // Name as the block sees it -> the catalog's name (None: hidden).
+        let mut visible: HashMap<String, Option<String>> = HashMap::new();
+        for write in self.uncommitted.lock().iter() {
+            if let StagedWrite::Rename(_, old, new) = write {
+                let old = old.clone();
+                let catalog_name = visible.get(&old).cloned().unwrap_or(Some(old.clone()));
+                visible.insert(old, None);
+                visible.insert(new.clone(), catalog_name);
+            }
+        }
+        match visible.get(name) {
+            None => Resolved::AsIs,
+            Some(Some(catalog_name)) if catalog_name == name => Resolved::AsIs,
+            Some(Some(catalog_name)) => Resolved::Renamed(catalog_name.clone()),
+            Some(None) => Resolved::Hidden,
+        }
+    }
+
+
+    /// The name the open block last renamed table `table_id` to, if any.
+    pub fn staged_renames_of(&self, table_id: TableId) -> Option<String> {
+        self.uncommitted.lock().iter().rev().find_map(|w| match w {
+            StagedWrite::Rename(table, _, new) if table.id == table_id => Some(new.clone()),
+            _ => None,
+        })
+    }
+
     /// Adds a write to the open transaction.
     pub fn stage(&self, write: StagedWrite) {
         self.uncommitted.lock().push(write);
@@ -158,7 +203,7 @@ pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWr
         .iter()
         .filter_map(|w| match w {
             StagedWrite::Insert(_, batch) => Some(rowids(batch)),
-            StagedWrite::Delete(..) => None,
+            StagedWrite::Delete(..) | StagedWrite::Rename(..) => None,
         })
         .flatten()
         .collect();
@@ -166,7 +211,7 @@ pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWr
         .iter()
         .filter_map(|w| match w {
             StagedWrite::Delete(_, batch) => Some(rowids(batch)),
-            StagedWrite::Insert(..) => None,
+            StagedWrite::Insert(..) | StagedWrite::Rename(..) => None,
         })
         .flatten()
         .collect();
@@ -174,6 +219,9 @@ pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWr
     let inserted_set = DeleteSet::from_sorted(inserted.into_iter().collect());
     let mut tables: Vec<NetWrite> = Vec::new();
     for write in staged {
+        if let StagedWrite::Rename(..) = write {
+            continue;
+        }
         let index = match tables.iter().position(|(t, _, _)| t.id == write.table().id) {
             Some(index) => index,
             None => {
@@ -184,6 +232,7 @@ pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWr
         let (batch, sets, target) = match &write {
             StagedWrite::Insert(_, batch) => (batch, &deleted, 1),
             StagedWrite::Delete(_, batch) => (batch, &inserted_set, 2),
+            StagedWrite::Rename(..) => continue,
         };
         let rowid_index = batch.schema().index_of(ROWID_COLUMN)?;
         let kept = DeleteSet::filter_batch(&[sets], batch, rowid_index)?;

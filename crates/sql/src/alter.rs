@@ -36,7 +36,12 @@ fn command(tag: &str) -> Output {
 pub(crate) async fn alter_table(session: &mut Session, alter: &ast::AlterTable) -> Result<Output> {
     let name = table_name(&alter.name)?;
     let state = session.engine().store().catalog().snapshot();
-    let Some(table) = state.table_by_name(&name).cloned() else {
+    let found = match session.table(&name) {
+        Ok(table) => Some(table),
+        Err(Error::UndefinedTable { .. }) => None,
+        Err(error) => return Err(error),
+    };
+    let Some(table) = found else {
         if alter.if_exists {
             session.notice(format!("relation \"{name}\" does not exist, skipping"));
             return Ok(command("ALTER TABLE"));
@@ -51,6 +56,9 @@ pub(crate) async fn alter_table(session: &mut Session, alter: &ast::AlterTable) 
     match &alter.operations[0] {
         AlterTableOperation::RenameTable { table_name: new } => {
             let (RenameTableNameKind::To(new) | RenameTableNameKind::As(new)) = new;
+            if session.transaction.is_some() {
+                return crate::transaction::stage_rename(session, &table, new);
+            }
             rename_table(session, &table, new)
         }
         AlterTableOperation::RenameColumn { .. }

@@ -345,6 +345,7 @@ fn catalog_sqlstate(error: &tempora_catalog::Error) -> SqlState {
         tempora_catalog::Error::TableNotFound { .. }
         | tempora_catalog::Error::SequenceNotFound { .. } => SqlState::UndefinedTable,
         tempora_catalog::Error::SequenceExhausted { .. } => SqlState::SequenceLimitExceeded,
+        tempora_catalog::Error::Conflict { .. } => SqlState::SerializationFailure,
     }
 }
 

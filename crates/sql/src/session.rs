@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use tempora_types::PgType;
 use tempora_types::text::ColumnBuilder;
 
-use tempora_query::visibility::SessionReads;
+use tempora_query::visibility::{Resolved, SessionReads};
 
 use crate::copy::CopyIn;
 use crate::sequences::SequenceFunction;
@@ -192,7 +192,12 @@ impl Session {
     /// The table `name` that a statement writes to or manages.
     pub(crate) fn table(&self, name: &str) -> Result<Arc<tempora_catalog::TableDef>> {
         let state = self.engine.store().catalog().snapshot();
-        match state.table_by_name(name) {
+        let found = match self.reads.resolve(name) {
+            Resolved::AsIs => state.table_by_name(name),
+            Resolved::Renamed(catalog_name) => state.table_by_name(&catalog_name),
+            Resolved::Hidden => None,
+        };
+        match found {
             Some(table) => Ok(table.clone()),
             None if state.views.contains_key(name) => Err(Error::Unsupported {
                 message: format!(
@@ -771,6 +776,15 @@ fn catalog_change(statement: &Statement) -> Option<&'static str> {
         Statement::CreateView(_) => Some("CREATE VIEW"),
         Statement::CreateIndex(_) => Some("CREATE INDEX"),
         Statement::CreateSequence { .. } => Some("CREATE SEQUENCE"),
+        // Renaming a table is staged like a write (see `transaction`).
+        Statement::AlterTable(alter)
+            if matches!(
+                alter.operations.as_slice(),
+                [ast::AlterTableOperation::RenameTable { .. }]
+            ) =>
+        {
+            None
+        }
         Statement::AlterTable(_) => Some("ALTER TABLE"),
         Statement::Truncate(_) => Some("TRUNCATE"),
         Statement::Drop { .. } => Some("DROP"),

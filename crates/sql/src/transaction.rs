@@ -18,13 +18,13 @@ use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::sql::sqlparser::ast::{
-    Ident, Statement, TransactionAccessMode, TransactionIsolationLevel, TransactionMode,
+    self as ast, Ident, Statement, TransactionAccessMode, TransactionIsolationLevel, TransactionMode,
 };
 
 use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use tempora_catalog::TableDef;
-use tempora_query::visibility::{StagedWrite, net_writes, rowids};
+use tempora_query::visibility::{Resolved, StagedWrite, net_writes, rowids};
 use tempora_storage::{Committed, DeleteSet, OnConflict, TableWrite, keys};
 
 /// A block's rows that passed the key check, and the ids of those skipped.
@@ -503,9 +503,32 @@ impl Session {
         if staged.is_empty() {
             return Ok(());
         }
+        let renames: Vec<(Arc<TableDef>, String)> = staged
+            .iter()
+            .filter_map(|w| match w {
+                StagedWrite::Rename(table, _, new) => Some((table.clone(), new.clone())),
+                _ => None,
+            })
+            .collect();
         // Writes per table, tables in the order they were first written.
         let tables = net_writes(staged)?;
         let store = self.engine().store().clone();
+        if !renames.is_empty() {
+            return tokio::task::spawn_blocking(move || {
+                let writes: Vec<TableWrite<'_>> = tables
+                    .iter()
+                    .map(|(table, inserts, deletes)| TableWrite {
+                        table: table.as_ref(),
+                        inserts: inserts.clone(),
+                        deletes: deletes.clone(),
+                        on_conflict: OnConflict::Error,
+                    })
+                    .collect();
+                Self::commit_with_renames(&store, &writes, &renames)
+            })
+            .await
+            .map_err(|e| Error::not_supported(format!("commit task failed: {e}")))?;
+        }
         tokio::task::spawn_blocking(move || {
             let writes: Vec<TableWrite<'_>> = tables
                 .iter()
@@ -523,8 +546,101 @@ impl Session {
         Ok(())
     }
 
+    /// Writes the block's staged rows and its renames as one unit.
+    fn commit_with_renames(
+        store: &tempora_storage::Store,
+        writes: &[TableWrite<'_>],
+        renames: &[(Arc<TableDef>, String)],
+    ) -> Result<()> {
+        // The views that name a renamed table follow it, as outside a block.
+        let mut state = (*store.catalog().snapshot()).clone();
+        let mut views = Vec::new();
+        for (table, new) in renames {
+            let current = state.tables.get(&table.id).map(|t| t.name.clone());
+            let old = current.unwrap_or_else(|| table.name.clone());
+            for view in crate::views::renamed_in_views(&state, &old, new)? {
+                state.views.insert(view.name.clone(), view.clone());
+                views.push(view);
+            }
+            if let Some(t) = state.tables.get_mut(&table.id) {
+                let mut renamed = (**t).clone();
+                renamed.name = new.clone();
+                *t = Arc::new(renamed);
+            }
+        }
+        let change = |txn: &mut tempora_catalog::CatalogTxn| -> tempora_catalog::Result<()> {
+            // The name each table has by now in this transaction.
+            let mut expected: std::collections::HashMap<tempora_catalog::TableId, String> =
+                std::collections::HashMap::new();
+            for (table, new) in renames {
+                let name = expected
+                    .get(&table.id)
+                    .cloned()
+                    .unwrap_or_else(|| table.name.clone());
+                // Renamed, dropped or altered by another session since the
+                // block renamed it: the first committer wins.
+                let Some(current) = txn.state().tables.get(&table.id).cloned() else {
+                    return Err(tempora_catalog::Error::Conflict {
+                        name: table.name.clone(),
+                    });
+                };
+                if current.name != name {
+                    return Err(tempora_catalog::Error::Conflict {
+                        name: table.name.clone(),
+                    });
+                }
+                if txn.state().relation_exists(new) {
+                    return Err(tempora_catalog::Error::TableExists { name: new.clone() });
+                }
+                let mut renamed = (*current).clone();
+                renamed.name = new.clone();
+                txn.put_table(renamed);
+                expected.insert(table.id, new.clone());
+            }
+            for view in &views {
+                txn.put_view(view.clone());
+            }
+            Ok(())
+        };
+        store.commit_with_catalog(writes, &change)?;
+        Ok(())
+    }
+
     fn rollback(&mut self) {
         self.transaction = None;
         self.reads.take_staged();
     }
+}
+
+/// `ALTER TABLE name RENAME TO new` inside a block: staged, seen by the
+/// block's later statements, done at COMMIT together with its writes.
+pub(crate) fn stage_rename(
+    session: &mut Session,
+    table: &Arc<TableDef>,
+    new: &ast::ObjectName,
+) -> Result<Output> {
+    let new_name = crate::names::table_name(new)?;
+    let state = session.engine().store().catalog().snapshot();
+    let taken = match session.reads.resolve(&new_name) {
+        Resolved::Hidden => false,
+        Resolved::AsIs => state.relation_exists(&new_name),
+        Resolved::Renamed(_) => true,
+    };
+    if taken {
+        return Err(Error::DuplicateTable { name: new_name });
+    }
+    if !state.views_depending_on(&table.name).is_empty() {
+        return Err(Error::not_supported(
+            "renaming a table that views read inside a transaction block (rename it outside BEGIN ... COMMIT)",
+        ));
+    }
+    // The name the block knows it by: the catalog's, unless renamed before.
+    let seen = session
+        .reads
+        .staged_renames_of(table.id)
+        .unwrap_or_else(|| table.name.clone());
+    session
+        .reads
+        .stage(StagedWrite::Rename(table.clone(), seen, new_name));
+    Ok(tag("ALTER TABLE"))
 }

@@ -62,7 +62,7 @@ use datafusion::arrow::error::ArrowError;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use tempora_catalog::{
-    Catalog, CatalogState, ChunkDef, ChunkId, DeleteFileDef, ROWID_COLUMN, SegmentDef, TableDef,
+    Catalog, CatalogState, CatalogTxn, ChunkDef, ChunkId, DeleteFileDef, ROWID_COLUMN, SegmentDef, TableDef,
     TableId,
 };
 use tempora_types::datetime::MICROS_PER_DAY;
@@ -78,6 +78,13 @@ const META_WAL_REPLAY_FROM: &str = "wal_replay_from";
 /// Catalog `meta` key: no row id below this was handed out before the last
 /// checkpoint (ids handed out since are found again in the WAL).
 const META_NEXT_ROWID: &str = "next_rowid";
+/// The next catalog mark to hand out (see `record`).
+const META_NEXT_MARK: &str = "next_commit_mark";
+
+/// The catalog meta key recording that the commit with `mark` committed.
+fn mark_key(mark: u64) -> String {
+    format!("commit_mark.{mark}")
+}
 /// A chunk's segments are rewritten without their deleted rows once this
 /// fraction (1/n) of their rows is deleted.
 const COMPACT_WHEN_DELETED_OF: u64 = 4;
@@ -243,6 +250,9 @@ pub struct TableWrite<'a> {
     pub on_conflict: OnConflict,
 }
 
+/// A catalog change made together with a commit's rows.
+pub type CatalogChange<'a> = dyn Fn(&mut CatalogTxn) -> tempora_catalog::Result<()> + 'a;
+
 /// What a commit wrote.
 #[derive(Debug, Clone, Default)]
 pub struct Committed {
@@ -351,6 +361,9 @@ pub struct Store {
     delete_lock: Mutex<()>,
     /// The key indexes of tables with unique keys (see [`keys`]).
     keys: Mutex<HashMap<TableId, Arc<keys::KeySlot>>>,
+    /// The next catalog mark; held by a commit that changes the catalog
+    /// from its WAL append to its catalog transaction.
+    next_mark: Mutex<u64>,
     checkpoint_lock: Mutex<()>,
     checkpointer: Arc<Checkpointer>,
     verified_segments: Mutex<HashSet<String>>,
@@ -400,6 +413,7 @@ impl Store {
             }
         }
         let mut next_rowid = state.meta_value(META_NEXT_ROWID) as i64;
+        let mut next_mark = state.meta_value(META_NEXT_MARK);
         let files = wal::list_wal_files(&wal_dir)?;
         let last_seq = files.last().map(|(seq, _)| *seq).unwrap_or(0);
         let mut replayed = 0usize;
@@ -411,6 +425,13 @@ impl Store {
             let is_last = *seq == last_seq;
             for payload in wal::read_wal_file(path, is_last)? {
                 let commit = record::decode_commit(&payload)?;
+                if let Some(mark) = commit.mark {
+                    next_mark = next_mark.max(mark + 1);
+                    // Its catalog change never committed: neither did it.
+                    if !state.meta.contains_key(&mark_key(mark)) {
+                        continue;
+                    }
+                }
                 for write in commit.inserts {
                     if let Some(max) = max_rowid(&write.batch)? {
                         next_rowid = next_rowid.max(max.saturating_add(1));
@@ -465,6 +486,7 @@ impl Store {
             next_rowid: AtomicI64::new(next_rowid),
             delete_lock: Mutex::new(()),
             keys: Mutex::new(HashMap::new()),
+            next_mark: Mutex::new(next_mark),
             checkpoint_lock: Mutex::new(()),
             checkpointer: Arc::new(Checkpointer::default()),
             verified_segments: Mutex::new(HashSet::new()),
@@ -565,6 +587,27 @@ impl Store {
     /// [`Error::UniqueViolation`] when an inserted row's key is taken (unless
     /// its write skips such rows).
     pub fn commit(&self, writes: &[TableWrite<'_>]) -> Result<Committed> {
+        self.commit_inner(writes, None)
+    }
+
+    /// Like [`Store::commit`], together with a catalog change (a
+    /// transaction block's table renames) as one unit: the WAL record
+    /// carries a mark that `change`'s catalog transaction records, so after
+    /// a crash the rows count only if the change committed. A failing
+    /// `change` fails the commit, writing nothing.
+    pub fn commit_with_catalog(
+        &self,
+        writes: &[TableWrite<'_>],
+        change: &CatalogChange<'_>,
+    ) -> Result<Committed> {
+        self.commit_inner(writes, Some(change))
+    }
+
+    fn commit_inner(
+        &self,
+        writes: &[TableWrite<'_>],
+        change: Option<&CatalogChange<'_>>,
+    ) -> Result<Committed> {
         let mut routed: Vec<(&TableDef, Vec<(i64, RecordBatch)>)> = Vec::new();
         let mut deleted_rows: Vec<(&TableDef, IdsByChunk)> = Vec::new();
         let mut inserted = 0u64;
@@ -591,6 +634,10 @@ impl Store {
             }
         }
         if routed.is_empty() && deleted_rows.is_empty() {
+            if let Some(change) = change {
+                let _gate = self.write_gate.read();
+                self.catalog.transact(|txn| change(txn))?;
+            }
             return Ok(Committed::default());
         }
         let _gate = self.write_gate.read();
@@ -662,6 +709,11 @@ impl Store {
         }
         let (registrations, skipped) = self.register_keys(&state, writes, &mut commit)?;
         inserted -= skipped.len() as u64;
+        let mut next_mark = change.map(|_| self.next_mark.lock());
+        if let Some(next) = &mut next_mark {
+            commit.mark = Some(**next);
+            **next += 1;
+        }
         let payload = match record::encode_commit(&commit) {
             Ok(payload) => payload,
             Err(error) => {
@@ -673,6 +725,20 @@ impl Store {
             registrations.into_iter().for_each(|r| r.settle(false));
             return Err(error);
         }
+        if let (Some(change), Some(mark)) = (change, commit.mark) {
+            let result = self.catalog.transact(|txn| {
+                change(txn)?;
+                txn.set_meta(&mark_key(mark), 1);
+                txn.set_meta(META_NEXT_MARK, mark + 1);
+                Ok(())
+            });
+            if let Err(error) = result {
+                // The record stays in the WAL, and replay skips it.
+                registrations.into_iter().for_each(|r| r.settle(false));
+                return Err(error.into());
+            }
+        }
+        drop(next_mark);
         self.apply(commit);
         registrations.into_iter().for_each(|r| r.settle(true));
         drop(_deleting);

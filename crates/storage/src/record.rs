@@ -5,7 +5,13 @@
 //! payload := kind u8 = 1 (commit) | op_count u32 | op*
 //! op      := kind u8 = 1 (insert) | table_id u64 | chunk_id u64 | ipc_len u64 | Arrow IPC stream
 //!          | kind u8 = 2 (delete) | table_id u64 | chunk_id u64 | count u64 | row_id i64 * count
+//!          | kind u8 = 3 (catalog mark) | mark u64
 //! ```
+//!
+//! A record with a catalog mark belongs to a commit that also changed the
+//! catalog (a transaction block that renamed a table): the catalog
+//! transaction that made the change records the mark, and replay skips a
+//! record whose mark the catalog lacks (the crash came between the two).
 //!
 //! Record and op kinds are only ever appended to; a kind once shipped keeps its number.
 
@@ -22,6 +28,7 @@ use crate::{Error, Result};
 const RECORD_COMMIT: u8 = 1;
 const OP_INSERT: u8 = 1;
 const OP_DELETE: u8 = 2;
+const OP_MARK: u8 = 3;
 
 /// Rows written to one chunk.
 #[derive(Debug, Clone)]
@@ -44,6 +51,8 @@ pub struct ChunkDelete {
 pub(crate) struct Commit {
     pub inserts: Vec<ChunkWrite>,
     pub deletes: Vec<ChunkDelete>,
+    /// The catalog mark this record needs to count as committed.
+    pub mark: Option<u64>,
 }
 
 pub(crate) fn encode_commit(commit: &Commit) -> Result<Vec<u8>> {
@@ -60,9 +69,13 @@ pub(crate) fn encode_commit(commit: &Commit) -> Result<Vec<u8>> {
                 .sum::<usize>(),
     );
     out.push(RECORD_COMMIT);
-    let op_count = u32::try_from(writes.len() + commit.deletes.len())
+    let op_count = u32::try_from(writes.len() + commit.deletes.len() + commit.mark.iter().count())
         .map_err(|_| corrupt("too many ops in one commit"))?;
     out.extend_from_slice(&op_count.to_le_bytes());
+    if let Some(mark) = commit.mark {
+        out.push(OP_MARK);
+        out.extend_from_slice(&mark.to_le_bytes());
+    }
     for write in writes {
         out.push(OP_INSERT);
         out.extend_from_slice(&write.table_id.to_le_bytes());
@@ -142,6 +155,10 @@ pub(crate) fn decode_commit(payload: &[u8]) -> Result<Commit> {
     for _ in 0..count {
         match reader.u8()? {
             OP_INSERT => {}
+            OP_MARK => {
+                commit.mark = Some(reader.u64()?);
+                continue;
+            }
             OP_DELETE => {
                 let table_id = reader.u64()?;
                 let chunk_id = reader.u64()?;
@@ -204,12 +221,14 @@ mod tests {
                 Arc::new(StringArray::from(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())),
             ]).unwrap();
             let deletes = vec![ChunkDelete { table_id: 3, chunk_id: chunk, rowids: rows.iter().map(|r| r.0).collect() }];
-            let commit = Commit { inserts: vec![ChunkWrite { table_id: 3, chunk_id: chunk, batch: batch.clone() }], deletes: deletes.clone() };
+            let mark = (chunk % 2 == 0).then_some(chunk / 2);
+            let commit = Commit { inserts: vec![ChunkWrite { table_id: 3, chunk_id: chunk, batch: batch.clone() }], deletes: deletes.clone(), mark };
             let decoded = decode_commit(&encode_commit(&commit).unwrap()).unwrap();
             prop_assert_eq!(decoded.inserts.len(), 1);
             prop_assert_eq!(decoded.inserts[0].chunk_id, chunk);
             prop_assert_eq!(&decoded.inserts[0].batch, &batch);
             prop_assert_eq!(decoded.deletes, deletes);
+            prop_assert_eq!(decoded.mark, mark);
         }
     }
 

@@ -430,3 +430,41 @@ fn the_checkpoint_thread_flushes_past_the_threshold_and_bounds_memory() {
     };
     assert_eq!(visible_times(&store, &table), expected);
 }
+
+/// A commit with a catalog change counts only if the change committed:
+/// a failed change leaves neither rows nor change, now or after replay.
+#[test]
+fn rows_committed_with_a_catalog_change_stand_or_fall_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let table;
+    {
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        table = create_table(&store);
+        store.insert(&table, vec![rows(&table, &[1])]).unwrap();
+        let write = |times: &[i64]| TableWrite {
+            table: &table,
+            inserts: vec![store.attach_rowids(&table, rows(&table, times)).unwrap()],
+            deletes: Vec::new(),
+            on_conflict: OnConflict::Error,
+        };
+        let failing = |_: &mut CatalogTxn| -> tempora_catalog::Result<()> {
+            Err(tempora_catalog::Error::Conflict {
+                name: "t".to_owned(),
+            })
+        };
+        assert!(store.commit_with_catalog(&[write(&[2])], &failing).is_err());
+        assert_eq!(visible_times(&store, &table), vec![1]);
+        let renaming = |txn: &mut CatalogTxn| -> tempora_catalog::Result<()> {
+            let mut renamed = (**txn.state().tables.get(&table.id).unwrap()).clone();
+            renamed.name = "renamed".to_owned();
+            txn.put_table(renamed);
+            Ok(())
+        };
+        store.commit_with_catalog(&[write(&[3])], &renaming).unwrap();
+        assert_eq!(visible_times(&store, &table), vec![1, 3]);
+        // Dropped without a checkpoint: the records are replayed.
+    }
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(visible_times(&store, &table), vec![1, 3]);
+    assert!(store.catalog().snapshot().table_by_name("renamed").is_some());
+}
