@@ -99,14 +99,43 @@ impl DeleteSet {
         DeleteSet::from_sorted(kept)
     }
 
-    /// Which rows of a row id column are live (not in any of `sets`).
-    pub fn live_mask(sets: &[&DeleteSet], rowids: &dyn Array) -> BooleanArray {
+    /// The ids of all `sets` within `[low, high]`, ascending.
+    fn ids_between(sets: &[&DeleteSet], low: i64, high: i64) -> Vec<i64> {
+        let mut ids = Vec::new();
+        for set in sets {
+            for run in &set.runs {
+                let start = run.partition_point(|id| *id < low);
+                let end = run.partition_point(|id| *id <= high);
+                ids.extend_from_slice(&run[start..end]);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Which rows of a row id column are live (not in any of `sets`); None
+    /// when all are. Only the deleted ids within the column's range are
+    /// looked at, so a batch far from any delete costs a min/max.
+    pub fn live_mask(sets: &[&DeleteSet], rowids: &dyn Array) -> Option<BooleanArray> {
         let rowids = rowids.as_primitive::<Int64Type>();
-        rowids
-            .values()
-            .iter()
-            .map(|id| Some(!sets.iter().any(|s| s.contains(*id))))
-            .collect()
+        let (Some(low), Some(high)) = (
+            datafusion::arrow::compute::min(rowids),
+            datafusion::arrow::compute::max(rowids),
+        ) else {
+            return None;
+        };
+        let deleted = Self::ids_between(sets, low, high);
+        if deleted.is_empty() {
+            return None;
+        }
+        Some(
+            rowids
+                .values()
+                .iter()
+                .map(|id| Some(deleted.binary_search(id).is_err()))
+                .collect(),
+        )
     }
 
     /// Removes the rows of `batch` whose id (column `rowid_index`) is in a set.
@@ -118,7 +147,9 @@ impl DeleteSet {
         if sets.iter().all(|s| s.is_empty()) {
             return Ok(batch.clone());
         }
-        let mask = DeleteSet::live_mask(sets, batch.column(rowid_index).as_ref());
+        let Some(mask) = DeleteSet::live_mask(sets, batch.column(rowid_index).as_ref()) else {
+            return Ok(batch.clone());
+        };
         if mask.true_count() == batch.num_rows() {
             return Ok(batch.clone());
         }
@@ -210,6 +241,28 @@ mod tests {
             prop_assert_eq!(set.to_sorted_vec(), all.iter().copied().collect::<Vec<_>>());
             let without = set.without(&[probe]);
             prop_assert!(!without.contains(probe));
+        }
+
+        #[test]
+        fn filtering_keeps_exactly_the_live_rows(deleted in proptest::collection::vec(proptest::collection::vec(-50i64..50, 0..10), 0..6), rows in proptest::collection::vec(-60i64..60, 0..40)) {
+            let mut sets = Vec::new();
+            let mut all = std::collections::BTreeSet::new();
+            for ids in deleted {
+                all.extend(ids.iter().copied());
+                sets.push(DeleteSet::from_sorted(ids));
+            }
+            let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+                datafusion::arrow::datatypes::Field::new("id", datafusion::arrow::datatypes::DataType::Int64, false),
+            ]));
+            let batch = RecordBatch::try_new(
+                schema,
+                vec![std::sync::Arc::new(datafusion::arrow::array::Int64Array::from(rows.clone()))],
+            ).unwrap();
+            let refs: Vec<&DeleteSet> = sets.iter().collect();
+            let kept = DeleteSet::filter_batch(&refs, &batch, 0).unwrap();
+            let kept: Vec<i64> = kept.column(0).as_primitive::<Int64Type>().values().to_vec();
+            let wanted: Vec<i64> = rows.into_iter().filter(|id| !all.contains(id)).collect();
+            prop_assert_eq!(kept, wanted);
         }
     }
 
