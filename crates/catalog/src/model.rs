@@ -40,6 +40,17 @@ pub struct TableDef {
     /// Keys and indexes, in creation order.
     #[serde(default)]
     pub indexes: Vec<IndexDef>,
+    /// CHECK constraints, in creation order.
+    #[serde(default)]
+    pub checks: Vec<CheckDef>,
+}
+
+/// A CHECK constraint: every row must make its expression true or NULL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckDef {
+    pub name: String,
+    /// The boolean expression, as SQL text over the table's columns.
+    pub expr: String,
 }
 
 /// An index: a PRIMARY KEY or UNIQUE constraint's, or one CREATE INDEX made.

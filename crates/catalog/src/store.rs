@@ -377,6 +377,7 @@ mod tests {
                 integer_time: false,
             }),
             indexes: Vec::new(),
+            checks: Vec::new(),
         }
     }
 

@@ -212,6 +212,7 @@ async fn rename_column(
     let mut renamed = table.clone();
     renamed.columns[index].name = new.to_owned();
     crate::indexes::rename_column(&mut renamed, old, new);
+    crate::checks::rename_column(&mut renamed, old, new)?;
     if let Some(h) = &mut renamed.hypertable
         && h.time_column == old
     {
@@ -373,6 +374,7 @@ async fn drop_column(
     let mut altered = table.clone();
     altered.columns.remove(index);
     crate::indexes::drop_column(&mut altered, column);
+    crate::checks::drop_column(&mut altered, column)?;
     let schema = altered.arrow_schema();
     let output = rewrite(session, altered, move |batch| {
         let mut columns = batch.columns().to_vec();

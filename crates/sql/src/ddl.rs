@@ -12,7 +12,7 @@ use crate::names::{ident, table_name};
 use crate::session::{Output, Session};
 use crate::{Error, Result};
 
-pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> Result<Output> {
+pub(crate) async fn create_table(session: &mut Session, create: &ast::CreateTable) -> Result<Output> {
     if create.query.is_some() {
         return Err(Error::not_supported("CREATE TABLE ... AS"));
     }
@@ -37,6 +37,7 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
     let mut columns = Vec::with_capacity(create.columns.len());
     // Column constraints, added once every column is known.
     let mut keys: Vec<(Option<ast::Ident>, ast::IndexColumn, bool)> = Vec::new();
+    let mut checks: Vec<(Option<ast::Ident>, ast::Expr)> = Vec::new();
     let mut sequences: Vec<SequenceDef> = Vec::new();
     for column in &create.columns {
         let column_name = ident(&column.name);
@@ -101,8 +102,8 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
                 ColumnOption::Unique(_) => {
                     keys.push((option.name.clone(), column.name.clone().into(), false));
                 }
-                ColumnOption::Check(_) => {
-                    return Err(Error::not_supported("CHECK constraints"));
+                ColumnOption::Check(check) => {
+                    checks.push((option.name.clone().or(check.name.clone()), (*check.expr).clone()));
                 }
                 ColumnOption::ForeignKey(_) => {
                     return Err(Error::not_supported(
@@ -125,6 +126,7 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
         columns,
         hypertable: None,
         indexes: Vec::new(),
+        checks: Vec::new(),
     };
     // PostgreSQL makes the primary key's index first, then the others in
     // the order written.
@@ -138,9 +140,13 @@ pub(crate) fn create_table(session: &mut Session, create: &ast::CreateTable) -> 
             *primary,
         )?;
     }
+    for (name, expr) in &checks {
+        crate::checks::add_check(&mut table, name.as_ref(), expr)?;
+    }
     for constraint in &create.constraints {
         crate::indexes::add_constraint(&state, &mut table, constraint)?;
     }
+    crate::checks::validate_definition(session, &table).await?;
     store_new_table(session, table, sequences)
 }
 
@@ -173,10 +179,11 @@ fn store_new_table(
 /// PostgreSQL's `LIKE source INCLUDING ALL` (and any list of INCLUDING /
 /// EXCLUDING options) rewritten to what the parser reads: `INCLUDING
 /// DEFAULTS` when defaults are copied, else nothing; with, for each LIKE
-/// in order, whether its indexes (keys among them) are copied too (ALL or
-/// INDEXES). The other options (comments, statistics, storage...) copy
-/// nothing tempora has. None when the statement has no such list.
-pub(crate) fn normalize_like_options(sql: &str) -> Option<(String, Vec<bool>)> {
+/// in order, what else it copies (indexes, keys among them, with ALL or
+/// INDEXES; CHECK constraints with ALL or CONSTRAINTS). The other options
+/// (comments, statistics, storage...) copy nothing tempora has. None when
+/// the statement has no such list.
+pub(crate) fn normalize_like_options(sql: &str) -> Option<(String, Vec<LikeCopies>)> {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
@@ -222,7 +229,7 @@ pub(crate) fn normalize_like_options(sql: &str) -> Option<(String, Vec<bool>)> {
             index += 1;
         }
         let mut defaults = None;
-        let mut indexes = false;
+        let mut copies = LikeCopies::default();
         let mut saw_option = false;
         loop {
             while index < tokens.len() && matches!(tokens[index], Token::Whitespace(_)) {
@@ -243,18 +250,19 @@ pub(crate) fn normalize_like_options(sql: &str) -> Option<(String, Vec<bool>)> {
             match option.value.to_ascii_uppercase().as_str() {
                 "ALL" => {
                     defaults = Some(including);
-                    indexes = including;
+                    copies.indexes = including;
+                    copies.constraints = including;
                 }
                 "DEFAULTS" | "IDENTITY" => defaults = Some(including),
-                "INDEXES" => indexes = including,
-                "COMMENTS" | "COMPRESSION" | "CONSTRAINTS" | "GENERATED" | "STATISTICS"
-                | "STORAGE" => {}
+                "INDEXES" => copies.indexes = including,
+                "CONSTRAINTS" => copies.constraints = including,
+                "COMMENTS" | "COMPRESSION" | "GENERATED" | "STATISTICS" | "STORAGE" => {}
                 _ => return None,
             }
             saw_option = true;
             index += 1;
         }
-        copies_indexes.push(indexes);
+        copies_indexes.push(copies);
         if saw_option {
             changed = true;
             let space = || Token::Whitespace(Whitespace::Space);
@@ -272,30 +280,48 @@ pub(crate) fn normalize_like_options(sql: &str) -> Option<(String, Vec<bool>)> {
     changed.then(|| (out.iter().map(ToString::to_string).collect(), copies_indexes))
 }
 
-/// The table option by which a parsed `CREATE TABLE ... (LIKE ...)` says
-/// that its LIKE copies the source's indexes.
-const LIKE_COPIES_INDEXES: &str = "__tempora_like_indexes";
+/// What a `LIKE` copies besides columns and defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LikeCopies {
+    pub(crate) indexes: bool,
+    pub(crate) constraints: bool,
+}
 
-/// Marks the CREATE TABLE ... LIKE statements whose LIKE copies indexes,
+/// The table options by which a parsed `CREATE TABLE ... (LIKE ...)` says
+/// that its LIKE copies the source's indexes, or its CHECK constraints.
+const LIKE_COPIES_INDEXES: &str = "__tempora_like_indexes";
+const LIKE_COPIES_CONSTRAINTS: &str = "__tempora_like_constraints";
+
+/// Marks the CREATE TABLE ... LIKE statements by what their LIKE copies,
 /// given per LIKE in order by [`normalize_like_options`].
-pub(crate) fn mark_like_indexes(statements: &mut [ast::Statement], copies: &[bool]) {
+pub(crate) fn mark_like_indexes(statements: &mut [ast::Statement], copies: &[LikeCopies]) {
     let mut copies = copies.iter();
     for statement in statements {
         if let ast::Statement::CreateTable(create) = statement
             && create.like.is_some()
-            && copies.next() == Some(&true)
+            && let Some(copies) = copies.next()
         {
-            create.table_options = ast::CreateTableOptions::With(vec![ast::SqlOption::KeyValue {
-                key: ast::Ident::new(LIKE_COPIES_INDEXES),
+            let option = |key: &str| ast::SqlOption::KeyValue {
+                key: ast::Ident::new(key),
                 value: ast::Expr::Value(ast::Value::Boolean(true).into()),
-            }]);
+            };
+            let mut options = Vec::new();
+            if copies.indexes {
+                options.push(option(LIKE_COPIES_INDEXES));
+            }
+            if copies.constraints {
+                options.push(option(LIKE_COPIES_CONSTRAINTS));
+            }
+            if !options.is_empty() {
+                create.table_options = ast::CreateTableOptions::With(options);
+            }
         }
     }
 }
 
-fn like_copies_indexes(create: &ast::CreateTable) -> bool {
+fn like_copies(create: &ast::CreateTable, what: &str) -> bool {
     matches!(&create.table_options, ast::CreateTableOptions::With(options)
-        if options.iter().any(|o| matches!(o, ast::SqlOption::KeyValue { key, .. } if key.value == LIKE_COPIES_INDEXES)))
+        if options.iter().any(|o| matches!(o, ast::SqlOption::KeyValue { key, .. } if key.value == what)))
 }
 
 /// `CREATE TABLE new (LIKE old [INCLUDING DEFAULTS])`: the columns of `old`
@@ -340,8 +366,12 @@ fn create_table_like(
         columns,
         hypertable: None,
         indexes: Vec::new(),
+        checks: Vec::new(),
     };
-    if like_copies_indexes(create) {
+    if like_copies(create, LIKE_COPIES_CONSTRAINTS) {
+        table.checks = source.checks.clone();
+    }
+    if like_copies(create, LIKE_COPIES_INDEXES) {
         let state = session.engine().store().catalog().snapshot();
         for index in &source.indexes {
             crate::indexes::copy_index(&state, &mut table, index);

@@ -62,6 +62,7 @@ pub enum SqlState {
     /// TimescaleDB: `create_hypertable` on a table with rows, without `migrate_data` (TS110 family).
     TsTableNotEmpty,
     UniqueViolation,
+    CheckViolation,
     InvalidColumnReference,
     CardinalityViolation,
 }
@@ -118,6 +119,7 @@ impl SqlState {
             SqlState::TsHypertableNotExists => "TS001",
             SqlState::TsTableNotEmpty => "TS110",
             SqlState::UniqueViolation => "23505",
+            SqlState::CheckViolation => "23514",
             SqlState::InvalidColumnReference => "42P10",
             SqlState::CardinalityViolation => "21000",
         }

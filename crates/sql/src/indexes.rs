@@ -156,7 +156,9 @@ pub(crate) fn add_constraint(
         ast::TableConstraint::ForeignKey(_) => Err(Error::not_supported(
             "FOREIGN KEY constraints (tempora does not enforce references between tables)",
         )),
-        ast::TableConstraint::Check(_) => Err(Error::not_supported("CHECK constraints")),
+        ast::TableConstraint::Check(check) => {
+            crate::checks::add_check(table, check.name.as_ref(), &check.expr)
+        }
         other => Err(Error::not_supported(format!("the constraint {other}"))),
     }
 }
@@ -205,6 +207,10 @@ pub(crate) async fn alter_add_constraint(
         }
     }
     add_constraint(&state, &mut changed, constraint)?;
+    if let Some(check) = changed.checks.get(table.checks.len()).cloned() {
+        crate::checks::validate_definition(session, &changed).await?;
+        crate::checks::validate_existing(session, table, &check).await?;
+    }
     // The store refuses a primary key over existing NULLs (23502) while it
     // builds the key's index.
     store_indexes(session, changed).await
@@ -218,6 +224,11 @@ pub(crate) async fn alter_drop_constraint(
     if_exists: bool,
 ) -> Result<()> {
     let name = ident(name);
+    if crate::checks::has_check(table, &name) {
+        let mut changed = table.clone();
+        changed.checks.retain(|c| c.name != name);
+        return store_indexes(session, changed).await;
+    }
     let Some(position) = table
         .indexes
         .iter()

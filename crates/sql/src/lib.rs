@@ -14,6 +14,7 @@
 //! state (settings, its DataFusion context, notices to deliver).
 
 mod alter;
+mod checks;
 pub mod copy;
 mod ddl;
 mod dml;

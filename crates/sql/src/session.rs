@@ -125,6 +125,16 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     Ok(statements)
 }
 
+/// Parses one SQL expression (a stored CHECK, a default).
+pub(crate) fn parse_expression(sql: &str) -> Result<Expr> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut parser| parser.parse_expr())
+        .map_err(|e| Error::Syntax {
+            message: syntax_message(&e.to_string()),
+        })
+}
+
 /// Statements PostgreSQL has and tempora refuses by design, which the
 /// parser does not know: named so the user learns why, not a syntax error.
 fn unsupported_statement(sql: &str) -> Option<Error> {
@@ -449,7 +459,7 @@ impl Session {
             }
             Statement::Update(update) => crate::dml::update(self, update, params).await,
             Statement::Delete(delete) => crate::dml::delete(self, delete, params).await,
-            Statement::CreateTable(create) => ddl::create_table(self, create),
+            Statement::CreateTable(create) => ddl::create_table(self, create).await,
             Statement::Drop {
                 object_type: ast::ObjectType::View,
                 if_exists,

@@ -207,13 +207,14 @@ impl Session {
         on_conflict: OnConflict,
     ) -> Result<Committed> {
         let store = self.engine().store().clone();
-        if let Some(transaction) = &self.transaction {
-            if transaction.read_only {
-                return Err(error(
-                    SqlState::ReadOnlySqlTransaction,
-                    format!("cannot execute {command} in a read-only transaction"),
-                ));
-            }
+        if self.transaction.as_ref().is_some_and(|t| t.read_only) {
+            return Err(error(
+                SqlState::ReadOnlySqlTransaction,
+                format!("cannot execute {command} in a read-only transaction"),
+            ));
+        }
+        crate::checks::enforce(self, table, &inserts).await?;
+        if self.transaction.is_some() {
             let mut committed = Committed::default();
             let inserts = inserts
                 .into_iter()

@@ -40,6 +40,7 @@ fn create_table(store: &Store) -> TableDef {
                     integer_time: false,
                 }),
                 indexes: Vec::new(),
+                checks: Vec::new(),
             };
             txn.create_table(table.clone())?;
             Ok(table)
