@@ -410,11 +410,25 @@ impl DeletedRowsFilterExec {
         keep_columns: usize,
         schema: SchemaRef,
     ) -> Self {
+        // The output is the input's first `keep_columns` columns: orderings
+        // over them (a sort pushed below this node) still hold.
+        let keep: Vec<usize> = (0..keep_columns).collect();
+        let eq_properties = datafusion::physical_expr::projection::ProjectionMapping::from_indices(
+            &keep,
+            &input.schema(),
+        )
+        .map(|mapping| {
+            input
+                .properties()
+                .eq_properties
+                .project(&mapping, schema.clone())
+        })
+        .unwrap_or_else(|_| EquivalenceProperties::new(schema.clone()));
         let properties = input
             .properties()
             .as_ref()
             .clone()
-            .with_eq_properties(EquivalenceProperties::new(schema.clone()));
+            .with_eq_properties(eq_properties);
         DeletedRowsFilterExec {
             input,
             deleted: Arc::new(deleted),

@@ -816,6 +816,54 @@ async fn concurrent_upserts_and_deletes_lose_nothing() {
     assert_eq!(actual, net);
 }
 
+/// UPDATE and DELETE naming one row by its key find it through the key
+/// index and read it from wherever it is (segments after checkpoints, or
+/// memtables), before and after a restart rebuilds the index.
+#[tokio::test]
+async fn point_changes_by_key_find_rows_in_segments_and_memtables() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let mut expected: std::collections::BTreeMap<i64, i64> = (0..50_000).map(|i| (i, i)).collect();
+    for round in 0..2 {
+        let server = common::Server::start_with(&data, &["--flush-threshold-mib", "1"]);
+        let client = server.connect().await;
+        if round == 0 {
+            client
+                .batch_execute(
+                    "CREATE TABLE k (time timestamptz NOT NULL, id bigint PRIMARY KEY, v bigint, note text);
+                     SELECT create_hypertable('k', 'time', chunk_time_interval => interval '1 hour');
+                     INSERT INTO k SELECT timestamptz '2024-01-10' + i * interval '1 second', i, i, md5(i::text) FROM generate_series(0, 49999) AS i;",
+                )
+                .await
+                .unwrap();
+        }
+        for i in 0..60i64 {
+            let id = (i * 7919 + round * 13) % 50_000;
+            if i % 3 == 2 {
+                let n = client
+                    .execute("DELETE FROM k WHERE id = $1", &[&id])
+                    .await
+                    .unwrap();
+                assert_eq!(n, u64::from(expected.remove(&id).is_some()), "delete {id}");
+            } else {
+                let n = client
+                    .execute("UPDATE k SET v = v + 1000000 WHERE id = $1", &[&id])
+                    .await
+                    .unwrap();
+                let found = expected.get_mut(&id).map(|v| *v += 1_000_000).is_some();
+                assert_eq!(n, u64::from(found), "update {id}");
+            }
+        }
+        let rows = client
+            .query("SELECT id, v FROM k ORDER BY id", &[])
+            .await
+            .unwrap();
+        let actual: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let wanted: Vec<(i64, i64)> = expected.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(actual, wanted, "round {round}");
+    }
+}
+
 /// UPDATE and DELETE over a table large enough to be scanned in several
 /// partitions, with rows both in segment files and in memtables: every row
 /// stays visible exactly once (a scan once lost whole partitions of

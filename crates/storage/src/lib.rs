@@ -917,6 +917,63 @@ impl Store {
         keys::lookup(&slot, guard, index, rows)
     }
 
+    /// The live rows of chunk `chunk_id` with these row ids, in the table's
+    /// storage schema, as of now: how a statement naming one row by its key
+    /// reads it, without scanning the chunk.
+    pub fn fetch_rows(
+        &self,
+        table_id: TableId,
+        chunk_id: ChunkId,
+        rowids: &[i64],
+    ) -> Result<RecordBatch> {
+        let view = self.view();
+        let table = view.catalog().tables.get(&table_id).cloned().ok_or_else(|| {
+            Error::TableDropped {
+                name: table_id.to_string(),
+            }
+        })?;
+        let schema = table.storage_schema();
+        let Some(snapshot) = view.table(table_id) else {
+            return Ok(RecordBatch::new_empty(schema));
+        };
+        let Some(chunk) = snapshot.chunks.iter().find(|c| c.chunk.id == chunk_id) else {
+            return Ok(RecordBatch::new_empty(schema));
+        };
+        let wanted: HashSet<i64> = rowids
+            .iter()
+            .copied()
+            .filter(|id| !chunk.deleted.contains(*id))
+            .collect();
+        let rowid_index = schema.fields().len() - 1;
+        let mut found = Vec::new();
+        let mut remaining = wanted.len();
+        for batch in &chunk.memtable {
+            if remaining == 0 {
+                break;
+            }
+            let ids = batch.column(rowid_index).as_primitive::<Int64Type>();
+            let mask: datafusion::arrow::array::BooleanArray =
+                ids.values().iter().map(|id| Some(wanted.contains(id))).collect();
+            if mask.true_count() > 0 {
+                remaining = remaining.saturating_sub(mask.true_count());
+                found.push(datafusion::arrow::compute::filter_record_batch(batch, &mask)?);
+            }
+        }
+        for segment in &chunk.chunk.segments {
+            if remaining == 0 {
+                break;
+            }
+            self.verify_segment(segment)?;
+            for batch in
+                segment::read_rows_by_id(&self.segment_path(segment), ROWID_COLUMN, &wanted)?
+            {
+                remaining = remaining.saturating_sub(batch.num_rows());
+                found.push(conform(&table, &schema, batch)?);
+            }
+        }
+        Ok(concat_batches(&schema, &found)?)
+    }
+
     /// Forgets the key indexes of tables whose rows moved; callers hold the
     /// write gate exclusively.
     fn forget_keys(&self, table_ids: impl IntoIterator<Item = TableId>) {

@@ -206,3 +206,46 @@ pub(crate) fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatc
     }
     Ok(batches)
 }
+
+/// The rows of a segment whose row id (column `rowid_column`) is in
+/// `wanted`: the row id column is read first, then only the matching rows'
+/// pages of the other columns.
+pub(crate) fn read_rows_by_id(
+    path: &Path,
+    rowid_column: &str,
+    wanted: &std::collections::HashSet<i64>,
+) -> Result<Vec<RecordBatch>> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection};
+
+    let mut positions = Vec::new();
+    let mut offset = 0usize;
+    for batch in read_columns(path, &[rowid_column])? {
+        let ids = batch.column(0).as_primitive::<Int64Type>();
+        positions.extend(
+            ids.values()
+                .iter()
+                .enumerate()
+                .filter(|(_, id)| wanted.contains(id))
+                .map(|(row, _)| offset + row),
+        );
+        offset += batch.num_rows();
+    }
+    if positions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let options = ArrowReaderOptions::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+    let selection =
+        RowSelection::from_consecutive_ranges(positions.iter().map(|p| *p..*p + 1), offset);
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)?
+        .with_row_selection(selection)
+        .build()?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches.push(batch?);
+    }
+    Ok(batches)
+}
