@@ -208,8 +208,10 @@ pub(crate) fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatc
 }
 
 /// The rows of a segment whose row id (column `rowid_column`) is in
-/// `wanted`: the row id column is read first, then only the matching rows'
-/// pages of the other columns.
+/// `wanted`. The page index of the row id column narrows the search to the
+/// pages whose id range holds a wanted id (rows are written in id order
+/// within a time range, so that is usually one page); the ids of those
+/// pages are read, then only the matching rows' pages of every column.
 pub(crate) fn read_rows_by_id(
     path: &Path,
     rowid_column: &str,
@@ -217,31 +219,97 @@ pub(crate) fn read_rows_by_id(
 ) -> Result<Vec<RecordBatch>> {
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::Int64Type;
-    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection};
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::{
+        ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    };
+    use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
+    let (Some(low), Some(high)) = (wanted.iter().min().copied(), wanted.iter().max().copied())
+    else {
+        return Ok(Vec::new());
+    };
+    let open = || -> Result<ParquetRecordBatchReaderBuilder<File>> {
+        let file = File::open(path).map_err(|e| io_error(path, e))?;
+        let options = ArrowReaderOptions::new()
+            .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+        Ok(ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)?)
+    };
+    let builder = open()?;
+    let column = builder.schema().index_of(rowid_column)?;
+    let metadata = builder.metadata().clone();
+    // Row ranges (over the whole file) whose ids may include a wanted one.
+    let mut candidates = Vec::new();
+    let mut base = 0usize;
+    for (group, row_group) in metadata.row_groups().iter().enumerate() {
+        let rows = row_group.num_rows() as usize;
+        let pages = metadata
+            .offset_index()
+            .and_then(|o| o.get(group))
+            .and_then(|o| o.get(column))
+            .map(|o| o.page_locations());
+        let index = metadata
+            .column_index()
+            .and_then(|c| c.get(group))
+            .and_then(|c| c.get(column));
+        match (pages, index) {
+            (Some(pages), Some(ColumnIndexMetaData::INT64(index))) => {
+                for (page, location) in pages.iter().enumerate() {
+                    let start = location.first_row_index as usize;
+                    let end = pages
+                        .get(page + 1)
+                        .map(|next| next.first_row_index as usize)
+                        .unwrap_or(rows);
+                    let may_hold = match (index.min_value(page), index.max_value(page)) {
+                        (Some(min), Some(max)) => {
+                            *min <= high && *max >= low && wanted.iter().any(|id| id >= min && id <= max)
+                        }
+                        _ => true,
+                    };
+                    if may_hold && end > start {
+                        candidates.push(base + start..base + end);
+                    }
+                }
+            }
+            _ => candidates.push(base..base + rows),
+        }
+        base += rows;
+    }
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [column]);
+    let reader = builder
+        .with_projection(mask)
+        .with_row_selection(RowSelection::from_consecutive_ranges(
+            candidates.iter().cloned(),
+            base,
+        ))
+        .build()?;
+    // The ids come in the order of the candidate ranges.
     let mut positions = Vec::new();
-    let mut offset = 0usize;
-    for batch in read_columns(path, &[rowid_column])? {
+    let mut rows = candidates.iter().flat_map(|range| range.clone());
+    for batch in reader {
+        let batch = batch?;
         let ids = batch.column(0).as_primitive::<Int64Type>();
-        positions.extend(
-            ids.values()
-                .iter()
-                .enumerate()
-                .filter(|(_, id)| wanted.contains(id))
-                .map(|(row, _)| offset + row),
-        );
-        offset += batch.num_rows();
+        for id in ids.values() {
+            let position = rows.next().ok_or_else(|| Error::Corrupt {
+                path: path.to_owned(),
+                reason: "more row ids than rows selected".to_owned(),
+            })?;
+            if wanted.contains(id) {
+                positions.push(position);
+            }
+        }
     }
     if positions.is_empty() {
         return Ok(Vec::new());
     }
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let options = ArrowReaderOptions::new()
-        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
-    let selection =
-        RowSelection::from_consecutive_ranges(positions.iter().map(|p| *p..*p + 1), offset);
-    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)?
-        .with_row_selection(selection)
+    let reader = open()?
+        .with_row_selection(RowSelection::from_consecutive_ranges(
+            positions.iter().map(|p| *p..*p + 1),
+            base,
+        ))
         .build()?;
     let mut batches = Vec::new();
     for batch in reader {
