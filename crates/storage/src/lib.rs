@@ -367,6 +367,8 @@ pub struct Store {
     checkpoint_lock: Mutex<()>,
     checkpointer: Arc<Checkpointer>,
     verified_segments: Mutex<HashSet<String>>,
+    /// Footers (with page indexes) of segments point reads have used.
+    segment_metadata: Mutex<HashMap<String, parquet::arrow::arrow_reader::ArrowReaderMetadata>>,
     options: StoreOptions,
     /// Held for the life of the store: one process per data directory.
     _lock_file: fs::File,
@@ -490,6 +492,7 @@ impl Store {
             checkpoint_lock: Mutex::new(()),
             checkpointer: Arc::new(Checkpointer::default()),
             verified_segments: Mutex::new(HashSet::new()),
+            segment_metadata: Mutex::new(HashMap::new()),
             options,
             _lock_file: lock_file,
         };
@@ -964,9 +967,19 @@ impl Store {
                 break;
             }
             self.verify_segment(segment)?;
-            for batch in
-                segment::read_rows_by_id(&self.segment_path(segment), ROWID_COLUMN, &wanted)?
-            {
+            let path = self.segment_path(segment);
+            let cached = self.segment_metadata.lock().get(&segment.file_name).cloned();
+            let metadata = match cached {
+                Some(metadata) => metadata,
+                None => {
+                    let metadata = segment::load_metadata(&path)?;
+                    self.segment_metadata
+                        .lock()
+                        .insert(segment.file_name.clone(), metadata.clone());
+                    metadata
+                }
+            };
+            for batch in segment::read_rows_by_id(&path, &metadata, ROWID_COLUMN, &wanted)? {
                 remaining = remaining.saturating_sub(batch.num_rows());
                 found.push(conform(&table, &schema, batch)?);
             }
@@ -1534,8 +1547,10 @@ impl Store {
         // that they might still see) from being cleaned up before them.
         let _ = old.next.set(next);
         let mut verified = self.verified_segments.lock();
+        let mut metadata = self.segment_metadata.lock();
         for name in files {
             verified.remove(name);
+            metadata.remove(name);
         }
         old
     }

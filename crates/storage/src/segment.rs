@@ -214,15 +214,14 @@ pub(crate) fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatc
 /// pages are read, then only the matching rows' pages of every column.
 pub(crate) fn read_rows_by_id(
     path: &Path,
+    metadata: &parquet::arrow::arrow_reader::ArrowReaderMetadata,
     rowid_column: &str,
     wanted: &std::collections::HashSet<i64>,
 ) -> Result<Vec<RecordBatch>> {
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::Int64Type;
     use parquet::arrow::ProjectionMask;
-    use parquet::arrow::arrow_reader::{
-        ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
-    };
+    use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
     use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
     let (Some(low), Some(high)) = (wanted.iter().min().copied(), wanted.iter().max().copied())
@@ -231,9 +230,10 @@ pub(crate) fn read_rows_by_id(
     };
     let open = || -> Result<ParquetRecordBatchReaderBuilder<File>> {
         let file = File::open(path).map_err(|e| io_error(path, e))?;
-        let options = ArrowReaderOptions::new()
-            .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
-        Ok(ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)?)
+        Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
+            file,
+            metadata.clone(),
+        ))
     };
     let builder = open()?;
     let column = builder.schema().index_of(rowid_column)?;
@@ -316,4 +316,14 @@ pub(crate) fn read_rows_by_id(
         batches.push(batch?);
     }
     Ok(batches)
+}
+
+/// A segment's footer with its page index, read once and kept while the
+/// segment lives (see `Store::fetch_rows`).
+pub(crate) fn load_metadata(path: &Path) -> Result<parquet::arrow::arrow_reader::ArrowReaderMetadata> {
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let options = ArrowReaderOptions::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+    Ok(ArrowReaderMetadata::load(&file, options)?)
 }
