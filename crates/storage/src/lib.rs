@@ -942,11 +942,13 @@ impl Store {
         let Some(chunk) = snapshot.chunks.iter().find(|c| c.chunk.id == chunk_id) else {
             return Ok(RecordBatch::new_empty(schema));
         };
-        let wanted: HashSet<i64> = rowids
+        let mut wanted: Vec<i64> = rowids
             .iter()
             .copied()
             .filter(|id| !chunk.deleted.contains(*id))
             .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
         let rowid_index = schema.fields().len() - 1;
         let mut found = Vec::new();
         let mut remaining = wanted.len();
@@ -956,7 +958,10 @@ impl Store {
             }
             let ids = batch.column(rowid_index).as_primitive::<Int64Type>();
             let mask: datafusion::arrow::array::BooleanArray =
-                ids.values().iter().map(|id| Some(wanted.contains(id))).collect();
+                ids.values()
+                    .iter()
+                    .map(|id| Some(wanted.binary_search(id).is_ok()))
+                    .collect();
             if mask.true_count() > 0 {
                 remaining = remaining.saturating_sub(mask.true_count());
                 found.push(datafusion::arrow::compute::filter_record_batch(batch, &mask)?);

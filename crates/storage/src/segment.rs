@@ -216,7 +216,7 @@ pub(crate) fn read_rows_by_id(
     path: &Path,
     metadata: &parquet::arrow::arrow_reader::ArrowReaderMetadata,
     rowid_column: &str,
-    wanted: &std::collections::HashSet<i64>,
+    wanted: &[i64],
 ) -> Result<Vec<RecordBatch>> {
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::Int64Type;
@@ -224,10 +224,10 @@ pub(crate) fn read_rows_by_id(
     use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
     use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
-    let (Some(low), Some(high)) = (wanted.iter().min().copied(), wanted.iter().max().copied())
-    else {
+    // `wanted` is sorted: membership is a binary search.
+    if wanted.is_empty() {
         return Ok(Vec::new());
-    };
+    }
     let open = || -> Result<ParquetRecordBatchReaderBuilder<File>> {
         let file = File::open(path).map_err(|e| io_error(path, e))?;
         Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
@@ -262,7 +262,8 @@ pub(crate) fn read_rows_by_id(
                         .unwrap_or(rows);
                     let may_hold = match (index.min_value(page), index.max_value(page)) {
                         (Some(min), Some(max)) => {
-                            *min <= high && *max >= low && wanted.iter().any(|id| id >= min && id <= max)
+                            let first = wanted.partition_point(|id| id < min);
+                            wanted.get(first).is_some_and(|id| id <= max)
                         }
                         _ => true,
                     };
@@ -297,7 +298,7 @@ pub(crate) fn read_rows_by_id(
                 path: path.to_owned(),
                 reason: "more row ids than rows selected".to_owned(),
             })?;
-            if wanted.contains(id) {
+            if wanted.binary_search(id).is_ok() {
                 positions.push(position);
             }
         }
