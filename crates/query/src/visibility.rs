@@ -166,7 +166,6 @@ impl SessionReads {
         }
     }
 
-
     /// The name the open block last renamed table `table_id` to, if any.
     pub fn staged_renames_of(&self, table_id: TableId) -> Option<String> {
         self.uncommitted.lock().iter().rev().find_map(|w| match w {

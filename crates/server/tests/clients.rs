@@ -845,6 +845,14 @@ async fn point_changes_by_key_find_rows_in_segments_and_memtables() {
                     .await
                     .unwrap();
                 assert_eq!(n, u64::from(expected.remove(&id).is_some()), "delete {id}");
+            } else if i % 3 == 1 {
+                // The SET reads a parameter: a kept plan must not keep its value.
+                let n = client
+                    .execute("UPDATE k SET v = v + $2 WHERE id = $1", &[&id, &i])
+                    .await
+                    .unwrap();
+                let found = expected.get_mut(&id).map(|v| *v += i).is_some();
+                assert_eq!(n, u64::from(found), "update {id} by {i}");
             } else {
                 let n = client
                     .execute("UPDATE k SET v = v + 1000000 WHERE id = $1", &[&id])

@@ -9,7 +9,9 @@ use std::ops::ControlFlow;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::sql::sqlparser::ast::{self, Expr, Statement, Visit, VisitMut, Visitor, VisitorMut};
+use datafusion::sql::sqlparser::ast::{
+    self, Expr, Statement, Visit, VisitMut, Visitor, VisitorMut,
+};
 
 use tempora_catalog::{CheckDef, TableDef};
 use tempora_types::PgType;
@@ -56,7 +58,11 @@ fn referenced_columns(table: &TableDef, expr: &Expr) -> BTreeSet<String> {
 /// Adds a CHECK constraint to a table definition, named as given or as
 /// PostgreSQL names it: `t_col_check` when it reads one column, else
 /// `t_check`, numbered when taken.
-pub(crate) fn add_check(table: &mut TableDef, name: Option<&ast::Ident>, expr: &Expr) -> Result<()> {
+pub(crate) fn add_check(
+    table: &mut TableDef,
+    name: Option<&ast::Ident>,
+    expr: &Expr,
+) -> Result<()> {
     let taken = |table: &TableDef, name: &str| {
         table.checks.iter().any(|c| c.name == name) || table.indexes.iter().any(|i| i.name == name)
     };
@@ -110,7 +116,10 @@ fn failures_query(table: &TableDef, checks: &[&CheckDef]) -> String {
     )
 }
 
-async fn query(session: &Session, sql: &str) -> Result<(datafusion::arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
+async fn query(
+    session: &Session,
+    sql: &str,
+) -> Result<(datafusion::arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
     let statement: Statement = crate::session::parse(sql)?
         .pop()
         .ok_or_else(|| Error::not_supported("an empty check"))?;
@@ -157,7 +166,11 @@ pub(crate) async fn validate_definition(session: &Session, table: &TableDef) -> 
 
 /// Fails with 23514 if a row of `batches` (the table's columns, maybe
 /// followed by the row id) fails one of the table's CHECK constraints.
-pub(crate) async fn enforce(session: &Session, table: &TableDef, batches: &[RecordBatch]) -> Result<()> {
+pub(crate) async fn enforce(
+    session: &Session,
+    table: &TableDef,
+    batches: &[RecordBatch],
+) -> Result<()> {
     if table.checks.is_empty() {
         return Ok(());
     }
@@ -210,7 +223,11 @@ fn violation(table: &TableDef, check: &CheckDef, batch: &RecordBatch, row: usize
 
 /// Fails with 23514 if a row the table holds fails `check` (ALTER TABLE ...
 /// ADD CHECK).
-pub(crate) async fn validate_existing(session: &Session, table: &TableDef, check: &CheckDef) -> Result<()> {
+pub(crate) async fn validate_existing(
+    session: &Session,
+    table: &TableDef,
+    check: &CheckDef,
+) -> Result<()> {
     let sql = format!(
         "SELECT count(*) FROM \"{}\" WHERE NOT coalesce(({}), true)",
         table.name.replace('"', "\"\""),
@@ -221,7 +238,11 @@ pub(crate) async fn validate_existing(session: &Session, table: &TableDef, check
     let failing = batches
         .iter()
         .find(|b| b.num_rows() > 0)
-        .map(|b| b.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0))
+        .map(|b| {
+            b.column(0)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .value(0)
+        })
         .unwrap_or(0);
     if failing > 0 {
         return Err(Error::Coded {

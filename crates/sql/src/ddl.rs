@@ -12,7 +12,10 @@ use crate::names::{ident, table_name};
 use crate::session::{Output, Session};
 use crate::{Error, Result};
 
-pub(crate) async fn create_table(session: &mut Session, create: &ast::CreateTable) -> Result<Output> {
+pub(crate) async fn create_table(
+    session: &mut Session,
+    create: &ast::CreateTable,
+) -> Result<Output> {
     if create.query.is_some() {
         return Err(Error::not_supported("CREATE TABLE ... AS"));
     }
@@ -103,7 +106,10 @@ pub(crate) async fn create_table(session: &mut Session, create: &ast::CreateTabl
                     keys.push((option.name.clone(), column.name.clone().into(), false));
                 }
                 ColumnOption::Check(check) => {
-                    checks.push((option.name.clone().or(check.name.clone()), (*check.expr).clone()));
+                    checks.push((
+                        option.name.clone().or(check.name.clone()),
+                        (*check.expr).clone(),
+                    ));
                 }
                 ColumnOption::ForeignKey(_) => {
                     return Err(Error::not_supported(
@@ -277,7 +283,12 @@ pub(crate) fn normalize_like_options(sql: &str) -> Option<(String, Vec<LikeCopie
             out.push(space());
         }
     }
-    changed.then(|| (out.iter().map(ToString::to_string).collect(), copies_indexes))
+    changed.then(|| {
+        (
+            out.iter().map(ToString::to_string).collect(),
+            copies_indexes,
+        )
+    })
 }
 
 /// What a `LIKE` copies besides columns and defaults.

@@ -41,6 +41,7 @@ use tempora_types::text::{ColumnBuilder, format_value};
 
 use crate::insert;
 use crate::names::{ident, table_name};
+use crate::point::{self, PointScan};
 use crate::session::{Output, Session};
 use crate::{Error, Result};
 
@@ -130,160 +131,6 @@ pub(crate) fn scan_query(
     Ok(statement)
 }
 
-/// The name a point change binds the row it fetched to (see [`PointScan`]).
-const POINT_ROWS: &str = "__tempora_point_rows";
-
-/// A change to at most one row named by a unique key (`WHERE id = 5`,
-/// `WHERE device = 'a' AND time = '...'`): the store's key index finds the
-/// row and the store reads just that row, so the statement scans no chunk.
-pub(crate) struct PointScan {
-    /// The scan query reading the fetched row instead of the table.
-    scan: Statement,
-    index: String,
-    /// The key's values, one row, in columns named as the table's.
-    key: RecordBatch,
-}
-
-/// The column a WHERE term names, given the target's alias.
-fn term_column(target: &Target, expr: &Expr) -> Option<String> {
-    let name = match expr {
-        Expr::Identifier(i) => ident(i),
-        Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-            [qualifier, column] if ident(qualifier) == target.alias => ident(column),
-            _ => return None,
-        },
-        _ => return None,
-    };
-    target.table.column_index(&name).map(|_| name)
-}
-
-fn conjuncts<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
-    match expr {
-        Expr::BinaryOp {
-            left,
-            op: ast::BinaryOperator::And,
-            right,
-        } => {
-            conjuncts(left, out);
-            conjuncts(right, out);
-        }
-        Expr::Nested(inner) => conjuncts(inner, out),
-        other => out.push(other),
-    }
-}
-
-/// The point form of a scan, when its WHERE is exactly `column = value`
-/// terms over the columns of one unique index, each value a literal or
-/// parameter its column reads as PostgreSQL would compare it; None for
-/// anything else (which the scan then reads as always).
-fn point_scan(
-    target: &Target,
-    scan: &Statement,
-    from: &[ast::TableWithJoins],
-    selection: Option<&Expr>,
-    params: &[Option<String>],
-) -> Option<PointScan> {
-    if !from.is_empty() {
-        return None;
-    }
-    let mut terms = Vec::new();
-    conjuncts(selection?, &mut terms);
-    let mut values: Vec<(String, &Expr)> = Vec::new();
-    for term in terms {
-        let Expr::BinaryOp {
-            left,
-            op: ast::BinaryOperator::Eq,
-            right,
-        } = term
-        else {
-            return None;
-        };
-        let (column, value) = match (term_column(target, left), term_column(target, right)) {
-            (Some(column), None) => (column, right.as_ref()),
-            (None, Some(column)) => (column, left.as_ref()),
-            _ => return None,
-        };
-        if values.iter().any(|(c, _)| *c == column) {
-            return None;
-        }
-        values.push((column, value));
-    }
-    let table = &target.table;
-    let index = table.unique_indexes().find(|index| {
-        index.columns.len() == values.len()
-            && index.columns.iter().all(|c| values.iter().any(|(v, _)| v == c))
-    })?;
-    let mut fields = Vec::new();
-    let mut columns = Vec::new();
-    for name in &index.columns {
-        let pg_type = table.columns[table.column_index(name)?].pg_type;
-        let (_, value) = values.iter().find(|(c, _)| c == name)?;
-        // A number compared with a text column is an error in PostgreSQL,
-        // not a text key: leave it to the general path.
-        if let Expr::Value(v) = value
-            && matches!(v.value, ast::Value::Number(..))
-            && !matches!(
-                pg_type,
-                PgType::Int2
-                    | PgType::Int4
-                    | PgType::Int8
-                    | PgType::Float4
-                    | PgType::Float8
-                    | PgType::Numeric { .. }
-            )
-        {
-            return None;
-        }
-        let text = insert::literal_text(value, pg_type, params)??;
-        let mut builder = ColumnBuilder::new(pg_type, 1).ok()?;
-        builder.append_text(&text).ok()?;
-        fields.push(pg_type.arrow_field(name, true));
-        columns.push(builder.finish());
-    }
-    let key = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).ok()?;
-    let mut scan = scan.clone();
-    let Statement::Query(query) = &mut scan else {
-        return None;
-    };
-    let ast::SetExpr::Select(select) = query.body.as_mut() else {
-        return None;
-    };
-    let ast::TableFactor::Table { name, .. } = &mut select.from.first_mut()?.relation else {
-        return None;
-    };
-    *name = ast::ObjectName::from(vec![ast::Ident::with_quote('"', POINT_ROWS)]);
-    Some(PointScan {
-        scan,
-        index: index.name.clone(),
-        key,
-    })
-}
-
-/// Reads the row a point scan names, through the store's key index.
-async fn read_point(
-    session: &Session,
-    table: &TableDef,
-    point: &PointScan,
-    params: &[Option<String>],
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let store = session.engine().store().clone();
-    let (table_id, index, key) = (table.id, point.index.clone(), point.key.clone());
-    let rows = tokio::task::spawn_blocking(move || -> tempora_storage::Result<Option<RecordBatch>> {
-        let holder = store.lookup_keys(table_id, &index, &key)?;
-        match holder.first().copied().flatten() {
-            Some(row) => Ok(Some(store.fetch_rows(table_id, row.chunk, &[row.rowid])?)),
-            None => Ok(None),
-        }
-    })
-    .await
-    .map_err(|e| Error::not_supported(format!("key lookup failed: {e}")))??;
-    let rows = rows.unwrap_or_else(|| RecordBatch::new_empty(table.storage_schema()));
-    session.reads.bind_rows(POINT_ROWS, rows);
-    let result = session.collect(&point.scan, params).await;
-    session.reads.unbind_rows(POINT_ROWS);
-    result
-}
-
 /// The scanned rows, each target row once (a join may match it more often).
 fn distinct_rows(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
     let batch = concat_batches(schema, batches)?;
@@ -320,7 +167,8 @@ pub(crate) fn deleted_rows(
         Field::new(ROWID_COLUMN, DataType::Int64, false),
         Field::new(CHUNK_COLUMN, DataType::UInt64, true),
     ];
-    let mut columns: Vec<ArrayRef> = vec![rows.column(0).clone(), Arc::new(UInt64Array::from(chunks))];
+    let mut columns: Vec<ArrayRef> =
+        vec![rows.column(0).clone(), Arc::new(UInt64Array::from(chunks))];
     let schema = rows.schema();
     for name in key_columns(table) {
         if let Ok(index) = schema.index_of(name) {
@@ -328,7 +176,10 @@ pub(crate) fn deleted_rows(
             columns.push(rows.column(index).clone());
         }
     }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// The columns of the table's unique keys, each once.
@@ -408,7 +259,7 @@ async fn change_rows(
         // A block reads its own staged rows too, which the key index does
         // not know: it scans.
         let (schema, batches) = match &point {
-            Some(point) if !in_block => read_point(session, table, point, params).await?,
+            Some(point) if !in_block => point::read(session, table, point, params).await?,
             _ => session.collect(scan, params).await?,
         };
         let rows = distinct_rows(&schema, &batches)?;
@@ -498,9 +349,16 @@ pub(crate) async fn delete(
         Some(_) => time_position(&table),
         None => table.hypertable.as_ref().map(|_| 1),
     };
-    let point = point_scan(&target, &scan, &using, delete.selection.as_ref(), params);
-    let (rows, _) =
-        change_rows(session, &table, &scan, point, params, Change::Delete { time }).await?;
+    let point = point::scan(&target, &scan, &using, delete.selection.as_ref(), params);
+    let (rows, _) = change_rows(
+        session,
+        &table,
+        &scan,
+        point,
+        params,
+        Change::Delete { time },
+    )
+    .await?;
     // RETURNING reads the old rows' columns, which the scan then read.
     let rows = match delete.returning {
         Some(_) => user_rows(&table, &rows)?,
@@ -611,7 +469,7 @@ pub(crate) async fn update(
     let change = Change::Update {
         assigned: &assigned,
     };
-    let point = point_scan(&target, &scan, &from, update.selection.as_ref(), params);
+    let point = point::scan(&target, &scan, &from, update.selection.as_ref(), params);
     let (_, new_rows) = change_rows(session, &table, &scan, point, params, change).await?;
     let new_rows = new_rows.unwrap_or_else(|| RecordBatch::new_empty(table.arrow_schema()));
     output(
@@ -803,14 +661,14 @@ pub(crate) async fn describe(
         }
         _ => return Err(Error::not_supported("describing this statement")),
     };
-    let plan = session.plan(&scan).await?;
-    for (name, data_type) in plan.get_parameter_types()? {
-        if let (Ok(n), Some(data_type)) = (name.trim_start_matches('$').parse::<usize>(), data_type)
-            && n >= 1
-            && let Ok(pg_type) = PgType::of_arrow(&data_type)
-        {
-            set(&mut types, n, pg_type);
-        }
+    // Planning only infers parameter types: a statement whose parameters
+    // all have one is described without it (the common point change with
+    // literals or declared parameters, prepared anew for every run).
+    let needed = placeholder_count(statement);
+    let undecided = (0..needed).any(|i| types.get(i).copied().flatten().is_none());
+    if undecided {
+        let plan = session.plan(&scan).await?;
+        infer_parameters(&plan, &mut types, set)?;
     }
     let types = types
         .into_iter()
@@ -826,4 +684,36 @@ pub(crate) async fn describe(
         None => None,
     };
     Ok((types, returning))
+}
+
+/// The highest `$n` a statement uses.
+fn placeholder_count(statement: &Statement) -> usize {
+    let mut count = 0;
+    let _ = ast::visit_expressions(statement, |expr| {
+        if let Expr::Value(value) = expr
+            && let ast::Value::Placeholder(name) = &value.value
+            && let Ok(n) = name.trim_start_matches('$').parse::<usize>()
+        {
+            count = count.max(n);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    count
+}
+
+/// Types of the parameters a plan infers, where none is known yet.
+fn infer_parameters(
+    plan: &datafusion::logical_expr::LogicalPlan,
+    types: &mut Vec<Option<PgType>>,
+    set: impl Fn(&mut Vec<Option<PgType>>, usize, PgType),
+) -> Result<()> {
+    for (name, data_type) in plan.get_parameter_types()? {
+        if let (Ok(n), Some(data_type)) = (name.trim_start_matches('$').parse::<usize>(), data_type)
+            && n >= 1
+            && let Ok(pg_type) = PgType::of_arrow(&data_type)
+        {
+            set(types, n, pg_type);
+        }
+    }
+    Ok(())
 }

@@ -64,14 +64,18 @@ fn truncated(name: &str, limit: usize) -> &str {
 
 /// The name PostgreSQL gives an unnamed constraint or index: `t_pkey`,
 /// `t_a_b_key`, `t_a_idx`, numbered when taken.
-fn generated_name(state: &CatalogState, table: &TableDef, columns: &[String], suffix: &str) -> String {
+fn generated_name(
+    state: &CatalogState,
+    table: &TableDef,
+    columns: &[String],
+    suffix: &str,
+) -> String {
     let base = match suffix {
         "pkey" => table.name.clone(),
         _ => format!("{}_{}", table.name, columns.join("_")),
     };
-    let taken = |name: &str| {
-        state.relation_exists(name) || table.indexes.iter().any(|i| i.name == name)
-    };
+    let taken =
+        |name: &str| state.relation_exists(name) || table.indexes.iter().any(|i| i.name == name);
     for n in 0.. {
         let tail = if n == 0 {
             format!("_{suffix}")
@@ -111,7 +115,9 @@ pub(crate) fn add_key(
             // this table (the catalog's copy of the table may still list an
             // index being replaced).
             let taken_elsewhere = state.relation_exists(&name)
-                && state.index_by_name(&name).is_none_or(|(t, _)| t.id != table.id);
+                && state
+                    .index_by_name(&name)
+                    .is_none_or(|(t, _)| t.id != table.id);
             if taken_elsewhere || table.indexes.iter().any(|i| i.name == name) {
                 return Err(Error::DuplicateTable { name });
             }
@@ -254,12 +260,17 @@ pub(crate) async fn alter_drop_constraint(
 }
 
 /// CREATE [UNIQUE] INDEX [IF NOT EXISTS] [name] ON t [USING method] (keys).
-pub(crate) async fn create_index(session: &mut Session, create: &ast::CreateIndex) -> Result<Output> {
+pub(crate) async fn create_index(
+    session: &mut Session,
+    create: &ast::CreateIndex,
+) -> Result<Output> {
     let tag = || Output::Command {
         tag: "CREATE INDEX".to_owned(),
     };
     if create.predicate.is_some() {
-        return Err(Error::not_supported("partial indexes (CREATE INDEX ... WHERE)"));
+        return Err(Error::not_supported(
+            "partial indexes (CREATE INDEX ... WHERE)",
+        ));
     }
     if !create.include.is_empty() {
         return Err(Error::not_supported("CREATE INDEX ... INCLUDE"));

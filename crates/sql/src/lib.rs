@@ -23,6 +23,7 @@ mod fast_insert;
 mod indexes;
 mod insert;
 mod names;
+mod point;
 mod rewrite;
 mod sequences;
 mod session;

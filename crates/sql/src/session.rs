@@ -102,6 +102,8 @@ pub struct Session {
     /// Set when a statement's rows failed while being sent, after the
     /// statement returned: the open block fails as if the statement had.
     pub(crate) stream_failed: Arc<AtomicBool>,
+    /// Point changes' planned projections (see [`crate::point`]).
+    pub(crate) point_plans: crate::point::PointPlans,
 }
 
 impl std::fmt::Debug for Session {
@@ -113,7 +115,10 @@ impl std::fmt::Debug for Session {
 /// Parses SQL text into statements with the PostgreSQL dialect.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let normalized = crate::ddl::normalize_like_options(sql);
-    let text = normalized.as_ref().map(|(sql, _)| sql.as_str()).unwrap_or(sql);
+    let text = normalized
+        .as_ref()
+        .map(|(sql, _)| sql.as_str())
+        .unwrap_or(sql);
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, text).map_err(|e| {
         unsupported_statement(text).unwrap_or_else(|| Error::Syntax {
             message: syntax_message(&e.to_string()),
@@ -191,6 +196,7 @@ impl Session {
             reads,
             transaction: None,
             stream_failed: Arc::new(AtomicBool::new(false)),
+            point_plans: Default::default(),
         }
     }
 
@@ -752,6 +758,26 @@ impl Session {
         let frame = self.context.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         Ok((schema, frame.collect().await?))
+    }
+
+    /// The physical plan of a query, parameters bound.
+    pub(crate) async fn physical_plan(
+        &self,
+        statement: &Statement,
+        params: &[Option<String>],
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        let plan = self.plan(statement).await?;
+        let plan = self.bind(plan, params)?;
+        let frame = self.context.execute_logical_plan(plan).await?;
+        Ok(frame.create_physical_plan().await?)
+    }
+
+    /// Runs a physical plan to its end.
+    pub(crate) async fn run_plan(
+        &self,
+        plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    ) -> Result<Vec<RecordBatch>> {
+        Ok(datafusion::physical_plan::collect(plan, self.context.task_ctx()).await?)
     }
 
     /// Evaluates a constant expression (`interval '1 day'`, `now() - interval '7 days'`).

@@ -18,7 +18,8 @@ use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::sql::sqlparser::ast::{
-    self as ast, Ident, Statement, TransactionAccessMode, TransactionIsolationLevel, TransactionMode,
+    self as ast, Ident, Statement, TransactionAccessMode, TransactionIsolationLevel,
+    TransactionMode,
 };
 
 use datafusion::arrow::array::BooleanArray;
@@ -222,7 +223,9 @@ impl Session {
                 .collect::<Vec<_>>();
             let inserts = if table.unique_indexes().next().is_some() && !inserts.is_empty() {
                 let rows = concat_batches(&inserts[0].schema(), &inserts)?;
-                let kept = self.check_block_keys(table, &rows, &deletes, on_conflict).await?;
+                let kept = self
+                    .check_block_keys(table, &rows, &deletes, on_conflict)
+                    .await?;
                 committed.skipped = kept.skipped;
                 vec![kept.rows]
             } else {
@@ -293,11 +296,10 @@ impl Session {
             let position = *position;
             let store = self.engine().store().clone();
             let (table_id, name, probe) = (table.id, index.clone(), rows.clone());
-            let committed = tokio::task::spawn_blocking(move || {
-                store.lookup_keys(table_id, &name, &probe)
-            })
-            .await
-            .map_err(|e| Error::not_supported(format!("key lookup failed: {e}")))??;
+            let committed =
+                tokio::task::spawn_blocking(move || store.lookup_keys(table_id, &name, &probe))
+                    .await
+                    .map_err(|e| Error::not_supported(format!("key lookup failed: {e}")))??;
             let in_block = keys::find_in(table, index, &staged, rows)?;
             let earlier = keys::earlier_duplicates(table, index, rows)?;
             for row in 0..rows.num_rows() {

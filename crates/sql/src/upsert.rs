@@ -104,7 +104,9 @@ pub(crate) fn clause(table: &TableDef, on: &ast::OnInsert) -> Result<Upsert> {
         ast::OnConflictAction::DoUpdate(update) => {
             let Some((_, index)) = arbiter else {
                 return Err(Error::Syntax {
-                    message: "ON CONFLICT DO UPDATE requires inference specification or constraint name".to_owned(),
+                    message:
+                        "ON CONFLICT DO UPDATE requires inference specification or constraint name"
+                            .to_owned(),
                 });
             };
             Ok(Upsert::Update {
@@ -127,7 +129,13 @@ pub(crate) async fn insert_or_skip(
     let store = session.engine().store().clone();
     let with_ids = store.attach_rowids(table, rows.clone())?;
     let committed = session
-        .commit_rows(table, vec![with_ids.clone()], Vec::new(), "INSERT", on_conflict)
+        .commit_rows(
+            table,
+            vec![with_ids.clone()],
+            Vec::new(),
+            "INSERT",
+            on_conflict,
+        )
         .await?;
     if committed.skipped.is_empty() {
         return Ok(rows);
@@ -263,7 +271,10 @@ pub(crate) async fn insert_or_update(
         let taken: Vec<u32> = (0..rows.num_rows() as u32)
             .filter(|r| holders[*r as usize].is_some())
             .collect();
-        let mut inserts = vec![take_record_batch(&with_ids, &UInt32Array::from(fresh.clone()))?];
+        let mut inserts = vec![take_record_batch(
+            &with_ids,
+            &UInt32Array::from(fresh.clone()),
+        )?];
         let mut deletes = Vec::new();
         let mut updated = RecordBatch::new_empty(table.arrow_schema());
         let mut updated_ordinals: Vec<u64> = Vec::new();
@@ -324,7 +335,9 @@ pub(crate) async fn insert_or_update(
             .commit_rows(&table, inserts, deletes, "INSERT", OnConflict::Error)
             .await;
         match result {
-            Err(error) if !in_block && retriable(&error, index) && attempt < dml::CONFLICT_RETRIES => {
+            Err(error)
+                if !in_block && retriable(&error, index) && attempt < dml::CONFLICT_RETRIES =>
+            {
                 attempt += 1;
                 continue;
             }

@@ -50,10 +50,12 @@ impl KeyIndex {
             .columns
             .iter()
             .map(|name| {
-                let column = table.column_index(name).ok_or_else(|| Error::SchemaMismatch {
-                    table: table.name.clone(),
-                    reason: format!("key column \"{name}\" is not a column"),
-                })?;
+                let column = table
+                    .column_index(name)
+                    .ok_or_else(|| Error::SchemaMismatch {
+                        table: table.name.clone(),
+                        reason: format!("key column \"{name}\" is not a column"),
+                    })?;
                 Ok(SortField::new(table.columns[column].pg_type.arrow_type()))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -94,9 +96,7 @@ fn describe_key(columns: &[String], values: &[ArrayRef], row: usize, table: &Tab
     let mut texts = Vec::with_capacity(values.len());
     for (name, array) in columns.iter().zip(values) {
         let mut text = String::new();
-        let pg_type = table
-            .column_index(name)
-            .map(|i| table.columns[i].pg_type);
+        let pg_type = table.column_index(name).map(|i| table.columns[i].pg_type);
         match pg_type.map(|t| format_value(array.as_ref(), row, t, &mut text)) {
             Some(Ok(true)) => texts.push(text),
             _ => texts.push("null".to_owned()),
@@ -183,10 +183,7 @@ impl KeySlot {
 
 /// Builds a table's key indexes from its live rows; a duplicate key fails
 /// with the violation (the index name and the duplicated key).
-pub(crate) fn build(
-    table: &Arc<TableDef>,
-    rows: Vec<(ChunkId, RecordBatch)>,
-) -> Result<TableKeys> {
+pub(crate) fn build(table: &Arc<TableDef>, rows: Vec<(ChunkId, RecordBatch)>) -> Result<TableKeys> {
     let mut indexes = table
         .unique_indexes()
         .map(|i| KeyIndex::new(table, i))
@@ -195,7 +192,10 @@ pub(crate) fn build(
         // A primary key's columns are NOT NULL.
         if let Some(key) = table.primary_key() {
             for column in &key.columns {
-                if batch.column_by_name(column).is_some_and(|c| c.null_count() > 0) {
+                if batch
+                    .column_by_name(column)
+                    .is_some_and(|c| c.null_count() > 0)
+                {
                     return Err(Error::ContainsNulls {
                         table: table.name.clone(),
                         column: column.clone(),
@@ -285,10 +285,12 @@ pub(crate) fn register(
         for (_, batch) in &write.inserts {
             let mut per_index = Vec::with_capacity(keys.indexes.len());
             for index in &keys.indexes {
-                let columns = index.key_columns(batch).ok_or_else(|| Error::SchemaMismatch {
-                    table: write.table.name.clone(),
-                    reason: format!("rows lack the key columns of \"{}\"", index.name),
-                })?;
+                let columns = index
+                    .key_columns(batch)
+                    .ok_or_else(|| Error::SchemaMismatch {
+                        table: write.table.name.clone(),
+                        reason: format!("rows lack the key columns of \"{}\"", index.name),
+                    })?;
                 let row_keys = index.keys(&columns)?;
                 must_wait |= row_keys
                     .iter()
@@ -348,9 +350,9 @@ pub(crate) fn register(
                 // arbiter of ON CONFLICT is looked at first: a row it skips
                 // is skipped, whatever other keys it repeats.
                 let conflicts = |position: usize| {
-                    per_index[position].1[row]
-                        .as_ref()
-                        .is_some_and(|key| keys.indexes[position].entries.get(key).is_some_and(live))
+                    per_index[position].1[row].as_ref().is_some_and(|key| {
+                        keys.indexes[position].entries.get(key).is_some_and(live)
+                    })
                 };
                 let taken = match write.on_conflict {
                     OnConflict::SkipOn(arbiter) if conflicts(arbiter) => Some(arbiter),
@@ -488,10 +490,12 @@ pub(crate) fn lookup(
                 reason: format!("no unique index \"{index_name}\""),
             });
         };
-        let columns = index.key_columns(rows).ok_or_else(|| Error::SchemaMismatch {
-            table: keys.table.name.clone(),
-            reason: format!("rows lack the key columns of \"{index_name}\""),
-        })?;
+        let columns = index
+            .key_columns(rows)
+            .ok_or_else(|| Error::SchemaMismatch {
+                table: keys.table.name.clone(),
+                reason: format!("rows lack the key columns of \"{index_name}\""),
+            })?;
         let found: Vec<Option<RowRef>> = index
             .keys(&columns)?
             .iter()
@@ -530,7 +534,9 @@ pub(crate) fn kept_rows(batch: &RecordBatch, keep: Option<&Vec<bool>>) -> Result
         None => Ok(batch.clone()),
         Some(keep) => {
             let mask = datafusion::arrow::array::BooleanArray::from(keep.clone());
-            Ok(datafusion::arrow::compute::filter_record_batch(batch, &mask)?)
+            Ok(datafusion::arrow::compute::filter_record_batch(
+                batch, &mask,
+            )?)
         }
     }
 }
@@ -566,7 +572,9 @@ pub fn find_in(
             }
         }
     }
-    let columns = key_index.key_columns(rows).ok_or_else(|| missing_keys(table, index))?;
+    let columns = key_index
+        .key_columns(rows)
+        .ok_or_else(|| missing_keys(table, index))?;
     Ok(key_index
         .keys(&columns)?
         .iter()
@@ -586,7 +594,9 @@ pub fn earlier_duplicates(
     rows: &RecordBatch,
 ) -> Result<Vec<Option<usize>>> {
     let key_index = unique_index(table, index)?;
-    let columns = key_index.key_columns(rows).ok_or_else(|| missing_keys(table, index))?;
+    let columns = key_index
+        .key_columns(rows)
+        .ok_or_else(|| missing_keys(table, index))?;
     let mut first: HashMap<Box<[u8]>, usize> = HashMap::new();
     Ok(key_index
         .keys(&columns)?
@@ -608,7 +618,9 @@ pub fn earlier_duplicates(
 /// The text PostgreSQL's DETAIL gives a row's key in unique index `index`.
 pub fn key_detail(table: &TableDef, index: &str, rows: &RecordBatch, row: usize) -> Result<String> {
     let key_index = unique_index(table, index)?;
-    let columns = key_index.key_columns(rows).ok_or_else(|| missing_keys(table, index))?;
+    let columns = key_index
+        .key_columns(rows)
+        .ok_or_else(|| missing_keys(table, index))?;
     Ok(describe_key(&key_index.columns, &columns, row, table))
 }
 

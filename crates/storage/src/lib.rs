@@ -62,8 +62,8 @@ use datafusion::arrow::error::ArrowError;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use tempora_catalog::{
-    Catalog, CatalogState, CatalogTxn, ChunkDef, ChunkId, DeleteFileDef, ROWID_COLUMN, SegmentDef, TableDef,
-    TableId,
+    Catalog, CatalogState, CatalogTxn, ChunkDef, ChunkId, DeleteFileDef, ROWID_COLUMN, SegmentDef,
+    TableDef, TableId,
 };
 use tempora_types::datetime::MICROS_PER_DAY;
 use tempora_types::text::timestamp_micros;
@@ -804,7 +804,9 @@ impl Store {
             let (kept, registration) = match result {
                 Ok(done) => done,
                 Err(error) => {
-                    registrations.into_iter().for_each(|r: keys::Registration| r.settle(false));
+                    registrations
+                        .into_iter()
+                        .for_each(|r: keys::Registration| r.settle(false));
                     return Err(error);
                 }
             };
@@ -930,11 +932,14 @@ impl Store {
         rowids: &[i64],
     ) -> Result<RecordBatch> {
         let view = self.view();
-        let table = view.catalog().tables.get(&table_id).cloned().ok_or_else(|| {
-            Error::TableDropped {
+        let table = view
+            .catalog()
+            .tables
+            .get(&table_id)
+            .cloned()
+            .ok_or_else(|| Error::TableDropped {
                 name: table_id.to_string(),
-            }
-        })?;
+            })?;
         let schema = table.storage_schema();
         let Some(snapshot) = view.table(table_id) else {
             return Ok(RecordBatch::new_empty(schema));
@@ -957,14 +962,16 @@ impl Store {
                 break;
             }
             let ids = batch.column(rowid_index).as_primitive::<Int64Type>();
-            let mask: datafusion::arrow::array::BooleanArray =
-                ids.values()
-                    .iter()
-                    .map(|id| Some(wanted.binary_search(id).is_ok()))
-                    .collect();
+            let mask: datafusion::arrow::array::BooleanArray = ids
+                .values()
+                .iter()
+                .map(|id| Some(wanted.binary_search(id).is_ok()))
+                .collect();
             if mask.true_count() > 0 {
                 remaining = remaining.saturating_sub(mask.true_count());
-                found.push(datafusion::arrow::compute::filter_record_batch(batch, &mask)?);
+                found.push(datafusion::arrow::compute::filter_record_batch(
+                    batch, &mask,
+                )?);
             }
         }
         for segment in &chunk.chunk.segments {
@@ -973,7 +980,11 @@ impl Store {
             }
             self.verify_segment(segment)?;
             let path = self.segment_path(segment);
-            let cached = self.segment_metadata.lock().get(&segment.file_name).cloned();
+            let cached = self
+                .segment_metadata
+                .lock()
+                .get(&segment.file_name)
+                .cloned();
             let metadata = match cached {
                 Some(metadata) => metadata,
                 None => {

@@ -321,7 +321,9 @@ pub(crate) fn read_rows_by_id(
 
 /// A segment's footer with its page index, read once and kept while the
 /// segment lives (see `Store::fetch_rows`).
-pub(crate) fn load_metadata(path: &Path) -> Result<parquet::arrow::arrow_reader::ArrowReaderMetadata> {
+pub(crate) fn load_metadata(
+    path: &Path,
+) -> Result<parquet::arrow::arrow_reader::ArrowReaderMetadata> {
     use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
     let file = File::open(path).map_err(|e| io_error(path, e))?;
     let options = ArrowReaderOptions::new()

@@ -171,7 +171,10 @@ fn deletes_survive_restart_checkpoints_and_compaction() {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         assert_eq!(visible_times(&store, &table), expected);
         assert_eq!(store.row_count(table.id), 92);
-        assert_eq!(delete_where(&store, &table, |t| t < 50).unwrap().deleted, 40);
+        assert_eq!(
+            delete_where(&store, &table, |t| t < 50).unwrap().deleted,
+            40
+        );
         // Half the segment rows deleted: the checkpoint rewrites them away.
         store.checkpoint().unwrap();
         let chunk = store.catalog().snapshot().chunks_of(table.id)[0].clone();
@@ -461,11 +464,19 @@ fn rows_committed_with_a_catalog_change_stand_or_fall_with_it() {
             txn.put_table(renamed);
             Ok(())
         };
-        store.commit_with_catalog(&[write(&[3])], &renaming).unwrap();
+        store
+            .commit_with_catalog(&[write(&[3])], &renaming)
+            .unwrap();
         assert_eq!(visible_times(&store, &table), vec![1, 3]);
         // Dropped without a checkpoint: the records are replayed.
     }
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     assert_eq!(visible_times(&store, &table), vec![1, 3]);
-    assert!(store.catalog().snapshot().table_by_name("renamed").is_some());
+    assert!(
+        store
+            .catalog()
+            .snapshot()
+            .table_by_name("renamed")
+            .is_some()
+    );
 }
