@@ -535,7 +535,9 @@ async fn main() {
         args.rows, args.devices
     );
     let workload = Workload::generate(&generator, args.rows);
-    let keys = row_keys(&generator, args.rows, 200);
+    // A thousand of each point change: a mean over fewer is at the mercy
+    // of one background checkpoint.
+    let keys = row_keys(&generator, args.rows, 2000);
     let upsert_count = (args.rows / 10).max(2);
     let upsert = upsert_rows(&generator, args.rows, upsert_count);
 

@@ -862,6 +862,22 @@ async fn point_changes_by_key_find_rows_in_segments_and_memtables() {
                 assert_eq!(n, u64::from(found), "update {id}");
             }
         }
+        // RETURNING reads the whole row, a plain DELETE only its key and
+        // time: the kept plans of the two must not mix up their columns.
+        for id in [round * 1000 + 5, round * 1000 + 6] {
+            let returned = client
+                .query("DELETE FROM k WHERE id = $1 RETURNING v, note", &[&id])
+                .await
+                .unwrap();
+            let row = returned.first().expect("a row deleted");
+            assert_eq!(row.get::<_, i64>(0), expected.remove(&id).unwrap());
+            let note: String = client
+                .query_one("SELECT md5($1::text)", &[&id.to_string()])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(row.get::<_, String>(1), note);
+        }
         let rows = client
             .query("SELECT id, v FROM k ORDER BY id", &[])
             .await

@@ -33,7 +33,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::sql::sqlparser::ast::{self, Expr, SelectItem, Statement};
 
-use tempora_catalog::{ROWID_COLUMN, TableDef};
+use tempora_catalog::{ChunkId, ROWID_COLUMN, TableDef};
 use tempora_query::provider::rowid_scan_name;
 use tempora_storage::CHUNK_COLUMN;
 use tempora_types::PgType;
@@ -163,6 +163,15 @@ pub(crate) fn deleted_rows(
         })?;
     let time = time_position.map(|i| rows.column(i).as_ref());
     let chunks = snapshot.chunks_of_rows(time, rows.num_rows())?;
+    deletes_in_chunks(table, rows, chunks)
+}
+
+/// [`deleted_rows`] for rows whose chunks are known.
+fn deletes_in_chunks(
+    table: &TableDef,
+    rows: &RecordBatch,
+    chunks: Vec<Option<ChunkId>>,
+) -> Result<RecordBatch> {
     let mut fields = vec![
         Field::new(ROWID_COLUMN, DataType::Int64, false),
         Field::new(CHUNK_COLUMN, DataType::UInt64, true),
@@ -258,16 +267,24 @@ async fn change_rows(
         session.reads.begin_statement();
         // A block reads its own staged rows too, which the key index does
         // not know: it scans.
-        let (schema, batches) = match &point {
+        // A point read knows the chunk of the row it found.
+        let (schema, batches, chunk) = match &point {
             Some(point) if !in_block => point::read(session, table, point, params).await?,
-            _ => session.collect(scan, params).await?,
+            _ => {
+                let (schema, batches) = session.collect(scan, params).await?;
+                (schema, batches, None)
+            }
         };
         let rows = distinct_rows(&schema, &batches)?;
+        let deletes = |session: &Session, time| match chunk {
+            Some(chunk) => deletes_in_chunks(table, &rows, vec![Some(chunk); rows.num_rows()]),
+            None => deleted_rows(session, table, &rows, time),
+        };
         let (inserts, deletes) = match &change {
-            Change::Delete { time } => (None, deleted_rows(session, table, &rows, *time)?),
+            Change::Delete { time } => (None, deletes(session, *time)?),
             Change::Update { assigned } => (
                 Some(new_versions(session, table, &rows, assigned).await?),
-                deleted_rows(session, table, &rows, time_position(table))?,
+                deletes(session, time_position(table))?,
             ),
         };
         match session

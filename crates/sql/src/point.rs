@@ -21,7 +21,7 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 use datafusion::sql::sqlparser::ast::{self, Expr, SelectItem, Statement};
 
-use tempora_catalog::TableDef;
+use tempora_catalog::{ChunkId, TableDef};
 use tempora_types::PgType;
 use tempora_types::text::ColumnBuilder;
 
@@ -221,36 +221,58 @@ fn reads_param(expr: &Expr) -> bool {
 }
 
 /// Reads the row a point scan names, through the store's key index, and
-/// runs the scan's projection over it.
+/// runs the scan's projection over it; with the row's chunk, if it found one.
 pub(crate) async fn read(
     session: &mut Session,
     table: &TableDef,
     point: &PointScan,
     params: &[Option<String>],
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let store = session.engine().store().clone();
-    let (table_id, index, key) = (table.id, point.index.clone(), point.key.clone());
-    let rows =
-        tokio::task::spawn_blocking(move || -> tempora_storage::Result<Option<RecordBatch>> {
-            let holder = store.lookup_keys(table_id, &index, &key)?;
-            match holder.first().copied().flatten() {
-                Some(row) => Ok(Some(store.fetch_rows(table_id, row.chunk, &[row.rowid])?)),
-                None => Ok(None),
-            }
-        })
-        .await
-        .map_err(|e| Error::not_supported(format!("key lookup failed: {e}")))??;
-    let rows = rows.unwrap_or_else(|| RecordBatch::new_empty(table.storage_schema()));
+) -> Result<(SchemaRef, Vec<RecordBatch>, Option<ChunkId>)> {
+    let storage = table.storage_schema();
     let cache_key = point.reusable.then(|| {
         let params: &[Option<String>] = if point.reads_params { params } else { &[] };
-        format!("{}\0{params:?}\0{:?}", point.scan, rows.schema().fields())
+        format!("{}\0{params:?}\0{:?}", point.scan, storage.fields())
     });
-    if let Some(projection) = cache_key
+    let kept = cache_key
         .as_ref()
         .and_then(|key| session.point_plans.plans.get(key))
-    {
+        .cloned();
+    // A kept projection says which columns it reads: only those are
+    // fetched (a DELETE reads the key and time columns, not the row).
+    let columns = kept.as_ref().map(|projection| {
+        let mut columns: Vec<usize> = projection
+            .input
+            .fields()
+            .iter()
+            .filter_map(|field| storage.index_of(field.name()).ok())
+            .collect();
+        columns.sort_unstable();
+        columns
+    });
+    let store = session.engine().store().clone();
+    let (table_id, index, key) = (table.id, point.index.clone(), point.key.clone());
+    let found = tokio::task::spawn_blocking(
+        move || -> tempora_storage::Result<Option<(RecordBatch, ChunkId)>> {
+            let holder = store.lookup_keys(table_id, &index, &key)?;
+            match holder.first().copied().flatten() {
+                Some(row) => Ok(Some((
+                    store.fetch_rows(table_id, row.chunk, &[row.rowid], columns.as_deref())?,
+                    row.chunk,
+                ))),
+                None => Ok(None),
+            }
+        },
+    )
+    .await
+    .map_err(|e| Error::not_supported(format!("key lookup failed: {e}")))??;
+    let (rows, chunk) = match found {
+        // The row may be gone since the key lookup (deleted meanwhile).
+        Some((rows, chunk)) if rows.num_rows() > 0 => (rows, Some(chunk)),
+        _ => (RecordBatch::new_empty(storage), None),
+    };
+    if let Some(projection) = kept {
         let projected = projection.apply(&rows)?;
-        return Ok((projected.schema(), vec![projected]));
+        return Ok((projected.schema(), vec![projected], chunk));
     }
     session.reads.bind_rows(POINT_ROWS, rows.clone());
     let plan = session.physical_plan(&point.scan, params).await;
@@ -266,20 +288,20 @@ pub(crate) async fn read(
                 }
                 plans.insert(key, Arc::new(projection));
             }
-            Ok((projected.schema(), vec![projected]))
+            Ok((projected.schema(), vec![projected], chunk))
         }
         // A plan of another shape runs as planned, the row bound again.
         None => {
             session.reads.bind_rows(POINT_ROWS, rows);
             let batches = session.run_plan(plan.clone()).await;
             session.reads.unbind_rows(POINT_ROWS);
-            Ok((plan.schema(), batches?))
+            Ok((plan.schema(), batches?, chunk))
         }
     }
 }
 
 /// The point projections a session has planned, by statement text,
-/// parameters and row schema.
+/// parameters (when the projection reads them) and storage schema.
 #[derive(Default)]
 pub(crate) struct PointPlans {
     plans: HashMap<String, Arc<Projection>>,

@@ -29,17 +29,44 @@ use crate::{Error, Result, io_error};
 const MAGIC: &[u8; 8] = b"TMPRADEL";
 const VERSION: u32 = 1;
 const HEADER_LEN: usize = 20;
-/// Runs are merged into one when there are more than this many, so a lookup
-/// stays a handful of binary searches however many statements deleted rows.
-const MAX_RUNS: usize = 8;
 
 /// A set of row ids, cheap to clone (readers take it by value with their
 /// snapshot) and cheap to add to: each addition is a sorted run shared by
-/// every clone that has it.
+/// every clone that has it. Runs merge as a binary counter's digits carry:
+/// a run at most half the size of the one before it stays, so runs shrink
+/// geometrically, there are at most about log2(len) of them, and each id is
+/// merged about log2(len) times in all, however the ids arrive (one
+/// statement deleting one row each, or one deleting millions).
 #[derive(Debug, Clone, Default)]
 pub struct DeleteSet {
     runs: Vec<Arc<[i64]>>,
     len: usize,
+}
+
+/// The union of two ascending, duplicate-free runs, ascending.
+fn merge_sorted(a: &[i64], b: &[i64]) -> Vec<i64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 impl DeleteSet {
@@ -66,9 +93,12 @@ impl DeleteSet {
         ids.dedup();
         self.len += ids.len();
         self.runs.push(ids.into());
-        if self.runs.len() > MAX_RUNS {
-            let merged = self.to_sorted_vec();
-            self.runs = vec![merged.into()];
+        while let [.., before, last] = self.runs.as_slice()
+            && last.len() * 2 > before.len()
+        {
+            let merged = merge_sorted(before, last);
+            self.runs.truncate(self.runs.len() - 2);
+            self.runs.push(merged.into());
         }
     }
 
@@ -228,7 +258,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn sets_hold_exactly_what_was_added(batches in proptest::collection::vec(proptest::collection::vec(-50i64..50, 0..20), 0..20), probe in -60i64..60) {
+        fn sets_hold_exactly_what_was_added(batches in proptest::collection::vec(proptest::collection::vec(-50i64..50, 0..20), 0..40), probe in -60i64..60) {
             let mut set = DeleteSet::default();
             let mut all = std::collections::BTreeSet::new();
             for batch in batches {
@@ -237,6 +267,8 @@ mod tests {
                 set.add(fresh);
             }
             prop_assert_eq!(set.len(), all.len());
+            // Each run is at most half the one before it.
+            prop_assert!(set.runs.windows(2).all(|pair| pair[1].len() * 2 <= pair[0].len()));
             prop_assert_eq!(set.contains(probe), all.contains(&probe));
             prop_assert_eq!(set.to_sorted_vec(), all.iter().copied().collect::<Vec<_>>());
             let without = set.without(&[probe]);

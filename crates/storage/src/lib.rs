@@ -922,29 +922,63 @@ impl Store {
         keys::lookup(&slot, guard, index, rows)
     }
 
-    /// The live rows of chunk `chunk_id` with these row ids, in the table's
-    /// storage schema, as of now: how a statement naming one row by its key
-    /// reads it, without scanning the chunk.
+    /// The live rows of chunk `chunk_id` with these row ids, as of now: how
+    /// a statement naming one row by its key reads it, without scanning the
+    /// chunk. The batch has the table's storage schema, or, given
+    /// `columns` (positions in it, ascending), just those columns: a
+    /// segment then decodes only their pages.
     pub fn fetch_rows(
         &self,
         table_id: TableId,
         chunk_id: ChunkId,
         rowids: &[i64],
+        columns: Option<&[usize]>,
     ) -> Result<RecordBatch> {
-        let view = self.view();
-        let table = view
-            .catalog()
+        // Only the one chunk is read, so only it is taken out of the
+        // memtables, under the same locks (and in the same epoch) as a view.
+        let (state, chunk, _epoch) = {
+            let memtables = self.memtables.read();
+            let state = self.catalog.snapshot();
+            let chunk = state.chunks.get(&chunk_id).cloned().map(|chunk| {
+                let (memtable, deleted) = memtables
+                    .get(&chunk_id)
+                    .map(|m| {
+                        (
+                            m.frozen.iter().chain(m.active.iter()).cloned().collect(),
+                            m.deleted.clone(),
+                        )
+                    })
+                    .unwrap_or_default();
+                ChunkSnapshot {
+                    chunk,
+                    memtable,
+                    deleted,
+                }
+            });
+            (state, chunk, self.epoch.lock().clone())
+        };
+        let table = state
             .tables
             .get(&table_id)
             .cloned()
             .ok_or_else(|| Error::TableDropped {
                 name: table_id.to_string(),
             })?;
-        let schema = table.storage_schema();
-        let Some(snapshot) = view.table(table_id) else {
-            return Ok(RecordBatch::new_empty(schema));
+        let full_schema = table.storage_schema();
+        let columns = match columns {
+            Some(columns) if columns.iter().all(|c| *c < full_schema.fields().len()) => {
+                columns.to_vec()
+            }
+            Some(_) => {
+                return Err(Error::SchemaMismatch {
+                    table: table.name.clone(),
+                    reason: "fetched columns out of range".to_owned(),
+                });
+            }
+            None => (0..full_schema.fields().len()).collect(),
         };
-        let Some(chunk) = snapshot.chunks.iter().find(|c| c.chunk.id == chunk_id) else {
+        let schema = Arc::new(full_schema.project(&columns)?);
+        let Some(chunk) = chunk.filter(|c| c.chunk.table_id == table_id) else {
             return Ok(RecordBatch::new_empty(schema));
         };
         let mut wanted: Vec<i64> = rowids
@@ -954,7 +988,7 @@ impl Store {
             .collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let rowid_index = schema.fields().len() - 1;
+        let rowid_index = full_schema.fields().len() - 1;
         let mut found = Vec::new();
         let mut remaining = wanted.len();
         for batch in &chunk.memtable {
@@ -970,7 +1004,8 @@ impl Store {
             if mask.true_count() > 0 {
                 remaining = remaining.saturating_sub(mask.true_count());
                 found.push(datafusion::arrow::compute::filter_record_batch(
-                    batch, &mask,
+                    &batch.project(&columns)?,
+                    &mask,
                 )?);
             }
         }
@@ -995,7 +1030,9 @@ impl Store {
                     metadata
                 }
             };
-            for batch in segment::read_rows_by_id(&path, &metadata, ROWID_COLUMN, &wanted)? {
+            for batch in
+                segment::read_rows_by_id(&path, &metadata, ROWID_COLUMN, &wanted, &columns)?
+            {
                 remaining = remaining.saturating_sub(batch.num_rows());
                 found.push(conform(&table, &schema, batch)?);
             }

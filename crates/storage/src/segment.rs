@@ -35,7 +35,7 @@ const ROW_GROUP_ROWS: usize = 256 * 1024;
 
 /// Rows per data page at most: pages are what the page index prunes, so a
 /// lookup of a few rows by time decodes thousands of values, not a megabyte.
-const PAGE_ROWS: usize = 16 * 1024;
+const PAGE_ROWS: usize = 4 * 1024;
 
 /// Passes bytes through while computing their CRC-32 and count.
 struct ChecksumWriter<W> {
@@ -211,12 +211,14 @@ pub(crate) fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatc
 /// `wanted`. The page index of the row id column narrows the search to the
 /// pages whose id range holds a wanted id (rows are written in id order
 /// within a time range, so that is usually one page); the ids of those
-/// pages are read, then only the matching rows' pages of every column.
+/// pages are read, then only the matching rows' pages of the `columns`
+/// (root column positions) asked for.
 pub(crate) fn read_rows_by_id(
     path: &Path,
     metadata: &parquet::arrow::arrow_reader::ArrowReaderMetadata,
     rowid_column: &str,
     wanted: &[i64],
+    columns: &[usize],
 ) -> Result<Vec<RecordBatch>> {
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::Int64Type;
@@ -306,7 +308,10 @@ pub(crate) fn read_rows_by_id(
     if positions.is_empty() {
         return Ok(Vec::new());
     }
-    let reader = open()?
+    let builder = open()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
+    let reader = builder
+        .with_projection(mask)
         .with_row_selection(RowSelection::from_consecutive_ranges(
             positions.iter().map(|p| *p..*p + 1),
             base,
