@@ -84,3 +84,4 @@ SELECT * FROM sensors ORDER BY sensor_id;
 /* any order */ INSERT INTO readings AS r SELECT id, sensor_id, recorded_at, reading + 1000, counter, price, active, note, day, duration FROM readings WHERE id % 10 = 0 ON CONFLICT (id) DO UPDATE SET reading = excluded.reading, note = 'upserted ' || r.counter WHERE r.active RETURNING id, reading, note;
 UPDATE readings SET id = id + 1 WHERE id = 10;
 SELECT * FROM readings ORDER BY id;
+SELECT '2024-01-02 00:00+00'::timestamptz, '2024-01-02 03:04:05.25-02'::timestamptz, '2024-02-29'::date, '1 day 2 hours'::interval, '2024-01-01 10:00'::timestamp;

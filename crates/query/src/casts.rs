@@ -1,18 +1,21 @@
 //! PostgreSQL's cast semantics where DataFusion's differ: a float cast to an
 //! integer rounds to the nearest integer, ties to even (PostgreSQL uses
 //! `rint`), and a numeric cast to an integer rounds half away from zero,
-//! where Arrow truncates both. An analyzer rule inserts the rounding before
-//! every such cast, after DataFusion's type coercion has run.
+//! where Arrow truncates both; text cast to a timestamp, date or interval is
+//! read by PostgreSQL's input rules (`'2024-01-02 00:00+00'`, `'epoch'`),
+//! with its errors (22007, 22008), where Arrow's parser differs. An analyzer
+//! rule rewrites every such cast, after DataFusion's type coercion has run.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Decimal128Array, Float32Array, Float64Array};
 use datafusion::arrow::datatypes::{
-    DECIMAL128_MAX_PRECISION, DataType, Decimal128Type, Float32Type, Float64Type,
+    DECIMAL128_MAX_PRECISION, DataType, Decimal128Type, Float32Type, Float64Type, IntervalUnit,
+    TimeUnit,
 };
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result, exec_err};
+use datafusion::common::{DFSchema, DataFusionError, Result, exec_err};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
@@ -20,6 +23,8 @@ use datafusion::logical_expr::{
     Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
+use tempora_types::PgType;
+use tempora_types::text::ColumnBuilder;
 
 /// `rint`: round to nearest, ties to even, keeping the float type.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -131,6 +136,95 @@ fn numeric_round() -> Arc<ScalarUDF> {
     }))
 }
 
+/// Text read as a PostgreSQL timestamp, timestamptz, date or interval.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TextInput {
+    signature: Signature,
+    output: DataType,
+    name: String,
+}
+
+impl ScalarUDFImpl for TextInput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.output.clone())
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = args.args[0].to_array(args.number_rows)?;
+        let input = datafusion::arrow::compute::cast(&input, &DataType::Utf8)?;
+        let pg_type =
+            PgType::of_arrow(&self.output).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let mut builder = ColumnBuilder::new(pg_type, input.len())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        for text in input.as_string::<i32>() {
+            match text {
+                Some(text) => builder
+                    .append_text(text)
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?,
+                None => builder.append_null(),
+            }
+        }
+        let output = builder.finish();
+        let output = if output.data_type() == &self.output {
+            output
+        } else {
+            datafusion::arrow::compute::cast(&output, &self.output)?
+        };
+        Ok(ColumnarValue::Array(output))
+    }
+}
+
+/// Whether text cast to `target` is read by [`TextInput`].
+fn reads_text_input(target: &DataType) -> bool {
+    matches!(
+        target,
+        DataType::Timestamp(TimeUnit::Microsecond, _)
+            | DataType::Date32
+            | DataType::Interval(IntervalUnit::MonthDayNano)
+    )
+}
+
+fn text_input(output: &DataType) -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::from(TextInput {
+        // Stable, not immutable: a timestamptz read depends on the time
+        // zone; constant folding still reads a literal once per statement.
+        signature: Signature::any(1, Volatility::Stable),
+        output: output.clone(),
+        // PostgreSQL's input functions' names, as EXPLAIN shows them.
+        name: match output {
+            DataType::Timestamp(_, Some(_)) => "timestamptz_in",
+            DataType::Timestamp(_, None) => "timestamp_in",
+            DataType::Date32 => "date_in",
+            _ => "interval_in",
+        }
+        .to_owned(),
+    }))
+}
+
+/// `text::timestamptz` and the like, read by PostgreSQL's rules.
+fn read_text_casts(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    if let Expr::Cast(Cast { expr: inner, field }) = &expr
+        && reads_text_input(field.data_type())
+        && let Ok(source) = inner.get_type(schema)
+        && matches!(
+            source,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        )
+    {
+        let read = Expr::ScalarFunction(ScalarFunction::new_udf(
+            text_input(field.data_type()),
+            vec![(**inner).clone()],
+        ));
+        return Ok(Transformed::yes(read));
+    }
+    Ok(Transformed::no(expr))
+}
+
 fn round_before_integer_casts(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     if let Expr::Cast(Cast { expr: inner, field }) = &expr
         && field.data_type().is_integer()
@@ -169,7 +263,10 @@ impl AnalyzerRule for PostgresCasts {
                 node.map_expressions(|expr| {
                     let name = names.save(&expr);
                     Ok(expr
-                        .transform_up(|e| round_before_integer_casts(e, &schema))?
+                        .transform_up(|e| {
+                            round_before_integer_casts(e, &schema)?
+                                .transform_data(|e| read_text_casts(e, &schema))
+                        })?
                         .update_data(|e| name.restore(e)))
                 })
             })?

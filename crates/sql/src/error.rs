@@ -308,6 +308,14 @@ impl Error {
 
 fn value_sqlstate(error: &tempora_types::Error) -> SqlState {
     match error {
+        // PostgreSQL's date and time input reports bad syntax as 22007.
+        tempora_types::Error::InvalidText { type_name, .. }
+            if ["timestamp", "date", "interval", "time "]
+                .iter()
+                .any(|word| type_name.starts_with(word)) =>
+        {
+            SqlState::InvalidDatetimeFormat
+        }
         tempora_types::Error::InvalidText { .. } => SqlState::InvalidTextRepresentation,
         tempora_types::Error::OutOfRange { .. } => SqlState::NumericValueOutOfRange,
         tempora_types::Error::DatetimeOutOfRange { .. } => SqlState::DatetimeFieldOverflow,
@@ -465,6 +473,8 @@ fn datafusion_sqlstate(error: &DataFusionError) -> SqlState {
         DataFusionError::External(inner) => {
             if let Some(error) = inner.downcast_ref::<Error>() {
                 error.sqlstate()
+            } else if let Some(error) = inner.downcast_ref::<tempora_types::Error>() {
+                value_sqlstate(error)
             } else if let Some(error) = inner.downcast_ref::<tempora_storage::Error>() {
                 storage_sqlstate(error)
             } else if let Some(error) = inner.downcast_ref::<DataFusionError>() {
