@@ -85,3 +85,5 @@ SELECT * FROM sensors ORDER BY sensor_id;
 UPDATE readings SET id = id + 1 WHERE id = 10;
 SELECT * FROM readings ORDER BY id;
 SELECT '2024-01-02 00:00+00'::timestamptz, '2024-01-02 03:04:05.25-02'::timestamptz, '2024-02-29'::date, '1 day 2 hours'::interval, '2024-01-01 10:00'::timestamp;
+SELECT count(*) FROM readings WHERE recorded_at >= '2024-01-01 00:00+00' AND day < '2030-01-01';
+SELECT count(*) FROM readings WHERE recorded_at BETWEEN '2024-01-01T00:00:00Z' AND '2030-01-01T00:00:00Z';

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, AsArray, Decimal128Array, Float32Array, Float64Array};
 use datafusion::arrow::datatypes::{
     DECIMAL128_MAX_PRECISION, DataType, Decimal128Type, Float32Type, Float64Type, IntervalUnit,
-    TimeUnit,
 };
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -183,7 +182,7 @@ impl ScalarUDFImpl for TextInput {
 fn reads_text_input(target: &DataType) -> bool {
     matches!(
         target,
-        DataType::Timestamp(TimeUnit::Microsecond, _)
+        DataType::Timestamp(_, _)
             | DataType::Date32
             | DataType::Interval(IntervalUnit::MonthDayNano)
     )
