@@ -40,6 +40,8 @@ struct Ledger {
     /// Acknowledged UPDATEs and DELETEs, to show the test exercised them.
     updates_acknowledged: usize,
     deletes_acknowledged: usize,
+    /// Acknowledgements of any kind, so a cycle can wait for progress.
+    acknowledgements: usize,
 }
 
 /// `own`: acknowledged statements this writer alone may update or delete.
@@ -81,6 +83,7 @@ async fn writer(
                     let rows = ledger.acknowledged.remove(&target).unwrap_or(0);
                     ledger.acknowledged.insert(to, rows);
                     ledger.updates_acknowledged += 1;
+                    ledger.acknowledgements += 1;
                     own.push(to);
                 }
                 result
@@ -94,6 +97,7 @@ async fn writer(
                     ledger.deletes_in_flight.retain(|d| *d != target);
                     ledger.acknowledged.remove(&target);
                     ledger.deletes_acknowledged += 1;
+                    ledger.acknowledgements += 1;
                 }
                 result
             };
@@ -148,6 +152,7 @@ async fn writer(
                 let mut ledger = ledger.lock().unwrap();
                 ledger.unacknowledged.remove(&statement);
                 ledger.acknowledged.insert(statement, rows);
+                ledger.acknowledgements += 1;
                 own.push(statement);
             }
             Err(_) => return,
@@ -208,7 +213,21 @@ async fn acknowledged_rows_survive_kill_9() {
                 ))
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(100 + random.below(600))).await;
+        // Kill after a random number of acknowledgements, then a random
+        // few milliseconds more, so the kill lands at an arbitrary point of
+        // some statement. Counting acknowledgements instead of sleeping a
+        // fixed time keeps the test meaningful on a slow or loaded machine.
+        let start = ledger.lock().unwrap().acknowledgements;
+        let wanted = start + 1 + random.below(12) as usize;
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while ledger.lock().unwrap().acknowledgements < wanted {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cycle {cycle}: the writers acknowledged nothing for two minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(random.below(40))).await;
         server.kill();
         for writer in writers {
             let _ = writer.await;
