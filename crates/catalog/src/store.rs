@@ -1,20 +1,31 @@
 //! Persistence of the catalog in redb.
 //!
-//! Four redb tables hold the entries: `tables` and `chunks` keyed by id,
-//! `sequences` keyed by name (values are JSON), and `meta` (name -> u64).
+//! Six redb tables hold the entries: `tables` and `chunks` keyed by id,
+//! `sequences` and `views` keyed by name (values are JSON), `meta`
+//! (name -> u64), and `undo` (mark -> JSON list of before-images).
 //! A [`CatalogTxn`] records which keys it changed; `transact` writes exactly
 //! those in one redb write transaction. redb commits with fsync, so once
 //! `transact` returns the change survives a crash, and a crash before that
 //! leaves the previous catalog intact.
+//!
+//! Tentative changes: a transaction block's DDL is applied at once with
+//! [`Catalog::transact_tentative`], which records, in the same redb write,
+//! the before-image of every entry it changes for the first time under the
+//! block's mark. COMMIT drops the record ([`CatalogTxn::forget_undo`]) in
+//! the catalog transaction that records the mark; ROLLBACK, a dropped
+//! connection, or a restart after a crash puts the before-images back
+//! ([`Catalog::undo`]). `meta` entries are counters and flags and are never
+//! undone, nor is a sequence's position, so an id or a value handed out is
+//! never handed out again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use redb::{Database, ReadableTable, TableDefinition};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{CatalogState, ChunkDef, ChunkId, SequenceDef, TableDef, TableId, ViewDef};
 use crate::{Error, Result};
@@ -24,6 +35,7 @@ const CHUNKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("chunks");
 const SEQUENCES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sequences");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const VIEWS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("views");
+const UNDO: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("undo");
 
 /// Key in `meta` of the next id handed out for tables and chunks.
 const NEXT_ID: &str = "next_id";
@@ -32,12 +44,49 @@ const NEXT_CHUNK_ID: &str = "next_chunk_id";
 /// Key in `meta` of the next TimescaleDB hypertable id.
 const NEXT_HYPERTABLE_ID: &str = "next_hypertable_id";
 
+/// An entry as it was before a tentative change first touched it
+/// (`None`: it did not exist).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum UndoEntry {
+    Table {
+        id: TableId,
+        before: Option<TableDef>,
+    },
+    Chunk {
+        id: ChunkId,
+        before: Option<ChunkDef>,
+    },
+    Sequence {
+        name: String,
+        before: Option<SequenceDef>,
+    },
+    View {
+        name: String,
+        before: Option<ViewDef>,
+    },
+}
+
+impl UndoEntry {
+    /// The entry's key, to record only the first before-image of each.
+    fn key(&self) -> (u8, String) {
+        match self {
+            UndoEntry::Table { id, .. } => (0, id.to_string()),
+            UndoEntry::Chunk { id, .. } => (1, id.to_string()),
+            UndoEntry::Sequence { name, .. } => (2, name.clone()),
+            UndoEntry::View { name, .. } => (3, name.clone()),
+        }
+    }
+}
+
 /// The durable catalog and its current snapshot.
 pub struct Catalog {
     db: Database,
     state: RwLock<Arc<CatalogState>>,
     /// Serialises writers: each transaction starts from the latest snapshot.
     write_lock: Mutex<()>,
+    /// The before-images of the open tentative changes, by mark, as stored
+    /// in the `undo` table. Changed only under `write_lock`.
+    undo: Mutex<BTreeMap<u64, Vec<UndoEntry>>>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -71,6 +120,7 @@ impl Catalog {
             write.open_table(SEQUENCES)?;
             write.open_table(META)?;
             write.open_table(VIEWS)?;
+            write.open_table(UNDO)?;
             write.commit()?;
         }
         let read = db.begin_read()?;
@@ -104,11 +154,23 @@ impl Catalog {
             let (key, value) = entry?;
             state.meta.insert(key.value().to_owned(), value.value());
         }
+        let mut undo = BTreeMap::new();
+        for entry in read.open_table(UNDO)?.iter()? {
+            let (key, value) = entry?;
+            let entries: Vec<UndoEntry> = decode(&format!("undo/{}", key.value()), value.value())?;
+            undo.insert(key.value(), entries);
+        }
         Ok(Catalog {
             db,
             state: RwLock::new(Arc::new(state)),
             write_lock: Mutex::new(()),
+            undo: Mutex::new(undo),
         })
+    }
+
+    /// The marks of tentative changes neither committed nor undone.
+    pub fn tentative_marks(&self) -> Vec<u64> {
+        self.undo.lock().keys().copied().collect()
     }
 
     /// The current catalog; it never changes under the caller.
@@ -119,6 +181,18 @@ impl Catalog {
     /// Runs `f` on a copy of the catalog and makes its changes durable and
     /// visible together. If `f` fails nothing changes.
     pub fn transact<R>(&self, f: impl FnOnce(&mut CatalogTxn) -> Result<R>) -> Result<R> {
+        self.transact_tentative(None, f)
+    }
+
+    /// Like [`Catalog::transact`]; with a `mark`, the change is tentative:
+    /// the before-image of each table, chunk, sequence and view it changes
+    /// for the first time under `mark` is recorded with it, for
+    /// [`Catalog::undo`].
+    pub fn transact_tentative<R>(
+        &self,
+        mark: Option<u64>,
+        f: impl FnOnce(&mut CatalogTxn) -> Result<R>,
+    ) -> Result<R> {
         let _writer = self.write_lock.lock();
         let base = self.snapshot();
         let mut txn = CatalogTxn {
@@ -128,24 +202,142 @@ impl Catalog {
             sequences: BTreeSet::new(),
             views: BTreeSet::new(),
             meta: BTreeSet::new(),
+            forget_undo: BTreeSet::new(),
         };
         let result = f(&mut txn)?;
-        self.persist(&txn)?;
+        let undo = mark.map(|mark| (mark, self.undo_entries(mark, &base, &txn)));
+        self.persist(&txn, undo.as_ref())?;
+        let mut records = self.undo.lock();
+        for mark in &txn.forget_undo {
+            records.remove(mark);
+        }
+        if let Some((mark, entries)) = undo {
+            records.insert(mark, entries);
+        }
+        drop(records);
         *self.state.write() = Arc::new(txn.state);
         Ok(result)
     }
 
-    fn persist(&self, txn: &CatalogTxn) -> Result<()> {
+    /// The undo record of `mark` with the before-images (from `base`) of
+    /// the entries `txn` changes that the record does not hold yet.
+    fn undo_entries(&self, mark: u64, base: &CatalogState, txn: &CatalogTxn) -> Vec<UndoEntry> {
+        let mut entries = self.undo.lock().get(&mark).cloned().unwrap_or_default();
+        let mut known: HashSet<(u8, String)> = entries.iter().map(UndoEntry::key).collect();
+        let changed = txn
+            .tables
+            .iter()
+            .map(|id| UndoEntry::Table {
+                id: *id,
+                before: base.tables.get(id).map(|t| (**t).clone()),
+            })
+            .chain(txn.chunks.iter().map(|id| UndoEntry::Chunk {
+                id: *id,
+                before: base.chunks.get(id).map(|c| (**c).clone()),
+            }))
+            .chain(txn.sequences.iter().map(|name| UndoEntry::Sequence {
+                name: name.clone(),
+                before: base.sequences.get(name).cloned(),
+            }))
+            .chain(txn.views.iter().map(|name| UndoEntry::View {
+                name: name.clone(),
+                before: base.views.get(name).cloned(),
+            }));
+        for entry in changed {
+            if known.insert(entry.key()) {
+                entries.push(entry);
+            }
+        }
+        entries
+    }
+
+    /// Puts back what the tentative changes under `mark` changed, in one
+    /// transaction, and forgets the record. Chunks left without their table
+    /// (made for the rows of a block whose table this removes) go too.
+    /// Returns the ids of the tables whose definition changed.
+    pub fn undo(&self, mark: u64) -> Result<Vec<TableId>> {
+        let Some(entries) = self.undo.lock().get(&mark).cloned() else {
+            return Ok(Vec::new());
+        };
+        self.transact(|txn| {
+            // Tables the block created go first, so that a table it dropped
+            // and then created again under the same name gets its name back.
+            let mut tables = Vec::new();
+            for entry in &entries {
+                if let UndoEntry::Table { id, before: None } = entry {
+                    tables.push(*id);
+                    txn.drop_table(*id);
+                }
+            }
+            for entry in &entries {
+                if let UndoEntry::Table {
+                    id,
+                    before: Some(table),
+                } = entry
+                {
+                    tables.push(*id);
+                    txn.put_table(table.clone());
+                }
+            }
+            for entry in entries {
+                match entry {
+                    UndoEntry::Table { .. } => {}
+                    UndoEntry::Chunk { id, before } => match before {
+                        Some(chunk) => txn.put_chunk(chunk),
+                        None => txn.drop_chunk(id),
+                    },
+                    UndoEntry::Sequence { name, before } => match before {
+                        Some(mut sequence) => {
+                            // Values handed out since stay handed out: the
+                            // sequence keeps its current position.
+                            if let Some(current) = txn.state.sequences.get(&name) {
+                                sequence.last_value = current.last_value;
+                                sequence.reserved_through = current.reserved_through;
+                            }
+                            txn.put_sequence(sequence)
+                        }
+                        None => txn.drop_sequence(&name),
+                    },
+                    UndoEntry::View { name, before } => match before {
+                        Some(view) => txn.put_view(view),
+                        None => txn.drop_view(&name),
+                    },
+                }
+            }
+            let orphans: Vec<ChunkId> = txn
+                .state
+                .chunks
+                .values()
+                .filter(|c| !txn.state.tables.contains_key(&c.table_id))
+                .map(|c| c.id)
+                .collect();
+            for id in orphans {
+                txn.drop_chunk(id);
+            }
+            txn.forget_undo(mark);
+            Ok(tables)
+        })
+    }
+
+    fn persist(&self, txn: &CatalogTxn, undo: Option<&(u64, Vec<UndoEntry>)>) -> Result<()> {
         if txn.tables.is_empty()
             && txn.chunks.is_empty()
             && txn.sequences.is_empty()
             && txn.views.is_empty()
             && txn.meta.is_empty()
+            && txn.forget_undo.is_empty()
         {
             return Ok(());
         }
         let write = self.db.begin_write()?;
         {
+            let mut records = write.open_table(UNDO)?;
+            for mark in &txn.forget_undo {
+                records.remove(*mark)?;
+            }
+            if let Some((mark, entries)) = undo {
+                records.insert(*mark, encode(entries).as_slice())?;
+            }
             let mut tables = write.open_table(TABLES)?;
             for id in &txn.tables {
                 match txn.state.tables.get(id) {
@@ -215,9 +407,17 @@ pub struct CatalogTxn {
     sequences: BTreeSet<String>,
     views: BTreeSet<String>,
     meta: BTreeSet<String>,
+    /// Marks whose tentative changes this transaction makes final.
+    forget_undo: BTreeSet<u64>,
 }
 
 impl CatalogTxn {
+    /// Makes the tentative changes under `mark` final: their undo record
+    /// goes with this transaction.
+    pub fn forget_undo(&mut self, mark: u64) {
+        self.forget_undo.insert(mark);
+    }
+
     /// The catalog as this transaction has changed it so far.
     pub fn state(&self) -> &CatalogState {
         &self.state
@@ -432,5 +632,79 @@ mod tests {
         let catalog = Catalog::open(&path).unwrap();
         assert!(catalog.snapshot().tables.is_empty());
         assert!(catalog.snapshot().chunks.is_empty());
+    }
+
+    #[test]
+    fn tentative_changes_are_undone_or_made_final_also_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.redb");
+        let catalog = Catalog::open(&path).unwrap();
+        let kept = catalog
+            .transact(|txn| {
+                let id = txn.allocate_id();
+                txn.create_table(table(id, "kept"))?;
+                Ok(id)
+            })
+            .unwrap();
+        // Mark 7: drop `kept`'s definition change, create `made` and a view.
+        catalog
+            .transact_tentative(Some(7), |txn| {
+                let mut changed = (**txn.state().tables.get(&kept).unwrap()).clone();
+                changed.name = "renamed".to_owned();
+                txn.put_table(changed);
+                let id = txn.allocate_id();
+                txn.create_table(table(id, "made"))?;
+                txn.put_view(crate::model::ViewDef {
+                    name: "v".to_owned(),
+                    query: "SELECT 1".to_owned(),
+                    columns: Vec::new(),
+                    depends_on: Vec::new(),
+                });
+                Ok(())
+            })
+            .unwrap();
+        // A second change under the same mark keeps the first before-image.
+        catalog
+            .transact_tentative(Some(7), |txn| {
+                let mut changed = (**txn.state().tables.get(&kept).unwrap()).clone();
+                changed.name = "renamed_again".to_owned();
+                txn.put_table(changed);
+                Ok(())
+            })
+            .unwrap();
+        // Mark 8 is made final by the transaction that forgets it.
+        catalog
+            .transact_tentative(Some(8), |txn| {
+                let id = txn.allocate_id();
+                txn.create_table(table(id, "final"))
+            })
+            .unwrap();
+        catalog
+            .transact(|txn| {
+                txn.forget_undo(8);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(catalog.tentative_marks(), vec![7]);
+        drop(catalog);
+        // After a crash the record is still there, and undoing it restores
+        // the catalog as it was before mark 7.
+        let catalog = Catalog::open(&path).unwrap();
+        assert_eq!(catalog.tentative_marks(), vec![7]);
+        let next_id = catalog.snapshot().meta_value(NEXT_ID);
+        catalog.undo(7).unwrap();
+        let state = catalog.snapshot();
+        assert!(state.table_by_name("kept").is_some());
+        assert!(state.table_by_name("renamed_again").is_none());
+        assert!(state.table_by_name("made").is_none());
+        assert!(state.table_by_name("final").is_some());
+        assert!(state.views.is_empty());
+        // Ids handed out are never handed out again.
+        assert_eq!(state.meta_value(NEXT_ID), next_id);
+        assert!(catalog.tentative_marks().is_empty());
+        drop(catalog);
+        let catalog = Catalog::open(&path).unwrap();
+        assert!(catalog.tentative_marks().is_empty());
+        assert!(catalog.snapshot().table_by_name("made").is_none());
     }
 }

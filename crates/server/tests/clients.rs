@@ -939,3 +939,123 @@ async fn updates_keep_every_row_of_a_partitioned_scan() {
     let updated_with_d7 = (0..40i64).filter(|i| i * 2477 % 100_000 % 100 == 7).count() as i64;
     assert_eq!(row, (99_000, 40 - updated_with_d7));
 }
+
+/// A block's DDL holds its tables: another session's statement naming one
+/// waits for the block's COMMIT and then sees the block's rows; a closed
+/// connection releases them, with its DDL undone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_changed_by_a_block_wait_for_it() {
+    let server = common::Server::start();
+    let migrator = server.connect().await;
+    let reader = server.connect().await;
+    migrator
+        .batch_execute(
+            "BEGIN; CREATE TABLE migrated (a integer); INSERT INTO migrated VALUES (1), (2)",
+        )
+        .await
+        .unwrap();
+    let count = tokio::spawn(async move {
+        let rows = reader
+            .query("SELECT count(*) FROM migrated", &[])
+            .await
+            .map(|rows| rows[0].get::<_, i64>(0));
+        (reader, rows)
+    });
+    // While the block is open the reader waits (it would count 0 rows if it
+    // did not: the table exists, its rows are not committed).
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(300), async {
+        while !count.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(waited.is_err(), "the reader did not wait for the block");
+    migrator.batch_execute("COMMIT").await.unwrap();
+    let (reader, counted) = count.await.unwrap();
+    assert_eq!(counted.unwrap(), 2);
+
+    // A connection closed inside a block rolls it back.
+    let doomed = server.connect().await;
+    doomed
+        .batch_execute("BEGIN; CREATE TABLE never_committed (a integer)")
+        .await
+        .unwrap();
+    drop(doomed);
+    let error = reader
+        .query("SELECT * FROM never_committed", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE)
+    );
+}
+
+/// DDL of a block cut off by kill -9 is gone after the restart; a committed
+/// block's DDL and rows are there.
+#[tokio::test]
+async fn ddl_of_an_uncommitted_block_is_undone_after_kill_9() {
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = temp.path().join("data");
+    {
+        let server = common::Server::start_in(&data_dir);
+        let client = server.connect().await;
+        client
+            .batch_execute(
+                "CREATE TABLE existing (a integer);
+                 BEGIN;
+                 CREATE TABLE committed (time timestamptz NOT NULL, v integer);
+                 SELECT create_hypertable('committed', 'time');
+                 INSERT INTO committed VALUES ('2024-01-01 00:00+00', 1);
+                 COMMIT;",
+            )
+            .await
+            .unwrap();
+        client
+            .batch_execute(
+                "BEGIN;
+                 CREATE TABLE doomed (time timestamptz NOT NULL, v integer);
+                 SELECT create_hypertable('doomed', 'time');
+                 CREATE INDEX doomed_v ON doomed (v);
+                 ALTER TABLE existing ADD COLUMN b text;
+                 CREATE SEQUENCE doomed_seq;
+                 INSERT INTO doomed VALUES ('2024-01-01 00:00+00', 1);",
+            )
+            .await
+            .unwrap();
+        // Dropped here with the block open: SIGKILL.
+    }
+    let server = common::Server::start_in(&data_dir);
+    let client = server.connect().await;
+    let code = |sql: &'static str| {
+        let client = &client;
+        async move { client.query(sql, &[]).await.unwrap_err().code().cloned() }
+    };
+    use tokio_postgres::error::SqlState;
+    assert_eq!(
+        code("SELECT * FROM doomed").await,
+        Some(SqlState::UNDEFINED_TABLE)
+    );
+    assert_eq!(
+        code("SELECT b FROM existing").await,
+        Some(SqlState::UNDEFINED_COLUMN)
+    );
+    assert_eq!(
+        code("SELECT nextval('doomed_seq')").await,
+        Some(SqlState::UNDEFINED_TABLE)
+    );
+    let rows = client
+        .query(
+            "SELECT v FROM committed UNION ALL SELECT num_chunks::integer FROM timescaledb_information.hypertables",
+            &[],
+        )
+        .await
+        .unwrap();
+    let values: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(values, vec![1, 1]);
+    // The names are free again.
+    client
+        .batch_execute("CREATE TABLE doomed (a integer); ALTER TABLE existing ADD COLUMN b text")
+        .await
+        .unwrap();
+}

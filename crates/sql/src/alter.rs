@@ -149,7 +149,7 @@ fn is_time_column(table: &TableDef, column: &str) -> bool {
 
 /// Swaps in a new definition that changes no stored column.
 fn put_definition(session: &Session, table: TableDef) -> Result<Output> {
-    session.engine().store().catalog().transact(|txn| {
+    session.catalog_transact(|txn| {
         txn.put_table(table);
         Ok(())
     })?;
@@ -163,7 +163,8 @@ async fn rewrite(
     transform: impl Fn(RecordBatch) -> tempora_storage::Result<RecordBatch> + Send + 'static,
 ) -> Result<Output> {
     let store = session.engine().store().clone();
-    tokio::task::spawn_blocking(move || store.rewrite_table(new_table, transform))
+    let mark = session.ddl_mark();
+    tokio::task::spawn_blocking(move || store.rewrite_table(new_table, transform, mark))
         .await
         .map_err(|e| Error::not_supported(format!("table rewrite failed: {e}")))??;
     Ok(command("ALTER TABLE"))
@@ -186,7 +187,7 @@ fn rename_table(session: &Session, table: &TableDef, new: &ObjectName) -> Result
     let views = crate::views::renamed_in_views(&state, &table.name, &new_name)?;
     let mut renamed = table.clone();
     renamed.name = new_name;
-    session.engine().store().catalog().transact(|txn| {
+    session.catalog_transact(|txn| {
         txn.put_table(renamed);
         for view in views {
             txn.put_view(view);
@@ -230,7 +231,7 @@ async fn rename_column(
         with_schema(&schema, batch.columns().to_vec())
     })
     .await?;
-    session.engine().store().catalog().transact(|txn| {
+    session.catalog_transact(|txn| {
         for name in &owned {
             txn.sequence_mut(name)?.owned_by = Some((table.id, new.to_owned()));
         }
@@ -389,7 +390,7 @@ async fn drop_column(
         .catalog()
         .snapshot()
         .sequences_owned_by(table.id, column);
-    session.engine().store().catalog().transact(|txn| {
+    session.catalog_transact(|txn| {
         for name in &owned {
             txn.drop_sequence(name);
         }
@@ -537,6 +538,6 @@ pub(crate) fn truncate(session: &mut Session, truncate: &ast::Truncate) -> Resul
             .ok_or_else(|| Error::UndefinedTable { name: name.clone() })?;
         chunk_ids.extend(state.chunks_of(table.id).iter().map(|c| c.id));
     }
-    store.drop_chunks(&chunk_ids)?;
+    store.drop_chunks(&chunk_ids, session.ddl_mark())?;
     Ok(command("TRUNCATE TABLE"))
 }

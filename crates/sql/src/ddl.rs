@@ -163,7 +163,7 @@ fn store_new_table(
     table: TableDef,
     sequences: Vec<SequenceDef>,
 ) -> Result<Output> {
-    session.engine().store().catalog().transact(|txn| {
+    session.catalog_transact(|txn| {
         let id = txn.allocate_id();
         for sequence in &sequences {
             let mut sequence = sequence.clone();
@@ -565,11 +565,7 @@ pub(crate) fn create_sequence(
         return Err(Error::DuplicateTable { name });
     }
     sequence.owned_by = owned_by;
-    session
-        .engine()
-        .store()
-        .catalog()
-        .transact(|txn| txn.create_sequence(sequence))?;
+    session.catalog_transact(|txn| txn.create_sequence(sequence))?;
     session.engine().sequences.forget(&name);
     Ok(Output::Command {
         tag: "CREATE SEQUENCE".to_owned(),
@@ -611,7 +607,7 @@ fn drop_sequences(session: &mut Session, if_exists: bool, names: &[ObjectName]) 
             None => return Err(Error::UndefinedTable { name }),
         }
     }
-    session.engine().store().catalog().transact(|txn| {
+    session.catalog_transact(|txn| {
         for name in &dropped {
             txn.drop_sequence(name);
         }
@@ -666,7 +662,7 @@ pub(crate) fn drop(
             .filter(|s| s.owned_by.as_ref().is_some_and(|(t, _)| *t == id))
             .map(|s| s.name.clone())
             .collect();
-        store.drop_table(id)?;
+        store.drop_table(id, session.ddl_mark())?;
         for sequence in owned {
             session.engine().sequences.forget(&sequence);
         }
@@ -706,7 +702,6 @@ pub(crate) fn create_extension(
         }
         return Err(Error::DuplicateExtension { name });
     }
-    session.refuse_in_block("CREATE EXTENSION")?;
     catalog.transact(|txn| {
         txn.set_meta(installed_key, 1);
         Ok(())

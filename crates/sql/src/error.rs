@@ -52,6 +52,7 @@ pub enum SqlState {
     InFailedSqlTransaction,
     ReadOnlySqlTransaction,
     SerializationFailure,
+    DeadlockDetected,
     WrongObjectType,
     InvalidObjectDefinition,
     InvalidSavepointSpecification,
@@ -112,6 +113,7 @@ impl SqlState {
             SqlState::InFailedSqlTransaction => "25P02",
             SqlState::ReadOnlySqlTransaction => "25006",
             SqlState::SerializationFailure => "40001",
+            SqlState::DeadlockDetected => "40P01",
             SqlState::WrongObjectType => "42809",
             SqlState::InvalidObjectDefinition => "42P17",
             SqlState::InvalidSavepointSpecification => "3B001",
@@ -343,6 +345,7 @@ fn storage_sqlstate(error: &tempora_storage::Error) -> SqlState {
         tempora_storage::Error::ContainsNulls { .. } => SqlState::NotNullViolation,
         tempora_storage::Error::Conflict { .. } => SqlState::SerializationFailure,
         tempora_storage::Error::UniqueViolation { .. } => SqlState::UniqueViolation,
+        tempora_storage::Error::TentativeDataChange { .. } => SqlState::ActiveSqlTransaction,
     }
 }
 

@@ -173,7 +173,8 @@ pub(crate) fn add_constraint(
 /// index over the rows first (23505 if they hold a key twice).
 async fn store_indexes(session: &Session, table: TableDef) -> Result<()> {
     let store = session.engine().store().clone();
-    tokio::task::spawn_blocking(move || store.set_indexes(table))
+    let mark = session.ddl_mark();
+    tokio::task::spawn_blocking(move || store.set_indexes(table, mark))
         .await
         .map_err(|e| Error::not_supported(format!("index task failed: {e}")))??;
     Ok(())

@@ -22,6 +22,7 @@ pub mod error;
 mod fast_insert;
 mod indexes;
 mod insert;
+mod locks;
 mod names;
 mod point;
 mod rewrite;
@@ -52,6 +53,9 @@ pub struct Engine {
     /// block from its scan to its commit: concurrent writers of a table's
     /// rows wait for each other, as PostgreSQL's row locks make them.
     table_locks: parking_lot::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Tables held by transaction blocks whose DDL changed them.
+    pub(crate) ddl_locks: locks::DdlLocks,
+    next_session_id: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -68,6 +72,8 @@ impl Engine {
             sequences: sequences::Sequences::new(store.clone()),
             store,
             table_locks: parking_lot::Mutex::new(std::collections::HashMap::new()),
+            ddl_locks: locks::DdlLocks::default(),
+            next_session_id: std::sync::atomic::AtomicU64::new(1),
         }))
     }
 
@@ -82,7 +88,10 @@ impl Engine {
 
     /// A new session (one client connection).
     pub fn session(self: &Arc<Engine>) -> Session {
-        Session::new(self.clone())
+        let id = self
+            .next_session_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Session::new(self.clone(), id)
     }
 
     /// Flushes memtables to segment files; called on clean shutdown so the next

@@ -91,6 +91,8 @@ pub struct Notice {
 /// One connection's state.
 pub struct Session {
     engine: Arc<Engine>,
+    /// Names the session in the DDL locks (see [`crate::locks`]).
+    pub(crate) id: crate::locks::SessionId,
     context: SessionContext,
     pub(crate) settings: Settings,
     notices: Vec<Notice>,
@@ -182,7 +184,7 @@ fn syntax_message(raw: &str) -> String {
 }
 
 impl Session {
-    pub(crate) fn new(engine: Arc<Engine>) -> Session {
+    pub(crate) fn new(engine: Arc<Engine>, id: crate::locks::SessionId) -> Session {
         let reads = SessionReads::new(engine.store.clone());
         let context = tempora_query::session_context(reads.clone());
         for function in SequenceFunction::all(engine.sequences.clone()) {
@@ -190,6 +192,7 @@ impl Session {
         }
         Session {
             engine,
+            id,
             context,
             settings: Settings::default(),
             notices: Vec::new(),
@@ -262,6 +265,10 @@ impl Session {
         let insert = crate::fast_insert::parse(sql)?;
         if self.transaction_status() == crate::TransactionStatus::Failed {
             return Some(Err(crate::transaction::in_failed_block()));
+        }
+        if let Err(error) = self.wait_for_ddl_lock(&insert.table).await {
+            self.statement_failed();
+            return Some(Err(error));
         }
         let result = crate::insert::execute_values(self, &insert).await;
         if let Some(Err(_)) = &result {
@@ -432,16 +439,16 @@ impl Session {
             self.statement_failed();
         }
         self.check_not_failed(statement)?;
-        let result = match catalog_change(statement) {
-            // CREATE EXTENSION refuses only if it would change anything.
-            Some(what) if !matches!(statement, Statement::CreateExtension(_)) => {
-                match self.refuse_in_block(what) {
-                    Ok(()) => self.execute_statement(statement, params).await,
-                    Err(error) => Err(error),
-                }
+        let ddl = catalog_change(statement).is_some();
+        let result = async {
+            self.lock_named_tables(statement, ddl).await?;
+            let output = self.execute_statement(statement, params).await?;
+            if ddl {
+                self.after_block_ddl(statement).await?;
             }
-            _ => self.execute_statement(statement, params).await,
-        };
+            Ok(output)
+        }
+        .await;
         if result.is_err() {
             self.statement_failed();
         }

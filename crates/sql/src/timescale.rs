@@ -43,6 +43,22 @@ pub(crate) struct ApiCall {
     alias: Option<String>,
 }
 
+impl ApiCall {
+    /// The table the call is about: its first argument, when that is a
+    /// string constant (the `relation` / `hypertable` argument).
+    pub(crate) fn relation(&self) -> Option<String> {
+        let expr = match self.args.first()? {
+            FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(expr)) => expr,
+            FunctionArg::Named {
+                arg: ast::FunctionArgExpr::Expr(expr),
+                ..
+            } => expr,
+            _ => return None,
+        };
+        crate::names::table_name_from_text(&text_argument(expr)?).ok()
+    }
+}
+
 fn function_args(arguments: &FunctionArguments) -> Option<Vec<FunctionArg>> {
     match arguments {
         FunctionArguments::List(list) => Some(list.args.clone()),
@@ -443,7 +459,8 @@ async fn create_hypertable(
         chunk_interval,
         integer_time,
     });
-    let result = tokio::task::spawn_blocking(move || store.redefine_table(new_table))
+    let mark = session.ddl_mark();
+    let result = tokio::task::spawn_blocking(move || store.redefine_table(new_table, mark))
         .await
         .map_err(|e| Error::not_supported(format!("create_hypertable task failed: {e}")))?;
     if let Err(tempora_storage::Error::NullTime { column }) = &result {
@@ -541,7 +558,7 @@ async fn set_chunk_time_interval(
         message: "set_chunk_time_interval: chunk_time_interval cannot be NULL".to_owned(),
     })?;
     let interval = interval_argument(session, expr, hypertable.integer_time, params).await?;
-    session.engine().store().catalog().transact(|txn| {
+    session.catalog_transact(|txn| {
         let mut updated = (*table).clone();
         if let Some(h) = updated.hypertable.as_mut() {
             h.chunk_interval = interval;
@@ -665,7 +682,8 @@ async fn chunks_matching(
         .collect();
     if drop && !chunks.is_empty() {
         let ids: Vec<u64> = chunks.iter().map(|c| c.id).collect();
-        tokio::task::spawn_blocking(move || store.drop_chunks(&ids))
+        let mark = session.ddl_mark();
+        tokio::task::spawn_blocking(move || store.drop_chunks(&ids, mark))
             .await
             .map_err(|e| Error::not_supported(format!("drop_chunks task failed: {e}")))??;
     }

@@ -8,10 +8,17 @@
 //! of its first scan, plus the block's own writes. Rows are only appended, so
 //! concurrent blocks never conflict on a row; keyed writes come with keys.
 //!
-//! Statements that change the catalog (CREATE/DROP TABLE, the TimescaleDB
-//! functions that create or drop chunks) are refused inside a block with
-//! 25001: their effects are not staged yet, and running them at once would
-//! break the block's atomicity.
+//! DDL inside a block changes the catalog at once, tentatively: under the
+//! block's catalog mark, which records the before-image of each entry it
+//! changes (`Catalog::transact_tentative`). The block's later statements see
+//! the change; the tables it touched are locked for the block (see
+//! `locks`), so no other session reads or writes them until the block ends.
+//! COMMIT writes the staged rows with the mark and makes the change final
+//! in the same catalog transaction; ROLLBACK, a failed COMMIT or a closed
+//! connection put the before-images back, and so does the restart after a
+//! crash (`Store::open`). What an undo could not bring back, dropping or
+//! rewriting stored rows, is refused inside a block with 25001.
+//! `ALTER TABLE ... RENAME TO` is staged like a write instead, as before.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -57,6 +64,10 @@ pub(crate) struct Transaction {
     read_only: bool,
     /// Opened by a multi-statement query string, not by BEGIN.
     implicit: bool,
+    /// The catalog mark of the block's tentative DDL, once it ran some.
+    ddl_mark: std::sync::OnceLock<u64>,
+    /// How many DDL statements the block ran.
+    ddl_statements: usize,
 }
 
 #[derive(Debug)]
@@ -64,6 +75,8 @@ struct Savepoint {
     name: String,
     /// The number of staged writes when the savepoint was set.
     mark: usize,
+    /// The block's DDL statements when the savepoint was set.
+    ddl_statements: usize,
 }
 
 fn error(code: SqlState, message: impl Into<String>) -> Error {
@@ -145,17 +158,146 @@ impl Session {
         }
     }
 
-    /// 25001 for a statement that changes the catalog inside a block.
-    pub(crate) fn refuse_in_block(&self, what: &str) -> Result<()> {
-        match &self.transaction {
-            Some(_) => Err(error(
-                SqlState::ActiveSqlTransaction,
-                format!(
-                    "{what} cannot run inside a transaction block in tempora: run it outside BEGIN ... COMMIT"
-                ),
-            )),
-            None => Ok(()),
+    /// The catalog mark under which DDL changes the catalog: the block's
+    /// (reserved at its first DDL), or None outside a block.
+    pub(crate) fn ddl_mark(&self) -> Option<u64> {
+        let transaction = self.transaction.as_ref()?;
+        Some(
+            *transaction
+                .ddl_mark
+                .get_or_init(|| self.engine().store().reserve_mark()),
+        )
+    }
+
+    /// Changes the catalog for a DDL statement: at once outside a block,
+    /// tentatively under the block's mark inside one.
+    pub(crate) fn catalog_transact<R>(
+        &self,
+        f: impl FnOnce(&mut tempora_catalog::CatalogTxn) -> tempora_catalog::Result<R>,
+    ) -> Result<R> {
+        let mark = self.ddl_mark();
+        Ok(self
+            .engine()
+            .store()
+            .catalog()
+            .transact_tentative(mark, f)?)
+    }
+
+    /// The ids of the tables `statement` names, as this session resolves
+    /// the names (a TimescaleDB call names its table in a string); with
+    /// `targets_only`, only the tables a DDL statement changes, not those
+    /// it reads (a view's query, the source of `LIKE`).
+    fn named_tables(
+        &self,
+        statement: &Statement,
+        targets_only: bool,
+    ) -> Vec<tempora_catalog::TableId> {
+        let mut names = Vec::new();
+        let mut add = |name: &ast::ObjectName| {
+            if let Ok(name) = crate::names::table_name(name) {
+                names.push(name);
+            }
+        };
+        match statement {
+            Statement::CreateTable(create) if targets_only => add(&create.name),
+            Statement::AlterTable(alter) if targets_only => add(&alter.name),
+            Statement::CreateIndex(create) if targets_only => add(&create.table_name),
+            Statement::Drop { names, .. } if targets_only => names.iter().for_each(&mut add),
+            Statement::Truncate(truncate) if targets_only => {
+                truncate.table_names.iter().for_each(|t| add(&t.name))
+            }
+            Statement::Query(_) => {}
+            _ if targets_only => {}
+            _ => {
+                let _ = ast::visit_relations(statement, |name| {
+                    add(name);
+                    std::ops::ControlFlow::<()>::Continue(())
+                });
+            }
         }
+        if let Statement::Query(query) = statement {
+            if let Some(relation) = crate::timescale::api_call(query).and_then(|c| c.relation()) {
+                names.push(relation);
+            } else if !targets_only {
+                let _ = ast::visit_relations(statement, |name| {
+                    if let Ok(name) = crate::names::table_name(name) {
+                        names.push(name);
+                    }
+                    std::ops::ControlFlow::<()>::Continue(())
+                });
+            }
+        }
+        let state = self.engine().store().catalog().snapshot();
+        let mut ids: Vec<_> = names
+            .iter()
+            .filter_map(|name| match self.reads.resolve(name) {
+                Resolved::AsIs => state.table_by_name(name).map(|t| t.id),
+                Resolved::Renamed(catalog_name) => state.table_by_name(&catalog_name).map(|t| t.id),
+                Resolved::Hidden => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Before a statement: waits while another block's DDL holds a table
+    /// the statement names. DDL inside a block takes those tables for the
+    /// block.
+    pub(crate) async fn lock_named_tables(
+        &mut self,
+        statement: &Statement,
+        ddl: bool,
+    ) -> Result<()> {
+        let take = ddl && self.transaction.is_some();
+        if !take && !self.engine().ddl_locks.any_held() {
+            return Ok(());
+        }
+        if take {
+            // First wait for every table the statement reads too.
+            let read = self.named_tables(statement, false);
+            self.engine().ddl_locks.acquire(self.id, &read, false).await?;
+        }
+        let tables = self.named_tables(statement, take);
+        self.engine().ddl_locks.acquire(self.id, &tables, take).await
+    }
+
+    /// Waits while another block's DDL holds the table `name` (for
+    /// statements read without the general parser).
+    pub(crate) async fn wait_for_ddl_lock(&self, name: &ast::ObjectName) -> Result<()> {
+        if !self.engine().ddl_locks.any_held() {
+            return Ok(());
+        }
+        let Ok(table) = crate::names::table_name(name).and_then(|n| self.table(&n)) else {
+            return Ok(());
+        };
+        self.engine()
+            .ddl_locks
+            .acquire(self.id, &[table.id], false)
+            .await
+    }
+
+    /// After a DDL statement inside a block succeeded: the tables it made
+    /// are the block's too, and savepoints learn that DDL ran.
+    pub(crate) async fn after_block_ddl(&mut self, statement: &Statement) -> Result<()> {
+        let Some(transaction) = &mut self.transaction else {
+            return Ok(());
+        };
+        transaction.ddl_statements += 1;
+        let tables = self.named_tables(statement, true);
+        self.engine().ddl_locks.acquire(self.id, &tables, true).await
+    }
+
+    /// Ends the block's hold on the catalog: undoes its tentative DDL (when
+    /// `undo`) and releases its tables.
+    fn end_ddl(&mut self, mark: Option<u64>, undo: bool) {
+        if let (Some(mark), true) = (mark, undo)
+            && let Err(error) = self.engine().store().undo(mark)
+        {
+            // The undo record stays; the next start puts the catalog back.
+            tracing::error!(%error, mark, "undoing a transaction block's DDL failed");
+        }
+        self.engine().ddl_locks.release(self.id);
     }
 
     /// Writes rows: staged if a block is open, else durably at once.
@@ -430,6 +572,19 @@ impl Session {
                 let Some(transaction) = &mut self.transaction else {
                     return Err(Error::not_supported("ROLLBACK TO outside a block"));
                 };
+                let ddl_since = transaction
+                    .savepoints
+                    .iter()
+                    .rev()
+                    .find(|s| s.name == name.value)
+                    .is_some_and(|s| s.ddl_statements < transaction.ddl_statements);
+                if ddl_since {
+                    // The block stays failed: only ROLLBACK ends it.
+                    transaction.failed = true;
+                    return Err(Error::not_supported(
+                        "ROLLBACK TO SAVEPOINT after DDL run since the savepoint (roll back the whole transaction block)",
+                    ));
+                }
                 // The savepoint stays; the ones set after it go.
                 let keep = transaction
                     .savepoints
@@ -448,6 +603,7 @@ impl Session {
                         transaction.savepoints.push(Savepoint {
                             name: name.value.clone(),
                             mark,
+                            ddl_statements: transaction.ddl_statements,
                         });
                         Ok(tag("SAVEPOINT"))
                     }
@@ -498,12 +654,22 @@ impl Session {
             })
     }
 
-    /// Writes the block's staged rows as one durable unit and ends the block.
-    /// The block ends even when the write fails, as in PostgreSQL.
+    /// Writes the block's staged rows as one durable unit, makes its DDL
+    /// final, and ends the block. The block ends even when the write fails,
+    /// as in PostgreSQL; its DDL is then undone.
     async fn commit(&mut self) -> Result<()> {
-        self.transaction = None;
+        let mark = self
+            .transaction
+            .take()
+            .and_then(|t| t.ddl_mark.get().copied());
+        let result = self.commit_staged(mark).await;
+        self.end_ddl(mark, result.is_err());
+        result
+    }
+
+    async fn commit_staged(&mut self, mark: Option<u64>) -> Result<()> {
         let staged = self.reads.take_staged();
-        if staged.is_empty() {
+        if staged.is_empty() && mark.is_none() {
             return Ok(());
         }
         let renames: Vec<(Arc<TableDef>, String)> = staged
@@ -516,7 +682,7 @@ impl Session {
         // Writes per table, tables in the order they were first written.
         let tables = net_writes(staged)?;
         let store = self.engine().store().clone();
-        if !renames.is_empty() {
+        if !renames.is_empty() || mark.is_some() {
             return tokio::task::spawn_blocking(move || {
                 let writes: Vec<TableWrite<'_>> = tables
                     .iter()
@@ -527,7 +693,7 @@ impl Session {
                         on_conflict: OnConflict::Error,
                     })
                     .collect();
-                Self::commit_with_renames(&store, &writes, &renames)
+                Self::commit_with_renames(&store, &writes, &renames, mark)
             })
             .await
             .map_err(|e| Error::not_supported(format!("commit task failed: {e}")))?;
@@ -549,11 +715,13 @@ impl Session {
         Ok(())
     }
 
-    /// Writes the block's staged rows and its renames as one unit.
+    /// Writes the block's staged rows and its renames as one unit, with the
+    /// mark of its tentative DDL.
     fn commit_with_renames(
         store: &tempora_storage::Store,
         writes: &[TableWrite<'_>],
         renames: &[(Arc<TableDef>, String)],
+        mark: Option<u64>,
     ) -> Result<()> {
         // The views that name a renamed table follow it, as outside a block.
         let mut state = (*store.catalog().snapshot()).clone();
@@ -605,13 +773,27 @@ impl Session {
             }
             Ok(())
         };
-        store.commit_with_catalog(writes, &change)?;
+        store.commit_with_catalog(writes, &change, mark)?;
         Ok(())
     }
 
     fn rollback(&mut self) {
-        self.transaction = None;
+        let mark = self
+            .transaction
+            .take()
+            .and_then(|t| t.ddl_mark.get().copied());
         self.reads.take_staged();
+        self.end_ddl(mark, true);
+    }
+}
+
+impl Drop for Session {
+    /// A connection that ends inside a block rolls it back: its DDL is
+    /// undone and its tables released.
+    fn drop(&mut self) {
+        if self.transaction.is_some() {
+            self.rollback();
+        }
     }
 }
 

@@ -211,7 +211,7 @@ pub(crate) async fn create_view(session: &mut Session, create: &ast::CreateView)
         }
         None => {}
     }
-    catalog.transact(|txn| {
+    session.catalog_transact(|txn| {
         txn.put_view(view);
         Ok(())
     })?;
@@ -264,7 +264,7 @@ pub(crate) fn drop_views(
         }
         index += 1;
     }
-    catalog.transact(|txn| {
+    session.catalog_transact(|txn| {
         for name in &dropped {
             txn.drop_view(name);
         }

@@ -139,6 +139,12 @@ pub enum Error {
     /// another commit since this one read it.
     #[error("could not serialize access due to concurrent update")]
     Conflict { table: String },
+    /// A tentative change (DDL inside a transaction block) would drop or
+    /// rewrite stored rows, which an undo could not bring back.
+    #[error(
+        "table \"{table}\" holds rows, which tempora cannot drop or rewrite inside a transaction block: run this statement outside BEGIN ... COMMIT"
+    )]
+    TentativeDataChange { table: String },
     /// Rows would give a unique index a key twice.
     #[error("{}\nDETAIL: {detail}", if *creating {
         format!("could not create unique index \"{index}\"")
@@ -403,6 +409,19 @@ impl Store {
             });
         }
         let catalog = Arc::new(Catalog::open(&data_dir.join("catalog.redb"))?);
+        // DDL of transaction blocks that never committed is undone before
+        // anything reads the catalog; a committed block's record went with
+        // its commit, so one still there with its mark is only forgotten.
+        for mark in catalog.tentative_marks() {
+            if catalog.snapshot().meta.contains_key(&mark_key(mark)) {
+                catalog.transact(|txn| {
+                    txn.forget_undo(mark);
+                    Ok(())
+                })?;
+            } else {
+                catalog.undo(mark)?;
+            }
+        }
         let state = catalog.snapshot();
         let replay_from = state.meta_value(META_WAL_REPLAY_FROM);
 
@@ -598,18 +617,39 @@ impl Store {
     /// carries a mark that `change`'s catalog transaction records, so after
     /// a crash the rows count only if the change committed. A failing
     /// `change` fails the commit, writing nothing.
+    ///
+    /// `mark` is the one reserved ([`Store::reserve_mark`]) for tentative
+    /// catalog changes made before ([`Catalog::transact_tentative`]): they
+    /// become final with this commit. Without one, a mark is taken now.
     pub fn commit_with_catalog(
         &self,
         writes: &[TableWrite<'_>],
         change: &CatalogChange<'_>,
+        mark: Option<u64>,
     ) -> Result<Committed> {
-        self.commit_inner(writes, Some(change))
+        self.commit_inner(writes, Some((change, mark)))
+    }
+
+    /// A mark for tentative catalog changes, never handed out twice.
+    pub fn reserve_mark(&self) -> u64 {
+        let mut next = self.next_mark.lock();
+        let mark = *next;
+        *next += 1;
+        mark
+    }
+
+    /// Undoes the tentative catalog changes made under `mark` (a
+    /// transaction block that rolled back or whose connection ended).
+    pub fn undo(&self, mark: u64) -> Result<()> {
+        let tables = self.catalog.undo(mark)?;
+        self.forget_keys(tables);
+        Ok(())
     }
 
     fn commit_inner(
         &self,
         writes: &[TableWrite<'_>],
-        change: Option<&CatalogChange<'_>>,
+        change: Option<(&CatalogChange<'_>, Option<u64>)>,
     ) -> Result<Committed> {
         let mut routed: Vec<(&TableDef, Vec<(i64, RecordBatch)>)> = Vec::new();
         let mut deleted_rows: Vec<(&TableDef, IdsByChunk)> = Vec::new();
@@ -637,9 +677,16 @@ impl Store {
             }
         }
         if routed.is_empty() && deleted_rows.is_empty() {
-            if let Some(change) = change {
+            if let Some((change, mark)) = change {
                 let _gate = self.write_gate.read();
-                self.catalog.transact(|txn| change(txn))?;
+                self.catalog.transact(|txn| {
+                    change(txn)?;
+                    // No WAL record names the mark, so it need not be recorded.
+                    if let Some(mark) = mark {
+                        txn.forget_undo(mark);
+                    }
+                    Ok(())
+                })?;
             }
             return Ok(Committed::default());
         }
@@ -712,10 +759,14 @@ impl Store {
         }
         let (registrations, skipped) = self.register_keys(&state, writes, &mut commit)?;
         inserted -= skipped.len() as u64;
+        // The mark lock is held from taking a mark to recording it, so
+        // marks are recorded in order and `META_NEXT_MARK` only grows.
         let mut next_mark = change.map(|_| self.next_mark.lock());
-        if let Some(next) = &mut next_mark {
-            commit.mark = Some(**next);
-            **next += 1;
+        if let (Some(next), Some((_, reserved))) = (&mut next_mark, change) {
+            commit.mark = Some(reserved.unwrap_or(**next));
+            if reserved.is_none() {
+                **next += 1;
+            }
         }
         let payload = match record::encode_commit(&commit) {
             Ok(payload) => payload,
@@ -728,11 +779,14 @@ impl Store {
             registrations.into_iter().for_each(|r| r.settle(false));
             return Err(error);
         }
-        if let (Some(change), Some(mark)) = (change, commit.mark) {
+        if let (Some((change, _)), Some(mark)) = (change, commit.mark) {
+            let next = next_mark.as_ref().map_or(mark + 1, |n| **n);
             let result = self.catalog.transact(|txn| {
                 change(txn)?;
                 txn.set_meta(&mark_key(mark), 1);
-                txn.set_meta(META_NEXT_MARK, mark + 1);
+                txn.forget_undo(mark);
+                let recorded = txn.state().meta_value(META_NEXT_MARK);
+                txn.set_meta(META_NEXT_MARK, recorded.max(next));
                 Ok(())
             });
             if let Err(error) = result {
@@ -885,7 +939,8 @@ impl Store {
     /// indexes. A new unique index is built over the existing rows first,
     /// with writers waiting: a duplicate key fails with
     /// [`Error::UniqueViolation`] and changes nothing.
-    pub fn set_indexes(&self, new_table: TableDef) -> Result<()> {
+    /// With a `mark`, the catalog change is tentative.
+    pub fn set_indexes(&self, new_table: TableDef, mark: Option<u64>) -> Result<()> {
         let _gate = self.write_gate.write();
         let new_table = Arc::new(new_table);
         let built = if new_table.unique_indexes().next().is_some() {
@@ -894,7 +949,7 @@ impl Store {
         } else {
             None
         };
-        self.catalog.transact(|txn| {
+        self.catalog.transact_tentative(mark, |txn| {
             txn.put_table((*new_table).clone());
             Ok(())
         })?;
@@ -1404,12 +1459,18 @@ impl Store {
 
     /// Drops chunks with their rows: no insert is in flight while the catalog
     /// forgets them, and their files are deleted once no reader can see them.
-    pub fn drop_chunks(&self, chunk_ids: &[ChunkId]) -> Result<()> {
+    ///
+    /// With a `mark` the catalog change is tentative, and only chunks that
+    /// hold no rows may go: an undo could not bring rows back.
+    pub fn drop_chunks(&self, chunk_ids: &[ChunkId], mark: Option<u64>) -> Result<()> {
         let retired = {
             let _checkpoint = self.checkpoint_lock.lock();
             let _gate = self.write_gate.write();
             let mut memtables = self.memtables.write();
-            let (files, tables) = self.catalog.transact(|txn| {
+            if mark.is_some() {
+                self.refuse_tentative_data_change(&memtables, chunk_ids)?;
+            }
+            let (files, tables) = self.catalog.transact_tentative(mark, |txn| {
                 let mut files = Vec::new();
                 let mut tables = HashSet::new();
                 for id in chunk_ids {
@@ -1431,8 +1492,36 @@ impl Store {
         Ok(())
     }
 
-    /// Drops a table, its chunks and rows.
-    pub fn drop_table(&self, table_id: TableId) -> Result<()> {
+    /// Fails with [`Error::TentativeDataChange`] if any of the chunks holds
+    /// rows or files (segments, a delete file) or unflushed rows.
+    fn refuse_tentative_data_change(
+        &self,
+        memtables: &HashMap<ChunkId, ChunkMemtable>,
+        chunk_ids: &[ChunkId],
+    ) -> Result<()> {
+        let state = self.catalog.snapshot();
+        for id in chunk_ids {
+            let Some(chunk) = state.chunks.get(id) else {
+                continue;
+            };
+            let unflushed = memtables
+                .get(id)
+                .is_some_and(|m| !m.active.is_empty() || !m.frozen.is_empty());
+            if unflushed || !chunk_files(chunk).is_empty() {
+                let table = state
+                    .tables
+                    .get(&chunk.table_id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default();
+                return Err(Error::TentativeDataChange { table });
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops a table, its chunks and rows; with a `mark`, tentatively (see
+    /// [`Store::drop_chunks`]).
+    pub fn drop_table(&self, table_id: TableId, mark: Option<u64>) -> Result<()> {
         let chunk_ids: Vec<ChunkId> = self
             .catalog
             .snapshot()
@@ -1440,8 +1529,8 @@ impl Store {
             .iter()
             .map(|c| c.id)
             .collect();
-        self.drop_chunks(&chunk_ids)?;
-        self.catalog.transact(|txn| {
+        self.drop_chunks(&chunk_ids, mark)?;
+        self.catalog.transact_tentative(mark, |txn| {
             txn.drop_table(table_id);
             Ok(())
         })?;
@@ -1462,23 +1551,30 @@ impl Store {
     /// are written as segment files first; one catalog transaction then swaps
     /// the definition, drops the old chunks and adds the new ones, so a crash
     /// leaves either the old table or the new one, never a mix.
-    pub fn redefine_table(&self, new_table: TableDef) -> Result<()> {
-        self.rewrite_table(new_table, Ok)
+    pub fn redefine_table(&self, new_table: TableDef, mark: Option<u64>) -> Result<()> {
+        self.rewrite_table(new_table, Ok, mark)
     }
 
     /// Like [`Store::redefine_table`], passing every existing row through
     /// `transform` (old columns in, `new_table`'s columns out) on its way:
     /// ALTER TABLE's column changes rewrite the table this way, atomically.
     /// Writers wait meanwhile; a `transform` error leaves the table as it was.
+    /// With a `mark`, the change is tentative, and only a table without rows
+    /// may be rewritten.
     pub fn rewrite_table(
         &self,
         new_table: TableDef,
         transform: impl Fn(RecordBatch) -> Result<RecordBatch>,
+        mark: Option<u64>,
     ) -> Result<()> {
         let _checkpoint = self.checkpoint_lock.lock();
         let _gate = self.write_gate.write();
         let state = self.catalog.snapshot();
         let old_chunks = state.chunks_of(new_table.id);
+        if mark.is_some() {
+            let ids: Vec<ChunkId> = old_chunks.iter().map(|c| c.id).collect();
+            self.refuse_tentative_data_change(&self.memtables.read(), &ids)?;
+        }
         let schema = new_table.arrow_schema();
         let storage_schema = new_table.storage_schema();
         let mut rows = Vec::new();
@@ -1534,7 +1630,7 @@ impl Store {
         let old_files: Vec<String> = old_chunks.iter().flat_map(|c| chunk_files(c)).collect();
         let retired = {
             let mut memtables = self.memtables.write();
-            self.catalog.transact(|txn| {
+            self.catalog.transact_tentative(mark, |txn| {
                 for chunk in &old_chunks {
                     txn.drop_chunk(chunk.id);
                 }

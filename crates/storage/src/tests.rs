@@ -238,7 +238,7 @@ fn deleting_from_a_chunk_that_was_replaced_conflicts() {
     let stale = delete_batch(&store, &table, &visible_rows(&store, &table)[..1]);
     // The chunk is dropped and a new one takes its time range.
     let chunk = store.snapshot(table.id).unwrap().chunks[0].chunk.id;
-    store.drop_chunks(&[chunk]).unwrap();
+    store.drop_chunks(&[chunk], None).unwrap();
     store.insert(&table, vec![rows(&table, &[3])]).unwrap();
     let result = store.commit(&[TableWrite {
         table: &table,
@@ -314,7 +314,7 @@ fn dropped_chunks_stay_dropped_after_replay() {
             .insert(&table, vec![rows(&table, &[2, 2 * DAY + 2])])
             .unwrap();
         let first = store.snapshot(table.id).unwrap().chunks[0].chunk.id;
-        store.drop_chunks(&[first]).unwrap();
+        store.drop_chunks(&[first], None).unwrap();
         assert_eq!(
             visible_times(&store, &table),
             vec![DAY + 1, 2 * DAY + 1, 2 * DAY + 2]
@@ -456,7 +456,7 @@ fn rows_committed_with_a_catalog_change_stand_or_fall_with_it() {
                 name: "t".to_owned(),
             })
         };
-        assert!(store.commit_with_catalog(&[write(&[2])], &failing).is_err());
+        assert!(store.commit_with_catalog(&[write(&[2])], &failing, None).is_err());
         assert_eq!(visible_times(&store, &table), vec![1]);
         let renaming = |txn: &mut CatalogTxn| -> tempora_catalog::Result<()> {
             let mut renamed = (**txn.state().tables.get(&table.id).unwrap()).clone();
@@ -465,7 +465,7 @@ fn rows_committed_with_a_catalog_change_stand_or_fall_with_it() {
             Ok(())
         };
         store
-            .commit_with_catalog(&[write(&[3])], &renaming)
+            .commit_with_catalog(&[write(&[3])], &renaming, None)
             .unwrap();
         assert_eq!(visible_times(&store, &table), vec![1, 3]);
         // Dropped without a checkpoint: the records are replayed.
