@@ -1059,3 +1059,75 @@ async fn ddl_of_an_uncommitted_block_is_undone_after_kill_9() {
         .await
         .unwrap();
 }
+
+/// COPY FROM STDIN in the binary format (what asyncpg's
+/// `copy_records_to_table` sends): values arrive as PostgreSQL's binary
+/// forms; a damaged stream fails the COPY and stores nothing.
+#[tokio::test]
+async fn binary_copy_in_stores_rows_and_refuses_damaged_data() {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    let server = common::Server::start();
+    let client = server.connect().await;
+    setup(&client).await;
+    let sink = client
+        .copy_in("COPY readings (time, device, value, n) FROM STDIN (FORMAT binary)")
+        .await
+        .unwrap();
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[Type::TIMESTAMPTZ, Type::TEXT, Type::FLOAT8, Type::INT4],
+    );
+    futures::pin_mut!(writer);
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200);
+    for n in 0..500i32 {
+        let device = format!("d{}", n % 3);
+        let value = (n % 2 == 0).then_some(n as f64 / 4.0);
+        writer
+            .as_mut()
+            .write(&[&time, &device, &value, &n])
+            .await
+            .unwrap();
+    }
+    assert_eq!(writer.finish().await.unwrap(), 500);
+    let row = client
+        .query_one(
+            "SELECT count(*), count(value), sum(n)::bigint, min(device) FROM readings",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 500);
+    assert_eq!(row.get::<_, i64>(1), 250);
+    assert_eq!(row.get::<_, i64>(2), 124_750);
+    assert_eq!(row.get::<_, String>(3), "d0");
+
+    // A wrong signature, a tuple with the wrong field count, and a tuple cut
+    // off by the end of the data each fail with 22P04.
+    let mut tuple = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0".to_vec();
+    tuple.extend_from_slice(&1i16.to_be_bytes());
+    tuple.extend_from_slice(&(-1i32).to_be_bytes());
+    let mut cut = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0".to_vec();
+    cut.extend_from_slice(&4i16.to_be_bytes());
+    cut.extend_from_slice(&8i32.to_be_bytes());
+    cut.extend_from_slice(&[0, 0, 0]);
+    for bad in [b"NOTCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0".to_vec(), tuple, cut] {
+        let sink = client
+            .copy_in("COPY readings (time, device, value, n) FROM STDIN (FORMAT binary)")
+            .await
+            .unwrap();
+        futures::pin_mut!(sink);
+        sink.send(bytes::Bytes::from(bad)).await.unwrap();
+        let error = sink.finish().await.unwrap_err();
+        assert_eq!(
+            error.as_db_error().unwrap().code().code(),
+            "22P04",
+            "{error}"
+        );
+    }
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM readings", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 500);
+}

@@ -1,7 +1,9 @@
-//! COPY in PostgreSQL's text and CSV formats.
+//! COPY in PostgreSQL's text and CSV formats, and COPY FROM in its binary
+//! format.
 //!
 //! COPY FROM STDIN parses rows as CopyData messages arrive, into Arrow
-//! builders with the same text parsers INSERT uses. Nothing is written until
+//! builders with the same text parsers INSERT uses (a binary field is first
+//! decoded to its text form, as binary parameters are). Nothing is written until
 //! CopyDone: then all rows go to the store as one WAL record, so a bad row
 //! anywhere fails the whole COPY and stores nothing, as in PostgreSQL.
 
@@ -38,17 +40,26 @@ pub enum CopyFormat {
         null: String,
         header: bool,
     },
+    /// PostgreSQL's binary COPY format (COPY FROM only).
+    Binary,
 }
 
+/// The signature that opens binary COPY data.
+const BINARY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+
 impl CopyFormat {
-    /// The format code of CopyInResponse / CopyOutResponse: 0 for text and CSV.
+    /// The format code of CopyInResponse / CopyOutResponse: 1 for binary.
     pub fn wire_code(&self) -> i8 {
-        0
+        match self {
+            CopyFormat::Binary => 1,
+            CopyFormat::Text { .. } | CopyFormat::Csv { .. } => 0,
+        }
     }
 }
 
 fn format_from_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<CopyFormat> {
     let mut csv = false;
+    let mut binary = false;
     let mut delimiter = None;
     let mut null = None;
     let mut header = false;
@@ -57,9 +68,9 @@ fn format_from_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> R
     for option in options {
         match option {
             CopyOption::Format(name) => match ident(name).as_str() {
-                "csv" => csv = true,
-                "text" => csv = false,
-                "binary" => return Err(Error::not_supported("COPY in binary format")),
+                "csv" => (csv, binary) = (true, false),
+                "text" => (csv, binary) = (false, false),
+                "binary" => (csv, binary) = (false, true),
                 other => {
                     return Err(Error::InvalidParameter {
                         message: format!("COPY format \"{other}\" not recognized"),
@@ -91,9 +102,17 @@ fn format_from_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> R
             }
             CopyLegacyOption::Delimiter(c) => delimiter = Some(single_byte(*c, "delimiter")?),
             CopyLegacyOption::Null(s) => null = Some(s.clone()),
-            CopyLegacyOption::Binary => return Err(Error::not_supported("COPY in binary format")),
+            CopyLegacyOption::Binary => binary = true,
             other => return Err(Error::not_supported(format!("COPY option {other}"))),
         }
+    }
+    if binary {
+        if delimiter.is_some() || null.is_some() || header {
+            return Err(Error::Syntax {
+                message: "cannot specify DELIMITER, NULL or HEADER in BINARY mode".to_owned(),
+            });
+        }
+        return Ok(CopyFormat::Binary);
     }
     Ok(if csv {
         CopyFormat::Csv {
@@ -172,6 +191,9 @@ pub(crate) async fn start(
             )?)))
         }
         (true, CopyTarget::Stdout) => {
+            if format == CopyFormat::Binary {
+                return Err(binary_copy_to());
+            }
             let query = match source {
                 CopySource::Query(query) => Statement::Query(query.clone()),
                 CopySource::Table {
@@ -233,7 +255,10 @@ pub struct CopyIn {
     rows_in_builders: usize,
     batches: Vec<RecordBatch>,
     header_pending: bool,
-    /// Set by the `\.` end-of-data line; later bytes are ignored.
+    /// Binary format: the signature and header have not been read yet.
+    binary_header_pending: bool,
+    /// Set by the `\.` end-of-data line (the trailer in binary format);
+    /// later bytes are ignored.
     ended: bool,
     /// The first bad row; after it the rest of the data is only drained.
     error: Option<Error>,
@@ -255,6 +280,7 @@ impl CopyIn {
             .map(|&i| ColumnBuilder::new(table.columns[i].pg_type, BATCH_ROWS))
             .collect::<Result<Vec<_>, _>>()?;
         let header_pending = matches!(format, CopyFormat::Csv { header: true, .. });
+        let binary_header_pending = format == CopyFormat::Binary;
         Ok(CopyIn {
             table,
             targets,
@@ -265,6 +291,7 @@ impl CopyIn {
             rows_in_builders: 0,
             batches: Vec::new(),
             header_pending,
+            binary_header_pending,
             ended: false,
             error: None,
         })
@@ -317,11 +344,12 @@ impl CopyIn {
     /// Splits one record off the front of `bytes`; None if it is incomplete.
     /// With `at_end`, a final record without a newline is complete.
     fn next_record<'a>(
-        &self,
+        &mut self,
         bytes: &'a [u8],
         at_end: bool,
     ) -> Result<Option<(Vec<Field<'a>>, usize)>> {
         match &self.format {
+            CopyFormat::Binary => self.next_binary_record(bytes),
             CopyFormat::Text { delimiter, null } => {
                 let (line, next) = match bytes.iter().position(|b| *b == b'\n') {
                     Some(end) => (&bytes[..end], end + 1),
@@ -353,6 +381,102 @@ impl CopyIn {
                 self.line + 1,
             ),
         }
+    }
+
+    /// One tuple of the binary format, its fields decoded to their text
+    /// form; the header is checked first. The trailer ends the data as
+    /// `\.` does (an empty record).
+    fn next_binary_record<'a>(
+        &mut self,
+        bytes: &'a [u8],
+    ) -> Result<Option<(Vec<Field<'a>>, usize)>> {
+        let mut offset = 0;
+        if self.binary_header_pending {
+            // Signature, flags, header extension length, extension.
+            if bytes.len() < BINARY_SIGNATURE.len() + 8 {
+                return Ok(None);
+            }
+            if &bytes[..BINARY_SIGNATURE.len()] != BINARY_SIGNATURE {
+                return Err(self.binary_error("COPY file signature not recognized"));
+            }
+            let at = BINARY_SIGNATURE.len();
+            let flags = read_i32(bytes, at).unwrap_or(0);
+            // Bit 16 says OIDs are included; tempora rows have none.
+            if flags & (1 << 16) != 0 {
+                return Err(self.binary_error("COPY file with OIDs is not supported"));
+            }
+            let extension = read_i32(bytes, at + 4).unwrap_or(0);
+            let Ok(extension) = usize::try_from(extension) else {
+                return Err(self.binary_error("invalid COPY file header (wrong length)"));
+            };
+            let end = at + 8 + extension;
+            if bytes.len() < end {
+                return Ok(None);
+            }
+            self.binary_header_pending = false;
+            offset = end;
+        }
+        let Some(count) = read_i16(bytes, offset) else {
+            return Ok(None);
+        };
+        if count == -1 {
+            return Ok(Some((Vec::new(), offset + 2)));
+        }
+        let Ok(count) = usize::try_from(count) else {
+            return Err(self.binary_error("invalid COPY file tuple field count"));
+        };
+        let mut at = offset + 2;
+        let mut raw = Vec::with_capacity(count);
+        for _ in 0..count {
+            let Some(length) = read_i32(bytes, at) else {
+                return Ok(None);
+            };
+            at += 4;
+            if length == -1 {
+                raw.push(None);
+                continue;
+            }
+            let Ok(length) = usize::try_from(length) else {
+                return Err(self.binary_error("invalid field size"));
+            };
+            let Some(value) = bytes.get(at..at + length) else {
+                return Ok(None);
+            };
+            raw.push(Some(value));
+            at += length;
+        }
+        if count != self.targets.len() {
+            self.line += 1;
+            return Err(self.context_error(
+                format!(
+                    "row field count is {count}, expected {}",
+                    self.targets.len()
+                ),
+                SqlState::BadCopyFileFormat,
+                None,
+            ));
+        }
+        let mut fields = Vec::with_capacity(count);
+        for (index, value) in raw.into_iter().enumerate() {
+            let Some(value) = value else {
+                fields.push(None);
+                continue;
+            };
+            let pg_type = self.table.columns[self.targets[index]].pg_type;
+            match tempora_types::binary::decode_to_text(pg_type, value) {
+                Ok(text) => fields.push(Some(Cow::Owned(text))),
+                Err(error) => {
+                    self.line += 1;
+                    let code = Error::from(error.clone()).sqlstate();
+                    return Err(self.context_error(error.to_string(), code, Some((index, ""))));
+                }
+            }
+        }
+        Ok(Some((fields, at)))
+    }
+
+    fn binary_error(&self, message: &str) -> Error {
+        self.context_error(message.to_owned(), SqlState::BadCopyFileFormat, None)
     }
 
     fn take_record(&mut self, fields: Vec<Field<'_>>) -> Result<()> {
@@ -464,8 +588,12 @@ impl CopyIn {
                         self.take_record(fields)?;
                     }
                     None => {
+                        let message = match self.format {
+                            CopyFormat::Binary => "unexpected EOF in COPY data",
+                            _ => "unterminated CSV quoted field",
+                        };
                         return Err(self.context_error(
-                            "unterminated CSV quoted field".to_owned(),
+                            message.to_owned(),
                             SqlState::BadCopyFileFormat,
                             None,
                         ));
@@ -486,6 +614,18 @@ impl CopyIn {
 
 /// One parsed field: borrowed from the input unless escapes had to be undone.
 type Field<'a> = Option<Cow<'a, str>>;
+
+fn binary_copy_to() -> Error {
+    Error::not_supported("COPY TO in binary format (use the text or CSV format)")
+}
+
+fn read_i16(bytes: &[u8], at: usize) -> Option<i16> {
+    Some(i16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn read_i32(bytes: &[u8], at: usize) -> Option<i32> {
+    Some(i32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
 
 fn utf8_field(bytes: &[u8], line_number: u64) -> Result<&str> {
     std::str::from_utf8(bytes).map_err(|_| invalid_utf8(line_number))
@@ -704,6 +844,7 @@ pub fn format_rows(
             value.clear();
             let present = format_value(column.as_ref(), row, pg_types[index], &mut value)?;
             match format {
+                CopyFormat::Binary => return Err(binary_copy_to()),
                 CopyFormat::Text { delimiter, null } => {
                     if index > 0 {
                         out.push(*delimiter);

@@ -256,10 +256,16 @@ impl Session {
         if take {
             // First wait for every table the statement reads too.
             let read = self.named_tables(statement, false);
-            self.engine().ddl_locks.acquire(self.id, &read, false).await?;
+            self.engine()
+                .ddl_locks
+                .acquire(self.id, &read, false)
+                .await?;
         }
         let tables = self.named_tables(statement, take);
-        self.engine().ddl_locks.acquire(self.id, &tables, take).await
+        self.engine()
+            .ddl_locks
+            .acquire(self.id, &tables, take)
+            .await
     }
 
     /// Waits while another block's DDL holds the table `name` (for
@@ -285,7 +291,10 @@ impl Session {
         };
         transaction.ddl_statements += 1;
         let tables = self.named_tables(statement, true);
-        self.engine().ddl_locks.acquire(self.id, &tables, true).await
+        self.engine()
+            .ddl_locks
+            .acquire(self.id, &tables, true)
+            .await
     }
 
     /// Ends the block's hold on the catalog: undoes its tentative DDL (when

@@ -456,7 +456,11 @@ fn rows_committed_with_a_catalog_change_stand_or_fall_with_it() {
                 name: "t".to_owned(),
             })
         };
-        assert!(store.commit_with_catalog(&[write(&[2])], &failing, None).is_err());
+        assert!(
+            store
+                .commit_with_catalog(&[write(&[2])], &failing, None)
+                .is_err()
+        );
         assert_eq!(visible_times(&store, &table), vec![1]);
         let renaming = |txn: &mut CatalogTxn| -> tempora_catalog::Result<()> {
             let mut renamed = (**txn.state().tables.get(&table.id).unwrap()).clone();

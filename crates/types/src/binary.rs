@@ -61,6 +61,7 @@ pub fn encode_value(
         (PgType::Numeric { .. }, DataType::Decimal128(_, scale)) => encode_numeric(
             array.as_primitive::<Decimal128Type>().value(row),
             *scale,
+            pg_type.trims_numeric_zeros(),
             out,
         ),
         (PgType::Timestamptz | PgType::Timestamp, DataType::Timestamp(unit, _)) => {
@@ -138,13 +139,16 @@ fn integer_value(array: &dyn Array, row: usize) -> Result<i128> {
     })
 }
 
-/// PostgreSQL's numeric wire layout: ndigits, weight, sign, dscale, then base-10000 digits.
-fn encode_numeric(value: i128, scale: i8, out: &mut Vec<u8>) {
-    let dscale = scale.max(0) as i16;
+/// PostgreSQL's numeric wire layout: ndigits, weight, sign, dscale, then
+/// base-10000 digits. With `trim` (unconstrained numeric, printed without
+/// trailing zeros), the display scale is that of the text form, so binary
+/// and text clients see the same value.
+fn encode_numeric(value: i128, scale: i8, trim: bool, out: &mut Vec<u8>) {
     let negative = value < 0;
     let mut text = String::new();
-    format_decimal(value.abs(), scale, false, &mut text);
+    format_decimal(value.abs(), scale, trim, &mut text);
     let (int_part, frac_part) = text.split_once('.').unwrap_or((&text, ""));
+    let dscale = frac_part.len() as i16;
     let int_part = int_part.trim_start_matches('0');
     // Left-pad the integer part and right-pad the fraction to whole groups of 4.
     let int_pad = (4 - int_part.len() % 4) % 4;
@@ -377,6 +381,27 @@ mod tests {
         )
         .unwrap();
         decode_numeric(&out).unwrap()
+    }
+
+    #[test]
+    fn unconstrained_numeric_sends_the_scale_it_prints() {
+        let array = Decimal128Array::from(vec![25_000_000_000i128, 20_000_000_000])
+            .with_precision_and_scale(38, 10)
+            .unwrap();
+        let unconstrained = PgType::Numeric {
+            precision: None,
+            scale: None,
+        };
+        for (row, expected) in [(0, "2.5"), (1, "2")] {
+            let mut out = Vec::new();
+            encode_value(&array, row, unconstrained, &mut out).unwrap();
+            assert_eq!(decode_numeric(&out).unwrap(), expected);
+            let dscale = i16::from_be_bytes([out[6], out[7]]);
+            assert_eq!(
+                dscale as usize,
+                expected.split('.').nth(1).map_or(0, str::len)
+            );
+        }
     }
 
     #[test]
