@@ -275,6 +275,10 @@ pub struct ViewDef {
     pub columns: Vec<String>,
     /// Tables the query reads (which cannot be dropped while it exists).
     pub depends_on: Vec<String>,
+    /// The columns' types, as planned when the view was made (empty for
+    /// views made before tempora recorded them).
+    #[serde(default)]
+    pub column_types: Vec<PgType>,
 }
 
 /// One consistent picture of the whole catalog.

@@ -659,6 +659,7 @@ mod tests {
                     query: "SELECT 1".to_owned(),
                     columns: Vec::new(),
                     depends_on: Vec::new(),
+                    column_types: Vec::new(),
                 });
                 Ok(())
             })

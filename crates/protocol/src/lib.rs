@@ -94,10 +94,13 @@ impl Handler {
 
     fn connection<C: ClientInfo>(&self, client: &C) -> SharedConnection {
         let engine = self.engine.clone();
+        let (pid, _) = client.pid_and_secret_key();
         let connection: Arc<SharedConnection> =
             client.session_extensions().get_or_insert_with(|| {
+                let session = engine.session();
+                session.set_backend_pid(pid);
                 Arc::new(Mutex::new(Connection {
-                    session: engine.session(),
+                    session,
                     copy_in: None,
                 }))
             });

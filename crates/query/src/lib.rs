@@ -15,10 +15,17 @@
 
 pub mod aggregates;
 pub mod casts;
+mod catalog_table;
+pub mod error;
 pub mod functions;
+pub mod information_schema;
 pub mod json;
+pub mod oids;
+pub mod pg_catalog;
 pub mod provider;
 pub mod schemas;
+pub mod session_info;
+pub mod system_functions;
 pub mod temporal;
 pub mod types;
 pub mod views;
@@ -31,10 +38,14 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::session_info::SessionInfo;
 use crate::visibility::SessionReads;
 
 /// The name of the one database, as PostgreSQL's default.
 pub const DATABASE_NAME: &str = "postgres";
+
+/// The PostgreSQL version tempora answers as (`server_version`, `version()`).
+pub const SERVER_VERSION: &str = "15.0";
 
 /// One runtime for every session, so caches (Parquet footers and page
 /// indexes of segment files, which never change) serve all of them.
@@ -43,7 +54,7 @@ static RUNTIME: std::sync::LazyLock<Arc<RuntimeEnv>> =
 
 /// A DataFusion context over a session's reads of the store, with tempora's
 /// functions, types and schemas.
-pub fn session_context(reads: Arc<SessionReads>) -> SessionContext {
+pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(DATABASE_NAME, tempora_catalog::DEFAULT_SCHEMA)
         .with_create_default_catalog_and_schema(false)
@@ -73,13 +84,17 @@ pub fn session_context(reads: Arc<SessionReads>) -> SessionContext {
         let _ = datafusion::execution::FunctionRegistry::register_expr_planner(&mut state, planner);
     }
     let context = SessionContext::new_with_state(state);
+    let store = reads.store().clone();
     context.register_catalog(
         DATABASE_NAME,
-        Arc::new(schemas::DatabaseCatalog::new(reads)),
+        Arc::new(schemas::DatabaseCatalog::new(reads, session.clone())),
     );
     context.register_udf(ScalarUDF::from(functions::TimeBucket::default()));
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::first()));
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::last()));
     context.register_udaf(AggregateUDF::from(aggregates::Histogram::default()));
+    for function in system_functions::all(store, session) {
+        context.register_udf(function);
+    }
     context
 }

@@ -1,6 +1,6 @@
 //! The schemas a query can name: `public` (user tables, resolved from the
 //! catalog at planning time, so DDL needs no re-registration),
-//! `timescaledb_information` and a minimal `pg_catalog`.
+//! `timescaledb_information`, `pg_catalog` and `information_schema`.
 
 use std::sync::Arc;
 
@@ -11,7 +11,10 @@ use datafusion::common::Result;
 use tempora_catalog::DEFAULT_SCHEMA;
 use tempora_storage::Store;
 
+use crate::information_schema::{INFORMATION_SCHEMA, InformationSchema};
+use crate::pg_catalog::{PG_CATALOG_NAME, PgCatalogSchema};
 use crate::provider::TemporaTable;
+use crate::session_info::SessionInfo;
 use crate::views;
 use crate::visibility::{Resolved, SessionReads};
 
@@ -19,21 +22,23 @@ use crate::visibility::{Resolved, SessionReads};
 #[derive(Debug)]
 pub struct DatabaseCatalog {
     public: Arc<PublicSchema>,
-    information: Arc<views::InformationSchema>,
-    pg_catalog: Arc<views::PgCatalogSchema>,
+    timescale: Arc<views::TimescaleInformation>,
+    pg_catalog: Arc<PgCatalogSchema>,
+    information: Arc<InformationSchema>,
 }
 
 impl DatabaseCatalog {
-    pub fn new(reads: Arc<SessionReads>) -> Self {
+    pub fn new(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> Self {
         let store = reads.store().clone();
-        let pg_catalog = Arc::new(views::PgCatalogSchema::new(store.clone()));
+        let pg_catalog = Arc::new(PgCatalogSchema::new(store.clone(), session));
         DatabaseCatalog {
             public: Arc::new(PublicSchema {
                 store: store.clone(),
                 reads,
                 pg_catalog: pg_catalog.clone(),
             }),
-            information: Arc::new(views::InformationSchema::new(store)),
+            timescale: Arc::new(views::TimescaleInformation::new(store.clone())),
+            information: Arc::new(InformationSchema::new(store)),
             pg_catalog,
         }
     }
@@ -44,15 +49,17 @@ impl CatalogProvider for DatabaseCatalog {
         vec![
             DEFAULT_SCHEMA.to_owned(),
             views::TIMESCALEDB_INFORMATION.to_owned(),
-            views::PG_CATALOG.to_owned(),
+            PG_CATALOG_NAME.to_owned(),
+            INFORMATION_SCHEMA.to_owned(),
         ]
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         match name {
             DEFAULT_SCHEMA => Some(self.public.clone()),
-            views::TIMESCALEDB_INFORMATION => Some(self.information.clone()),
-            views::PG_CATALOG => Some(self.pg_catalog.clone()),
+            views::TIMESCALEDB_INFORMATION => Some(self.timescale.clone()),
+            PG_CATALOG_NAME => Some(self.pg_catalog.clone()),
+            INFORMATION_SCHEMA => Some(self.information.clone()),
             _ => None,
         }
     }
@@ -63,7 +70,7 @@ impl CatalogProvider for DatabaseCatalog {
 pub struct PublicSchema {
     store: Arc<Store>,
     reads: Arc<SessionReads>,
-    pg_catalog: Arc<views::PgCatalogSchema>,
+    pg_catalog: Arc<PgCatalogSchema>,
 }
 
 #[async_trait]

@@ -79,12 +79,9 @@ pub fn pg_type_of_sql(data_type: &ast::DataType) -> Option<PgType> {
                 other => PgType::parse_name(other)?,
             }
         }
-        D::Array(ast::ArrayElemTypeDef::SquareBracket(inner, _)) => match pg_type_of_sql(inner)? {
-            PgType::Int2 | PgType::Int4 | PgType::Int8 => PgType::Int8Array,
-            PgType::Text | PgType::Varchar { .. } => PgType::TextArray,
-            PgType::Float4 | PgType::Float8 => PgType::Float8Array,
-            _ => return None,
-        },
+        D::Array(ast::ArrayElemTypeDef::SquareBracket(inner, _)) => {
+            pg_type_of_sql(inner)?.array_of()?
+        }
         _ => return None,
     })
 }

@@ -1,6 +1,6 @@
 //! Catalog views built from the catalog snapshot each time a query names them:
 //! `timescaledb_information.{hypertables, dimensions, chunks}` with the columns
-//! TimescaleDB documents, and `pg_catalog.pg_extension`.
+//! TimescaleDB documents.
 
 use std::sync::Arc;
 
@@ -20,14 +20,10 @@ use tempora_types::datetime::MICROS_PER_DAY;
 use tempora_types::{PgType, UTC_ZONE};
 
 pub const TIMESCALEDB_INFORMATION: &str = "timescaledb_information";
-pub const PG_CATALOG: &str = "pg_catalog";
-/// Catalog `meta` key set to 1 once `CREATE EXTENSION timescaledb` ran.
-pub const META_TIMESCALEDB_INSTALLED: &str = "extension_timescaledb";
+pub use crate::pg_catalog::{META_TIMESCALEDB_INSTALLED, TIMESCALEDB_VERSION};
 
 /// The owner every object reports: the embedded superuser.
 const OWNER: &str = "postgres";
-/// The version of the TimescaleDB API tempora implements.
-pub const TIMESCALEDB_VERSION: &str = "2.17.2";
 
 fn table(columns: Vec<(&str, PgType, ArrayRef)>) -> Result<Arc<dyn TableProvider>> {
     let fields: Vec<_> = columns
@@ -302,20 +298,20 @@ fn chunks(state: &CatalogState) -> Result<Arc<dyn TableProvider>> {
 
 /// `timescaledb_information`.
 #[derive(Debug)]
-pub struct InformationSchema {
+pub struct TimescaleInformation {
     store: Arc<Store>,
 }
 
-impl InformationSchema {
+impl TimescaleInformation {
     pub fn new(store: Arc<Store>) -> Self {
-        InformationSchema { store }
+        TimescaleInformation { store }
     }
 }
 
 const INFORMATION_VIEWS: [&str; 3] = ["hypertables", "dimensions", "chunks"];
 
 #[async_trait]
-impl SchemaProvider for InformationSchema {
+impl SchemaProvider for TimescaleInformation {
     fn table_names(&self) -> Vec<String> {
         INFORMATION_VIEWS.iter().map(|s| s.to_string()).collect()
     }
@@ -330,76 +326,5 @@ impl SchemaProvider for InformationSchema {
     }
     fn table_exist(&self, name: &str) -> bool {
         INFORMATION_VIEWS.contains(&name)
-    }
-}
-
-/// The part of `pg_catalog` tempora's own features rely on.
-#[derive(Debug)]
-pub struct PgCatalogSchema {
-    store: Arc<Store>,
-}
-
-impl PgCatalogSchema {
-    pub fn new(store: Arc<Store>) -> Self {
-        PgCatalogSchema { store }
-    }
-}
-
-fn pg_extension(state: &CatalogState) -> Result<Arc<dyn TableProvider>> {
-    let mut rows = vec![(13_500i64, "plpgsql", 11i64, "1.0")];
-    if state.meta_value(META_TIMESCALEDB_INSTALLED) == 1 {
-        rows.push((16_385, "timescaledb", 2200, TIMESCALEDB_VERSION));
-    }
-    table(vec![
-        (
-            "oid",
-            PgType::Int8,
-            Arc::new(Int64Array::from(
-                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-            )),
-        ),
-        (
-            "extname",
-            PgType::Text,
-            text(rows.iter().map(|r| Some(r.1.to_owned())).collect()),
-        ),
-        (
-            "extowner",
-            PgType::Int8,
-            Arc::new(Int64Array::from(vec![10i64; rows.len()])),
-        ),
-        (
-            "extnamespace",
-            PgType::Int8,
-            Arc::new(Int64Array::from(
-                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-            )),
-        ),
-        (
-            "extrelocatable",
-            PgType::Bool,
-            Arc::new(BooleanArray::from(vec![false; rows.len()])),
-        ),
-        (
-            "extversion",
-            PgType::Text,
-            text(rows.iter().map(|r| Some(r.3.to_owned())).collect()),
-        ),
-    ])
-}
-
-#[async_trait]
-impl SchemaProvider for PgCatalogSchema {
-    fn table_names(&self) -> Vec<String> {
-        vec!["pg_extension".to_owned()]
-    }
-    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        Ok(match name {
-            "pg_extension" => Some(pg_extension(&self.store.catalog().snapshot())?),
-            _ => None,
-        })
-    }
-    fn table_exist(&self, name: &str) -> bool {
-        name == "pg_extension"
     }
 }

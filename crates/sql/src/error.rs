@@ -327,6 +327,16 @@ fn value_sqlstate(error: &tempora_types::Error) -> SqlState {
     }
 }
 
+fn query_sqlstate(error: &tempora_query::error::Error) -> SqlState {
+    use tempora_query::error::Error as E;
+    match error {
+        E::UndefinedRelation { .. } => SqlState::UndefinedTable,
+        E::UndefinedType { .. } | E::UnknownSetting { .. } => SqlState::UndefinedObject,
+        E::UndefinedSchema { .. } => SqlState::UndefinedSchema,
+        E::InvalidParameter { .. } => SqlState::InvalidParameterValue,
+    }
+}
+
 fn storage_sqlstate(error: &tempora_storage::Error) -> SqlState {
     match error {
         tempora_storage::Error::Io { .. } => SqlState::IoError,
@@ -478,6 +488,8 @@ fn datafusion_sqlstate(error: &DataFusionError) -> SqlState {
                 error.sqlstate()
             } else if let Some(error) = inner.downcast_ref::<tempora_types::Error>() {
                 value_sqlstate(error)
+            } else if let Some(error) = inner.downcast_ref::<tempora_query::error::Error>() {
+                query_sqlstate(error)
             } else if let Some(error) = inner.downcast_ref::<tempora_storage::Error>() {
                 storage_sqlstate(error)
             } else if let Some(error) = inner.downcast_ref::<DataFusionError>() {

@@ -43,6 +43,9 @@ pub use copy::{CopyFormat, CopyIn};
 pub use error::{Error, Result, SqlState};
 pub use session::{Notice, Output, Prepared, Session, parse};
 pub use settings::SERVER_VERSION;
+
+/// The user sessions run as until authentication names another.
+pub const DEFAULT_USER: &str = "postgres";
 pub use transaction::TransactionStatus;
 
 /// The database engine shared by every session.

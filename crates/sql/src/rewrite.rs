@@ -9,14 +9,37 @@
 //! - A set-returning function in FROM with a table alias and no column list
 //!   (`FROM generate_series(1, 3) g`) names its one column after the alias in
 //!   PostgreSQL; DataFusion calls it `value`. The alias gets that column.
+//!
+//! And where PostgreSQL has syntax DataFusion lacks, which clients' catalog
+//! queries use (psql's `\d`, SQLAlchemy's reflection):
+//! - `a OPERATOR(pg_catalog.~) b` is `a ~ b`; `COLLATE` clauses are dropped
+//!   (every text compares bytewise); `pg_catalog.f(...)` is `f(...)`.
+//! - `x::regclass` (and `regtype`, `regnamespace`, `regproc`) becomes a call
+//!   of the conversion functions in `tempora_query::system_functions`: to
+//!   the name where the value is shown (a select item, an ORDER BY key, or
+//!   cast on to text), else to the OID, which is what comparisons need.
+//! - `ARRAY(subquery)` is the `array_agg` of the subquery's column, and
+//!   `generate_subscripts(a, 1)` unnests `a`'s subscripts.
+//! - A query that reads (as an inner join) a catalog that tempora keeps
+//!   empty (`pg_policy`, `pg_trigger` ...) returns no rows, so the
+//!   subqueries of its select list never run: they become NULL, as some of
+//!   them (psql's policy listing) correlate in ways DataFusion cannot plan.
+//! - A correlated scalar subquery that does not aggregate (`(SELECT
+//!   d.adbin FROM pg_attrdef d WHERE d.adrelid = a.attrelid)`) takes
+//!   `max` of its item (`first_value` does not decorrelate), since DataFusion decorrelates only
+//!   aggregating ones. Where PostgreSQL would fail because such a subquery
+//!   found two rows (21000), tempora answers with one of them.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, Query, SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, VisitMut,
-    VisitorMut,
+    self, BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem,
+    SetExpr, Statement, TableAliasColumnDef, TableFactor, VisitMut, VisitorMut,
 };
+
+use tempora_query::system_functions as sys;
 
 /// Prefix of the aliases given to duplicate select items.
 const DUPLICATE_ALIAS: &str = "__tempora_item_";
@@ -36,11 +59,65 @@ impl VisitorMut for PostgresNaming {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        for_each_select(query.body.as_mut(), &mut |select| {
+            if !reads_empty_catalog(select) {
+                return;
+            }
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item
+                {
+                    let _ = ast::visit_expressions_mut(expr, |e| {
+                        let subquery = match e {
+                            Expr::Subquery(_) => true,
+                            Expr::Function(f) => matches!(f.args, FunctionArguments::Subquery(_)),
+                            _ => false,
+                        };
+                        if subquery {
+                            *e = Expr::value(ast::Value::Null);
+                        }
+                        ControlFlow::<()>::Continue(())
+                    });
+                }
+            }
+        });
+        // Values shown to the client: a `::regclass` there prints the name.
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            for item in &mut select.projection {
+                match item {
+                    SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+                        show_reg_cast(expr)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(ast::OrderBy {
+            kind: ast::OrderByKind::Expressions(items),
+            ..
+        }) = &mut query.order_by
+        {
+            for item in items {
+                show_reg_cast(&mut item.expr);
+            }
+        }
         alias_duplicates(query.body.as_mut());
         ControlFlow::Continue(())
     }
 
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        rewrite_postgres_syntax(expr);
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } = factor
+        {
+            strip_pg_catalog(name);
+        }
         if let TableFactor::Table {
             name,
             args: Some(_),
@@ -57,6 +134,598 @@ impl VisitorMut for PostgresNaming {
             }];
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// Calls `f` on every SELECT of a query body (both sides of a UNION).
+fn for_each_select(body: &mut SetExpr, f: &mut impl FnMut(&mut ast::Select)) {
+    match body {
+        SetExpr::Select(select) => f(select),
+        SetExpr::SetOperation { left, right, .. } => {
+            for_each_select(left, f);
+            for_each_select(right, f);
+        }
+        SetExpr::Query(query) => for_each_select(query.body.as_mut(), f),
+        _ => {}
+    }
+}
+
+/// Catalogs of features tempora does not have, which are always empty.
+const EMPTY_CATALOGS: &[&str] = &[
+    "pg_policy",
+    "pg_statistic_ext",
+    "pg_publication",
+    "pg_publication_rel",
+    "pg_publication_namespace",
+    "pg_trigger",
+    "pg_rewrite",
+];
+
+/// Whether a FROM item that every result row must come from (the first
+/// relation, or one joined by an inner or cross join) is an empty catalog.
+fn reads_empty_catalog(select: &ast::Select) -> bool {
+    let empty = |factor: &TableFactor| match factor {
+        TableFactor::Table {
+            name, args: None, ..
+        } => {
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(ObjectNamePart::as_ident)
+                .map(|i| i.value.to_ascii_lowercase())
+                .collect();
+            match parts.as_slice() {
+                [table] | [_, table] => {
+                    (parts.len() == 1 || parts[0] == "pg_catalog")
+                        && EMPTY_CATALOGS.contains(&table.as_str())
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    };
+    select.from.iter().any(|table| {
+        empty(&table.relation)
+            || table.joins.iter().any(|join| {
+                matches!(
+                    join.join_operator,
+                    ast::JoinOperator::Join(_)
+                        | ast::JoinOperator::Inner(_)
+                        | ast::JoinOperator::CrossJoin(_)
+                ) && empty(&join.relation)
+            })
+    })
+}
+
+/// The `reg*` type a cast is to (`regclass`, `pg_catalog.regtype` ...).
+fn reg_kind(data_type: &DataType) -> Option<&'static str> {
+    let name = match data_type {
+        DataType::Regclass => return Some("regclass"),
+        DataType::Custom(name, modifiers) if modifiers.is_empty() => name
+            .0
+            .last()
+            .and_then(ObjectNamePart::as_ident)
+            .map(|i| i.value.to_ascii_lowercase())?,
+        _ => return None,
+    };
+    [
+        "regclass",
+        "regtype",
+        "regnamespace",
+        "regproc",
+        "regprocedure",
+    ]
+    .into_iter()
+    .find(|kind| *kind == name)
+}
+
+fn is_text_type(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Text | DataType::Varchar(_) | DataType::CharacterVarying(_) => true,
+        DataType::Custom(name, _) => name
+            .0
+            .last()
+            .and_then(ObjectNamePart::as_ident)
+            .is_some_and(|i| {
+                matches!(
+                    i.value.to_ascii_lowercase().as_str(),
+                    "text" | "name" | "varchar"
+                )
+            }),
+        _ => false,
+    }
+}
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+/// The function turning a value into a `reg*` type's OID or shown name.
+fn reg_function(kind: &str, shown: bool) -> Option<&'static str> {
+    Some(match (kind, shown) {
+        ("regclass", false) => sys::REGCLASS_OID,
+        ("regclass", true) => sys::REGCLASS_NAME,
+        ("regtype", false) => sys::REGTYPE_OID,
+        ("regtype", true) => sys::REGTYPE_NAME,
+        ("regnamespace", false) => sys::REGNAMESPACE_OID,
+        ("regnamespace", true) => sys::REGNAMESPACE_NAME,
+        ("regproc" | "regprocedure", true) => sys::REGPROC_NAME,
+        _ => return None,
+    })
+}
+
+/// A `::regclass` (or other `reg*`) cast whose value is shown: its name.
+fn show_reg_cast(expr: &mut Expr) {
+    if let Expr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+        && let Some(function) = reg_kind(data_type).and_then(|k| reg_function(k, true))
+    {
+        *expr = call(function, vec![(**inner).clone()]);
+    }
+}
+
+/// The binary operator `OPERATOR(schema.op)` names.
+fn named_operator(parts: &[String]) -> Option<BinaryOperator> {
+    Some(match parts.last()?.as_str() {
+        "~" => BinaryOperator::PGRegexMatch,
+        "~*" => BinaryOperator::PGRegexIMatch,
+        "!~" => BinaryOperator::PGRegexNotMatch,
+        "!~*" => BinaryOperator::PGRegexNotIMatch,
+        "~~" => BinaryOperator::PGLikeMatch,
+        "~~*" => BinaryOperator::PGILikeMatch,
+        "!~~" => BinaryOperator::PGNotLikeMatch,
+        "!~~*" => BinaryOperator::PGNotILikeMatch,
+        "=" => BinaryOperator::Eq,
+        "<>" | "!=" => BinaryOperator::NotEq,
+        "<" => BinaryOperator::Lt,
+        "<=" => BinaryOperator::LtEq,
+        ">" => BinaryOperator::Gt,
+        ">=" => BinaryOperator::GtEq,
+        "||" => BinaryOperator::StringConcat,
+        "+" => BinaryOperator::Plus,
+        "-" => BinaryOperator::Minus,
+        "*" => BinaryOperator::Multiply,
+        "/" => BinaryOperator::Divide,
+        "%" => BinaryOperator::Modulo,
+        _ => return None,
+    })
+}
+
+/// Rewrites one expression node (before its children are visited).
+fn rewrite_postgres_syntax(expr: &mut Expr) {
+    loop {
+        match expr {
+            Expr::Collate { expr: inner, .. } => *expr = (**inner).clone(),
+            Expr::BinaryOp {
+                op: BinaryOperator::PGCustomBinaryOperator(parts),
+                ..
+            } => {
+                let Some(op) = named_operator(parts) else {
+                    return;
+                };
+                if let Expr::BinaryOp { op: current, .. } = expr {
+                    *current = op;
+                }
+            }
+            // `polroles = '{0}'`: an array constant compared with an array.
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Eq | BinaryOperator::NotEq,
+                right,
+            } if array_literal(right).is_some() || array_literal(left).is_some() => {
+                for side in [left, right] {
+                    if let Some(array) = array_literal(side) {
+                        **side = array;
+                    }
+                }
+                return;
+            }
+            // `x::regclass::text`: the name.
+            Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } if is_text_type(data_type)
+                && matches!(inner.as_ref(), Expr::Cast { data_type, .. } if reg_kind(data_type).is_some()) =>
+            {
+                show_reg_cast(inner);
+                *expr = (**inner).clone();
+            }
+            // `x::regclass` anywhere else: the OID.
+            Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } if reg_kind(data_type).is_some() => {
+                let kind = reg_kind(data_type).unwrap_or_default();
+                match reg_function(kind, false) {
+                    Some(function) => *expr = call(function, vec![(**inner).clone()]),
+                    // A procedure's OID: the value itself, as an oid.
+                    None => {
+                        *data_type =
+                            DataType::Custom(ObjectName::from(vec![Ident::new("oid")]), Vec::new())
+                    }
+                }
+                return;
+            }
+            Expr::Subquery(query) => {
+                let outer = hoist_outer_conditions(query);
+                aggregate_correlated(query);
+                if let Some(condition) = outer
+                    && let Ok(case) = crate::session::parse_expression(&format!(
+                        "CASE WHEN {condition} THEN ({query}) END"
+                    ))
+                {
+                    *expr = case;
+                }
+                return;
+            }
+            Expr::Function(function) => {
+                strip_pg_catalog(&mut function.name);
+                let name = function.name.to_string().to_ascii_lowercase();
+                match (&function.args, name.as_str()) {
+                    (FunctionArguments::Subquery(query), "array") => {
+                        *expr = array_of_subquery(query);
+                    }
+                    (FunctionArguments::List(list), "generate_subscripts")
+                        if !list.args.is_empty() =>
+                    {
+                        let array = list.args[0].clone();
+                        let FunctionArg::Unnamed(FunctionArgExpr::Expr(array)) = array else {
+                            return;
+                        };
+                        *expr = call("unnest", vec![call(sys::SUBSCRIPTS, vec![array])]);
+                    }
+                    _ => {}
+                }
+                return;
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Aggregate functions, by name: a subquery whose item calls one already
+/// returns one row.
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "first_value",
+    "last_value",
+    "first",
+    "last",
+    "histogram",
+    "json_agg",
+    "jsonb_agg",
+    "percentile_cont",
+    "stddev",
+    "variance",
+];
+
+fn calls_aggregate(expr: &Expr) -> bool {
+    let mut found = false;
+    let _ = ast::visit_expressions(expr, |e| {
+        if let Expr::Function(f) = e
+            && f.over.is_none()
+            && f.name
+                .0
+                .last()
+                .and_then(ObjectNamePart::as_ident)
+                .is_some_and(|i| AGGREGATES.contains(&i.value.to_ascii_lowercase().as_str()))
+        {
+            found = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+/// The names a query's FROM clause binds (aliases, or table names).
+fn bound_names(select: &ast::Select) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let mut add = |factor: &TableFactor| match factor {
+        TableFactor::Table { name, alias, .. } => {
+            if let Some(alias) = alias {
+                names.insert(alias.name.value.to_ascii_lowercase());
+            } else if let Some(last) = name.0.last().and_then(ObjectNamePart::as_ident) {
+                names.insert(last.value.to_ascii_lowercase());
+            }
+        }
+        TableFactor::Derived {
+            alias: Some(alias), ..
+        }
+        | TableFactor::TableFunction {
+            alias: Some(alias), ..
+        }
+        | TableFactor::UNNEST {
+            alias: Some(alias), ..
+        } => {
+            names.insert(alias.name.value.to_ascii_lowercase());
+        }
+        _ => {}
+    };
+    for table in &select.from {
+        add(&table.relation);
+        for join in &table.joins {
+            add(&join.relation);
+        }
+    }
+    names
+}
+
+/// Whether the select names a qualifier its own FROM does not bind.
+fn is_correlated(select: &ast::Select) -> bool {
+    let bound = bound_names(select);
+    let mut correlated = false;
+    let mut check = |expr: &Expr| {
+        if let Expr::CompoundIdentifier(parts) = expr
+            && parts.len() >= 2
+            && !bound.contains(&parts[parts.len() - 2].value.to_ascii_lowercase())
+        {
+            correlated = true;
+        }
+        ControlFlow::<()>::Continue(())
+    };
+    for item in &select.projection {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            let _ = ast::visit_expressions(e, &mut check);
+        }
+    }
+    if let Some(selection) = &select.selection {
+        let _ = ast::visit_expressions(selection, &mut check);
+    }
+    correlated
+}
+
+/// Takes out of a scalar subquery's WHERE the conditions on the outer row
+/// alone (`a.atthasdef`), which DataFusion cannot decorrelate, and returns
+/// them: `(SELECT e ... WHERE inner AND outer)` is `CASE WHEN outer THEN
+/// (SELECT e ... WHERE inner) END`, as no row qualifies when they fail.
+fn hoist_outer_conditions(query: &mut Query) -> Option<Expr> {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    let bound = bound_names(select);
+    let selection = select.selection.take()?;
+    let mut inner = Vec::new();
+    let mut outer = Vec::new();
+    for condition in conjuncts(selection) {
+        if refers_only_outside(&condition, &bound) {
+            outer.push(condition);
+        } else {
+            inner.push(condition);
+        }
+    }
+    substitute_correlations(&mut inner, &bound);
+    select.selection = inner.into_iter().reduce(|a, b| Expr::BinaryOp {
+        left: Box::new(a),
+        op: BinaryOperator::And,
+        right: Box::new(b),
+    });
+    outer.into_iter().reduce(|a, b| Expr::BinaryOp {
+        left: Box::new(Expr::Nested(Box::new(a))),
+        op: BinaryOperator::And,
+        right: Box::new(Expr::Nested(Box::new(b))),
+    })
+}
+
+/// In conditions that compare inner and outer columns other than by
+/// equality (`a.attcollation <> t.typcollation`), which DataFusion cannot
+/// decorrelate, an outer column that another condition equates with an
+/// inner expression (`c.oid = a.attcollation`) is replaced by that
+/// expression: the rows that pass are the same, and the condition is then
+/// about the subquery's own rows.
+fn substitute_correlations(conditions: &mut [Expr], bound: &HashSet<String>) {
+    let is_outer = |e: &Expr| {
+        matches!(e, Expr::CompoundIdentifier(parts) if parts.len() >= 2
+            && !bound.contains(&parts[parts.len() - 2].value.to_ascii_lowercase()))
+    };
+    let is_inner = |e: &Expr| refers_only_inside(e, bound);
+    let mut equal: Vec<(String, Expr)> = Vec::new();
+    for condition in conditions.iter() {
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } = condition
+        {
+            if is_outer(left) && is_inner(right) {
+                equal.push((left.to_string(), (**right).clone()));
+            } else if is_outer(right) && is_inner(left) {
+                equal.push((right.to_string(), (**left).clone()));
+            }
+        }
+    }
+    if equal.is_empty() {
+        return;
+    }
+    for condition in conditions.iter_mut() {
+        let defines = matches!(condition, Expr::BinaryOp { op: BinaryOperator::Eq, left, right }
+            if equal.iter().any(|(o, _)| *o == left.to_string() || *o == right.to_string()));
+        if defines {
+            continue;
+        }
+        let _ = ast::visit_expressions_mut(condition, |e| {
+            if is_outer(e)
+                && let Some((_, inner)) = equal.iter().find(|(o, _)| *o == e.to_string())
+            {
+                *e = inner.clone();
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+}
+
+/// Whether every column `expr` names is qualified by a name `bound` has
+/// (and it names at least one).
+fn refers_only_inside(expr: &Expr, bound: &HashSet<String>) -> bool {
+    let mut inside = 0;
+    let mut outside = false;
+    let _ = ast::visit_expressions(expr, |e| {
+        match e {
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                if bound.contains(&parts[parts.len() - 2].value.to_ascii_lowercase()) {
+                    inside += 1;
+                } else {
+                    outside = true;
+                }
+            }
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => outside = true,
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    inside > 0 && !outside
+}
+
+fn conjuncts(expr: Expr) -> Vec<Expr> {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            let mut all = conjuncts(*left);
+            all.extend(conjuncts(*right));
+            all
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(*inner)
+        }
+        other => vec![other],
+    }
+}
+
+/// Whether every column `expr` names is qualified by a name `bound` lacks
+/// (and it names at least one, and holds no subquery).
+fn refers_only_outside(expr: &Expr, bound: &HashSet<String>) -> bool {
+    let mut outside = 0;
+    let mut inside = false;
+    let _ = ast::visit_expressions(expr, |e| {
+        match e {
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                if bound.contains(&parts[parts.len() - 2].value.to_ascii_lowercase()) {
+                    inside = true;
+                } else {
+                    outside += 1;
+                }
+            }
+            Expr::Identifier(_)
+            | Expr::Subquery(_)
+            | Expr::Exists { .. }
+            | Expr::InSubquery { .. } => inside = true,
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    outside > 0 && !inside
+}
+
+/// Wraps the item of a correlated, non-aggregating scalar subquery in
+/// `max`.
+fn aggregate_correlated(query: &mut Query) {
+    if query.order_by.is_some() || query.limit_clause.is_some() || query.with.is_some() {
+        return;
+    }
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let plain = select.distinct.is_none()
+        && select.having.is_none()
+        && matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+    if !plain || select.projection.len() != 1 || !is_correlated(select) {
+        return;
+    }
+    let (SelectItem::UnnamedExpr(item) | SelectItem::ExprWithAlias { expr: item, .. }) =
+        &mut select.projection[0]
+    else {
+        return;
+    };
+    if !calls_aggregate(item) {
+        *item = call("max", vec![item.clone()]);
+    }
+}
+
+/// `'{1,2}'` as `make_array(1, 2)` (`'{a,b}'` as `make_array('a', 'b')`).
+fn array_literal(expr: &Expr) -> Option<Expr> {
+    let Expr::Value(value) = expr else {
+        return None;
+    };
+    let ast::Value::SingleQuotedString(text) = &value.value else {
+        return None;
+    };
+    let inner = text.strip_prefix('{')?.strip_suffix('}')?;
+    if inner.contains(['"', '{', '\\']) {
+        return None;
+    }
+    let elements: Vec<Expr> = inner
+        .split(',')
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let e = e.trim();
+            if e.parse::<i64>().is_ok() {
+                Expr::value(ast::Value::Number(e.to_owned(), false))
+            } else {
+                Expr::value(ast::Value::SingleQuotedString(e.to_owned()))
+            }
+        })
+        .collect();
+    Some(call("make_array", elements))
+}
+
+fn strip_pg_catalog(name: &mut ObjectName) {
+    if name.0.len() == 2
+        && name.0[0]
+            .as_ident()
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"))
+    {
+        name.0.remove(0);
+    }
+}
+
+/// `ARRAY(subquery)`: `(SELECT array_agg(v) FROM (subquery) AS a(v))`.
+fn array_of_subquery(query: &Query) -> Expr {
+    let sql = format!(
+        "SELECT array_agg(__tempora_value) FROM ({query}) AS __tempora_array(__tempora_value)"
+    );
+    match crate::session::parse(&sql).ok().and_then(|mut s| s.pop()) {
+        Some(Statement::Query(rewritten)) => Expr::Subquery(rewritten),
+        _ => Expr::Subquery(Box::new(query.clone())),
     }
 }
 
@@ -113,6 +782,46 @@ mod tests {
         assert_eq!(
             rewritten("SELECT (SELECT 1), (SELECT 2)"),
             "SELECT (SELECT 1), (SELECT 2) AS __tempora_item_1"
+        );
+    }
+
+    #[test]
+    fn postgres_catalog_syntax_becomes_datafusion_syntax() {
+        assert_eq!(
+            rewritten(
+                "SELECT c.relname FROM pg_class c WHERE c.relname OPERATOR(pg_catalog.~) '^(t)$' COLLATE pg_catalog.default AND pg_catalog.pg_table_is_visible(c.oid)"
+            ),
+            "SELECT c.relname FROM pg_class c WHERE c.relname ~ '^(t)$' AND pg_table_is_visible(c.oid)"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT c.oid::pg_catalog.regclass, x::regtype::text FROM t WHERE classoid = 'pg_class'::regclass ORDER BY c.oid::regclass"
+            ),
+            "SELECT __tempora_regclass_name(c.oid), __tempora_regtype_name(x) FROM t WHERE classoid = __tempora_regclass_oid('pg_class') ORDER BY __tempora_regclass_name(c.oid)"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT (SELECT d.adbin FROM pg_attrdef d WHERE d.adrelid = a.attrelid), (SELECT x FROM t), (SELECT count(*) FROM d WHERE d.k = a.k) FROM pg_attribute a"
+            ),
+            "SELECT (SELECT max(d.adbin) FROM pg_attrdef d WHERE d.adrelid = a.attrelid), (SELECT x FROM t) AS __tempora_item_1, (SELECT count(*) FROM d WHERE d.k = a.k) AS __tempora_item_2 FROM pg_attribute a"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT (SELECT d.adbin FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND a.atthasdef) FROM pg_attribute a"
+            ),
+            "SELECT CASE WHEN a.atthasdef THEN (SELECT max(d.adbin) FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT (SELECT c.collname FROM pg_collation c, pg_type t WHERE c.oid = a.attcollation AND t.oid = a.atttypid AND a.attcollation <> t.typcollation) FROM pg_attribute a"
+            ),
+            "SELECT (SELECT max(c.collname) FROM pg_collation c, pg_type t WHERE c.oid = a.attcollation AND t.oid = a.atttypid AND c.oid <> t.typcollation) FROM pg_attribute a"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT array(SELECT rolname FROM pg_roles), generate_subscripts(indkey, 1) FROM pg_index"
+            ),
+            "SELECT (SELECT array_agg(__tempora_value) FROM (SELECT rolname FROM pg_roles) AS __tempora_array (__tempora_value)), unnest(__tempora_subscripts(indkey)) FROM pg_index"
         );
     }
 

@@ -95,6 +95,8 @@ pub struct Session {
     pub(crate) id: crate::locks::SessionId,
     context: SessionContext,
     pub(crate) settings: Settings,
+    /// What the session's queries can ask about it (settings, user, pid).
+    pub(crate) info: Arc<tempora_query::session_info::SessionInfo>,
     notices: Vec<Notice>,
     /// What this session's statements read: a view per statement and the
     /// open transaction's writes.
@@ -186,7 +188,10 @@ fn syntax_message(raw: &str) -> String {
 impl Session {
     pub(crate) fn new(engine: Arc<Engine>, id: crate::locks::SessionId) -> Session {
         let reads = SessionReads::new(engine.store.clone());
-        let context = tempora_query::session_context(reads.clone());
+        let info = Arc::new(tempora_query::session_info::SessionInfo::new(
+            crate::DEFAULT_USER,
+        ));
+        let context = tempora_query::session_context(reads.clone(), info.clone());
         for function in SequenceFunction::all(engine.sequences.clone()) {
             context.register_udf(ScalarUDF::from(function));
         }
@@ -194,13 +199,20 @@ impl Session {
             engine,
             id,
             context,
-            settings: Settings::default(),
+            settings: Settings::new(info.clone()),
+            info,
             notices: Vec::new(),
             reads,
             transaction: None,
             stream_failed: Arc::new(AtomicBool::new(false)),
             point_plans: Default::default(),
         }
+    }
+
+    /// The process id the protocol announced for this connection
+    /// (`pg_backend_pid()`).
+    pub fn set_backend_pid(&self, pid: i32) {
+        self.info.set_backend_pid(pid);
     }
 
     pub(crate) fn engine(&self) -> &Arc<Engine> {
@@ -256,7 +268,7 @@ impl Session {
 
     /// A setting's current value (for ParameterStatus and SHOW).
     pub fn setting(&self, name: &str) -> Option<String> {
-        self.settings.get(name).ok().map(str::to_owned)
+        self.settings.get(name).ok()
     }
 
     /// Runs `sql` if it is one INSERT ... VALUES of literals, without the

@@ -1,16 +1,20 @@
 //! Session settings for `SET` and `SHOW`: the ones drivers and tools touch,
 //! with PostgreSQL 15's defaults.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tempora_query::session_info::SessionInfo;
 
 use crate::{Error, Result};
 
 /// The server version reported to clients.
-pub const SERVER_VERSION: &str = "15.0";
+pub use tempora_query::SERVER_VERSION;
 
+/// A session's settings. The values live in its [`SessionInfo`], where
+/// `current_setting()` and `pg_settings` read them.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    values: BTreeMap<String, String>,
+    values: Arc<SessionInfo>,
 }
 
 const DEFAULTS: &[(&str, &str)] = &[
@@ -61,23 +65,20 @@ const UTC_NAMES: &[&str] = &[
     "universal",
 ];
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            values: DEFAULTS
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
-}
-
 impl Settings {
+    /// PostgreSQL's defaults, kept in `session`.
+    pub(crate) fn new(session: Arc<SessionInfo>) -> Self {
+        for (name, value) in DEFAULTS {
+            session.set_setting(name, value.to_string());
+        }
+        Settings { values: session }
+    }
+
     /// `SET name = value`. Unknown names are accepted for extension
     /// namespaces (names with a dot), as PostgreSQL accepts custom settings.
     pub(crate) fn set(&mut self, name: &str, value: &str) -> Result<()> {
         let key = name.to_ascii_lowercase();
-        if !self.values.contains_key(&key) && !key.contains('.') {
+        if self.values.setting(&key).is_none() && !key.contains('.') {
             return Err(Error::UnknownSetting {
                 name: name.to_owned(),
             });
@@ -116,23 +117,22 @@ impl Settings {
             }
             _ => value.to_owned(),
         };
-        self.values.insert(key, value);
+        self.values.set_setting(&key, value);
         Ok(())
     }
 
     pub(crate) fn reset(&mut self, name: &str) {
         let key = name.to_ascii_lowercase();
         if let Some((_, default)) = DEFAULTS.iter().find(|(k, _)| *k == key) {
-            self.values.insert(key, default.to_string());
+            self.values.set_setting(&key, default.to_string());
         } else {
-            self.values.remove(&key);
+            self.values.remove_setting(&key);
         }
     }
 
-    pub(crate) fn get(&self, name: &str) -> Result<&str> {
+    pub(crate) fn get(&self, name: &str) -> Result<String> {
         self.values
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+            .setting(name)
             .ok_or_else(|| Error::UnknownSetting {
                 name: name.to_owned(),
             })
@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn settings_behave_like_postgres() {
-        let mut settings = Settings::default();
+        let mut settings = Settings::new(Arc::new(SessionInfo::new("postgres")));
         assert_eq!(settings.get("TimeZone").unwrap(), "UTC");
         settings.set("application_name", "psql").unwrap();
         assert_eq!(settings.get("application_name").unwrap(), "psql");

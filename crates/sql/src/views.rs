@@ -15,6 +15,8 @@ use datafusion::sql::sqlparser::ast::{
 
 use tempora_catalog::{CatalogState, DEFAULT_SCHEMA, ViewDef};
 
+use tempora_types::PgType;
+
 use crate::names::{ident, table_name};
 use crate::session::{Output, Session, parse};
 use crate::{Error, Result};
@@ -165,10 +167,12 @@ pub(crate) async fn create_view(session: &mut Session, create: &ast::CreateView)
     let query = Statement::Query(create.query.clone());
     // Planning checks the query (missing tables, columns, types) now.
     let plan = session.plan(&query).await?;
-    let mut columns: Vec<String> = crate::session::postgres_names(&query, plan.schema().as_arrow())
+    let schema = crate::session::postgres_names(&query, plan.schema().as_arrow());
+    let mut columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let column_types = schema
         .fields()
         .iter()
-        .map(|f| f.name().clone())
+        .map(|f| PgType::of_field(f).unwrap_or(PgType::Text))
         .collect();
     if create.columns.len() > columns.len() {
         return Err(Error::Syntax {
@@ -193,6 +197,7 @@ pub(crate) async fn create_view(session: &mut Session, create: &ast::CreateView)
         query: create.query.to_string(),
         columns,
         depends_on,
+        column_types,
     };
     match state.views.get(&name) {
         Some(_) if create.if_not_exists => {

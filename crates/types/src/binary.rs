@@ -36,15 +36,21 @@ pub fn encode_value(
     }
     match (pg_type, array.data_type()) {
         (PgType::Bool, DataType::Boolean) => out.push(array.as_boolean().value(row) as u8),
-        (PgType::Int2, _) | (PgType::Int4, _) | (PgType::Int8, _)
+        (PgType::Int2, _) | (PgType::Int4, _) | (PgType::Int8, _) | (PgType::Oid, _)
             if array.data_type().is_integer() =>
         {
             let value = integer_value(array, row)?;
             match pg_type {
                 PgType::Int2 => out.extend_from_slice(&(value as i16).to_be_bytes()),
                 PgType::Int4 => out.extend_from_slice(&(value as i32).to_be_bytes()),
+                PgType::Oid => out.extend_from_slice(&(value as u32).to_be_bytes()),
                 _ => out.extend_from_slice(&(value as i64).to_be_bytes()),
             }
+        }
+        (PgType::Char, _) => {
+            let mut text = String::new();
+            format_value(array, row, pg_type, &mut text)?;
+            out.extend_from_slice(&text.as_bytes()[..text.len().min(1)]);
         }
         (PgType::Float4, DataType::Float32) => {
             out.extend_from_slice(&array.as_primitive::<Float32Type>().value(row).to_be_bytes())
@@ -108,7 +114,7 @@ pub fn encode_value(
         (PgType::Bytea, DataType::FixedSizeBinary(_)) => {
             out.extend_from_slice(array.as_fixed_size_binary().value(row))
         }
-        (PgType::Int8Array | PgType::TextArray | PgType::Float8Array, DataType::List(_)) => {
+        (_, DataType::List(_)) if pg_type.element().is_some() => {
             encode_array(array, row, pg_type, out)?
         }
         // Text-like types (text, varchar, json) and everything whose binary form is its text.
@@ -193,11 +199,7 @@ fn encode_numeric(value: i128, scale: i8, trim: bool, out: &mut Vec<u8>) {
 fn encode_array(array: &dyn Array, row: usize, pg_type: PgType, out: &mut Vec<u8>) -> Result<()> {
     let list = array.as_list::<i32>();
     let values = list.value(row);
-    let item_type = match pg_type {
-        PgType::Int8Array => PgType::Int8,
-        PgType::Float8Array => PgType::Float8,
-        _ => PgType::Text,
-    };
+    let item_type = pg_type.element().unwrap_or(PgType::Text);
     let values = if item_type == PgType::Float8 && values.data_type() != &DataType::Float64 {
         datafusion::arrow::compute::cast(&values, &DataType::Float64)
             .map_err(|_| invalid(pg_type))?
@@ -302,10 +304,21 @@ pub fn decode_to_text(pg_type: PgType, bytes: &[u8]) -> Result<String> {
             }
             out
         }
-        PgType::Text | PgType::Varchar { .. } | PgType::Json => {
+        PgType::Text | PgType::Varchar { .. } | PgType::Json | PgType::Name | PgType::Char => {
             String::from_utf8(bytes.to_vec()).map_err(|_| invalid(pg_type))?
         }
-        PgType::Int8Array | PgType::TextArray | PgType::Float8Array => {
+        PgType::Oid => u32::from_be_bytes(take(bytes, pg_type)?).to_string(),
+        PgType::Int8Array
+        | PgType::TextArray
+        | PgType::Float8Array
+        | PgType::Int2Array
+        | PgType::Int4Array
+        | PgType::BoolArray
+        | PgType::Int2Vector
+        | PgType::OidVector
+        | PgType::OidArray
+        | PgType::NameArray
+        | PgType::CharArray => {
             return Err(invalid(pg_type));
         }
     })

@@ -91,6 +91,19 @@ pub enum PgType {
     TextArray,
     /// A one-dimensional array of float8.
     Float8Array,
+    Int2Array,
+    Int4Array,
+    BoolArray,
+    /// The system catalogs' types: object identifiers, names, single-byte
+    /// `"char"` codes, the vectors of `pg_index` and `pg_proc`.
+    Oid,
+    Name,
+    Char,
+    Int2Vector,
+    OidVector,
+    OidArray,
+    NameArray,
+    CharArray,
 }
 
 /// Precision and scale used for an unconstrained `numeric`.
@@ -121,7 +134,56 @@ impl PgType {
             PgType::Int8Array => 1016,
             PgType::TextArray => 1009,
             PgType::Float8Array => 1022,
+            PgType::Int2Array => 1005,
+            PgType::Int4Array => 1007,
+            PgType::BoolArray => 1000,
+            PgType::Oid => 26,
+            PgType::Name => 19,
+            PgType::Char => 18,
+            PgType::Int2Vector => 22,
+            PgType::OidVector => 30,
+            PgType::OidArray => 1028,
+            PgType::NameArray => 1003,
+            PgType::CharArray => 1002,
         }
+    }
+
+    /// The element type of an array (or catalog vector) type.
+    pub fn element(&self) -> Option<PgType> {
+        Some(match self {
+            PgType::Int8Array => PgType::Int8,
+            PgType::TextArray => PgType::Text,
+            PgType::Float8Array => PgType::Float8,
+            PgType::Int2Array | PgType::Int2Vector => PgType::Int2,
+            PgType::Int4Array => PgType::Int4,
+            PgType::BoolArray => PgType::Bool,
+            PgType::OidArray | PgType::OidVector => PgType::Oid,
+            PgType::NameArray => PgType::Name,
+            PgType::CharArray => PgType::Char,
+            _ => return None,
+        })
+    }
+
+    /// The array type whose elements are of this type, if tempora has it.
+    pub fn array_of(&self) -> Option<PgType> {
+        Some(match self {
+            PgType::Int8 => PgType::Int8Array,
+            PgType::Text | PgType::Varchar { .. } => PgType::TextArray,
+            PgType::Float8 | PgType::Float4 => PgType::Float8Array,
+            PgType::Int2 => PgType::Int2Array,
+            PgType::Int4 => PgType::Int4Array,
+            PgType::Bool => PgType::BoolArray,
+            PgType::Oid => PgType::OidArray,
+            PgType::Name => PgType::NameArray,
+            PgType::Char => PgType::CharArray,
+            _ => return None,
+        })
+    }
+
+    /// Whether the text form separates elements by spaces, without braces
+    /// (`int2vector`, `oidvector`), rather than `{1,2}`.
+    pub fn is_vector(&self) -> bool {
+        matches!(self, PgType::Int2Vector | PgType::OidVector)
     }
 
     /// `pg_attribute.atttypmod` for this type: -1 when unconstrained.
@@ -144,6 +206,9 @@ impl PgType {
             PgType::Int4 | PgType::Float4 | PgType::Date => 4,
             PgType::Int8 | PgType::Float8 | PgType::Timestamp | PgType::Timestamptz => 8,
             PgType::Interval | PgType::Uuid => 16,
+            PgType::Oid => 4,
+            PgType::Char => 1,
+            PgType::Name => 64,
             _ => -1,
         }
     }
@@ -165,9 +230,14 @@ impl PgType {
                 };
                 DataType::Decimal128(precision, scale)
             }
-            PgType::Text | PgType::Varchar { .. } | PgType::Uuid | PgType::Json | PgType::Jsonb => {
-                DataType::Utf8
-            }
+            PgType::Text
+            | PgType::Varchar { .. }
+            | PgType::Uuid
+            | PgType::Json
+            | PgType::Jsonb
+            | PgType::Name
+            | PgType::Char => DataType::Utf8,
+            PgType::Oid => DataType::UInt32,
             PgType::Bytea => DataType::Binary,
             PgType::Timestamptz => {
                 DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from(UTC_ZONE)))
@@ -175,14 +245,19 @@ impl PgType {
             PgType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             PgType::Date => DataType::Date32,
             PgType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
-            PgType::Int8Array => {
-                DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true)))
-            }
-            PgType::TextArray => {
-                DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
-            }
-            PgType::Float8Array => {
-                DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)))
+            PgType::Int8Array
+            | PgType::TextArray
+            | PgType::Float8Array
+            | PgType::Int2Array
+            | PgType::Int4Array
+            | PgType::BoolArray
+            | PgType::Int2Vector
+            | PgType::OidVector
+            | PgType::OidArray
+            | PgType::NameArray
+            | PgType::CharArray => {
+                let element = self.element().unwrap_or(PgType::Text).arrow_type();
+                DataType::List(Arc::new(Field::new_list_field(element, true)))
             }
         }
     }
@@ -249,14 +324,11 @@ impl PgType {
             DataType::Dictionary(_, value) => PgType::of_arrow(value)?,
             DataType::List(item) | DataType::LargeList(item) | DataType::ListView(item) => {
                 match item.data_type() {
-                    DataType::Int8
-                    | DataType::Int16
-                    | DataType::Int32
-                    | DataType::Int64
-                    | DataType::UInt8
-                    | DataType::UInt16
-                    | DataType::UInt32
-                    | DataType::UInt64 => PgType::Int8Array,
+                    DataType::Int8 | DataType::Int16 | DataType::UInt8 => PgType::Int2Array,
+                    DataType::Int32 | DataType::UInt16 => PgType::Int4Array,
+                    DataType::UInt32 => PgType::OidArray,
+                    DataType::Int64 | DataType::UInt64 => PgType::Int8Array,
+                    DataType::Boolean => PgType::BoolArray,
                     DataType::Float32 | DataType::Float64 => PgType::Float8Array,
                     DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => PgType::TextArray,
                     other => {
@@ -326,6 +398,17 @@ impl PgType {
             ("bigint[]" | "int8[]", []) => PgType::Int8Array,
             ("text[]", []) => PgType::TextArray,
             ("double precision[]" | "float8[]", []) => PgType::Float8Array,
+            ("smallint[]" | "int2[]", []) => PgType::Int2Array,
+            ("integer[]" | "int4[]" | "int[]", []) => PgType::Int4Array,
+            ("boolean[]" | "bool[]", []) => PgType::BoolArray,
+            ("oid", []) => PgType::Oid,
+            ("name", []) => PgType::Name,
+            ("\"char\"" | "char", []) => PgType::Char,
+            ("int2vector", []) => PgType::Int2Vector,
+            ("oidvector", []) => PgType::OidVector,
+            ("oid[]", []) => PgType::OidArray,
+            ("name[]", []) => PgType::NameArray,
+            ("\"char\"[]" | "char[]", []) => PgType::CharArray,
             _ => return None,
         })
     }
@@ -353,6 +436,17 @@ impl PgType {
             PgType::Int8Array => "_int8",
             PgType::TextArray => "_text",
             PgType::Float8Array => "_float8",
+            PgType::Int2Array => "_int2",
+            PgType::Int4Array => "_int4",
+            PgType::BoolArray => "_bool",
+            PgType::Oid => "oid",
+            PgType::Name => "name",
+            PgType::Char => "char",
+            PgType::Int2Vector => "int2vector",
+            PgType::OidVector => "oidvector",
+            PgType::OidArray => "_oid",
+            PgType::NameArray => "_name",
+            PgType::CharArray => "_char",
         }
     }
 
@@ -393,6 +487,17 @@ impl fmt::Display for PgType {
             PgType::Int8Array => f.write_str("bigint[]"),
             PgType::TextArray => f.write_str("text[]"),
             PgType::Float8Array => f.write_str("double precision[]"),
+            PgType::Int2Array => f.write_str("smallint[]"),
+            PgType::Int4Array => f.write_str("integer[]"),
+            PgType::BoolArray => f.write_str("boolean[]"),
+            PgType::Oid => f.write_str("oid"),
+            PgType::Name => f.write_str("name"),
+            PgType::Char => f.write_str("\"char\""),
+            PgType::Int2Vector => f.write_str("int2vector"),
+            PgType::OidVector => f.write_str("oidvector"),
+            PgType::OidArray => f.write_str("oid[]"),
+            PgType::NameArray => f.write_str("name[]"),
+            PgType::CharArray => f.write_str("\"char\"[]"),
         }
     }
 }
@@ -432,6 +537,19 @@ mod tests {
             PgType::Json,
             PgType::Jsonb,
             PgType::Int8Array,
+            PgType::TextArray,
+            PgType::Float8Array,
+            PgType::Int2Array,
+            PgType::Int4Array,
+            PgType::BoolArray,
+            PgType::Oid,
+            PgType::Name,
+            PgType::Char,
+            PgType::Int2Vector,
+            PgType::OidVector,
+            PgType::OidArray,
+            PgType::NameArray,
+            PgType::CharArray,
         ];
         for pg_type in all {
             assert_eq!(PgType::parse_name(&pg_type.to_string()), Some(pg_type));

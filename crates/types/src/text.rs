@@ -9,7 +9,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
     Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
-    IntervalMonthDayNanoBuilder, StringBuilder, TimestampMicrosecondBuilder,
+    IntervalMonthDayNanoBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt32Builder,
 };
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
@@ -262,6 +262,7 @@ pub enum ColumnBuilder {
     },
     Date(Date32Builder),
     Interval(IntervalMonthDayNanoBuilder),
+    Oid(UInt32Builder),
 }
 
 impl ColumnBuilder {
@@ -287,12 +288,16 @@ impl ColumnBuilder {
                     scale,
                 }
             }
-            PgType::Text | PgType::Varchar { .. } | PgType::Uuid | PgType::Json | PgType::Jsonb => {
-                ColumnBuilder::Text {
-                    builder: StringBuilder::with_capacity(capacity, capacity * 16),
-                    pg_type,
-                }
-            }
+            PgType::Text
+            | PgType::Varchar { .. }
+            | PgType::Uuid
+            | PgType::Json
+            | PgType::Jsonb
+            | PgType::Name
+            | PgType::Char => ColumnBuilder::Text {
+                builder: StringBuilder::with_capacity(capacity, capacity * 16),
+                pg_type,
+            },
             PgType::Bytea => {
                 ColumnBuilder::Bytea(BinaryBuilder::with_capacity(capacity, capacity * 16))
             }
@@ -309,7 +314,18 @@ impl ColumnBuilder {
             PgType::Interval => {
                 ColumnBuilder::Interval(IntervalMonthDayNanoBuilder::with_capacity(capacity))
             }
-            PgType::Int8Array | PgType::TextArray | PgType::Float8Array => {
+            PgType::Oid => ColumnBuilder::Oid(UInt32Builder::with_capacity(capacity)),
+            PgType::Int8Array
+            | PgType::TextArray
+            | PgType::Float8Array
+            | PgType::Int2Array
+            | PgType::Int4Array
+            | PgType::BoolArray
+            | PgType::Int2Vector
+            | PgType::OidVector
+            | PgType::OidArray
+            | PgType::NameArray
+            | PgType::CharArray => {
                 return Err(Error::UnsupportedArrowType {
                     data_type: pg_type.to_string(),
                 });
@@ -331,6 +347,7 @@ impl ColumnBuilder {
             ColumnBuilder::Timestamp { builder, .. } => builder.append_null(),
             ColumnBuilder::Date(b) => b.append_null(),
             ColumnBuilder::Interval(b) => b.append_null(),
+            ColumnBuilder::Oid(b) => b.append_null(),
         }
     }
 
@@ -365,6 +382,9 @@ impl ColumnBuilder {
                     builder.append_value(text)
                 }
                 PgType::Jsonb => builder.append_value(json::normalize_jsonb(text)?),
+                // PostgreSQL truncates a name to 63 bytes and a "char" to one.
+                PgType::Name => builder.append_value(truncate_bytes(text, 63)),
+                PgType::Char => builder.append_value(truncate_bytes(text, 1)),
                 _ => builder.append_value(text),
             },
             ColumnBuilder::Bytea(b) => b.append_value(parse_bytea(text)?),
@@ -378,6 +398,7 @@ impl ColumnBuilder {
             }
             ColumnBuilder::Date(b) => b.append_value(datetime::parse_date(text)?),
             ColumnBuilder::Interval(b) => b.append_value(datetime::parse_interval(text)?),
+            ColumnBuilder::Oid(b) => b.append_value(parse_oid(text)?),
         }
         Ok(())
     }
@@ -396,8 +417,32 @@ impl ColumnBuilder {
             ColumnBuilder::Timestamp { builder, .. } => Arc::new(builder.finish()),
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
             ColumnBuilder::Interval(b) => Arc::new(b.finish()),
+            ColumnBuilder::Oid(b) => Arc::new(b.finish()),
         }
     }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a
+/// character boundary.
+fn truncate_bytes(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// PostgreSQL's `oid` input: an unsigned 32-bit number, or a negative one
+/// down to -2147483648, which wraps as in PostgreSQL.
+pub fn parse_oid(text: &str) -> Result<u32> {
+    let trimmed = text.trim();
+    let value: i64 = trimmed.parse().map_err(|_| invalid("oid", text))?;
+    if value < i32::MIN as i64 || value > u32::MAX as i64 {
+        return Err(Error::OutOfRange {
+            message: format!("value \"{text}\" is out of range for type oid"),
+        });
+    }
+    Ok(value as u32)
 }
 
 /// Formats a float8 as PostgreSQL 12+ does: the shortest text that reads back
@@ -557,10 +602,24 @@ pub fn format_value(
             array.as_primitive::<IntervalMonthDayNanoType>().value(row),
             out,
         ),
+        DataType::List(_) if pg_type.is_vector() => {
+            // int2vector and oidvector print as space-separated numbers.
+            let values = array.as_list::<i32>().value(row);
+            let item_type = pg_type.element().unwrap_or(PgType::Int8);
+            for index in 0..values.len() {
+                if index > 0 {
+                    out.push(' ');
+                }
+                format_value(values.as_ref(), index, item_type, out)?;
+            }
+        }
         DataType::List(_) => {
             let list = array.as_list::<i32>();
             let values = list.value(row);
-            let item_type = PgType::of_arrow(values.data_type())?;
+            let item_type = match pg_type.element() {
+                Some(element) => element,
+                None => PgType::of_arrow(values.data_type())?,
+            };
             out.push('{');
             for index in 0..values.len() {
                 if index > 0 {

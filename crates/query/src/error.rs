@@ -1,0 +1,30 @@
+//! Errors raised by the query layer's own functions, with what they mean,
+//! so the sql layer can give each its SQLSTATE. They travel inside
+//! DataFusion's `External` error.
+
+use datafusion::common::DataFusionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 42P01.
+    #[error("relation \"{name}\" does not exist")]
+    UndefinedRelation { name: String },
+    /// 42704.
+    #[error("type \"{name}\" does not exist")]
+    UndefinedType { name: String },
+    /// 3F000.
+    #[error("schema \"{name}\" does not exist")]
+    UndefinedSchema { name: String },
+    /// 42704.
+    #[error("unrecognized configuration parameter \"{name}\"")]
+    UnknownSetting { name: String },
+    /// 22023.
+    #[error("{message}")]
+    InvalidParameter { message: String },
+}
+
+impl From<Error> for DataFusionError {
+    fn from(error: Error) -> Self {
+        DataFusionError::External(Box::new(error))
+    }
+}
