@@ -21,6 +21,9 @@ pub enum Error {
     /// 22023.
     #[error("{message}")]
     InvalidParameter { message: String },
+    /// 21000.
+    #[error("more than one row returned by a subquery used as an expression")]
+    SubqueryRows,
 }
 
 impl From<Error> for DataFusionError {

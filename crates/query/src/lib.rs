@@ -16,6 +16,7 @@
 pub mod aggregates;
 pub mod casts;
 mod catalog_table;
+mod correlated;
 pub mod error;
 pub mod functions;
 pub mod information_schema;
@@ -74,6 +75,7 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
         .with_runtime_env(RUNTIME.clone())
         .with_default_features()
         .with_type_planner(Arc::new(types::PgTypePlanner))
+        .with_optimizer_rule(Arc::new(correlated::RunCorrelatedSubqueries))
         .build();
     state.add_analyzer_rule(Arc::new(casts::PostgresCasts));
     // Registering a planner only appends it to the session's list; it cannot fail.

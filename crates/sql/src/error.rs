@@ -334,6 +334,7 @@ fn query_sqlstate(error: &tempora_query::error::Error) -> SqlState {
         E::UndefinedType { .. } | E::UnknownSetting { .. } => SqlState::UndefinedObject,
         E::UndefinedSchema { .. } => SqlState::UndefinedSchema,
         E::InvalidParameter { .. } => SqlState::InvalidParameterValue,
+        E::SubqueryRows => SqlState::CardinalityViolation,
     }
 }
 

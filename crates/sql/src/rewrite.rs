@@ -19,16 +19,20 @@
 //!   the name where the value is shown (a select item, an ORDER BY key, or
 //!   cast on to text), else to the OID, which is what comparisons need.
 //! - `ARRAY(subquery)` is the `array_agg` of the subquery's column, and
-//!   `generate_subscripts(a, 1)` unnests `a`'s subscripts.
+//!   `generate_subscripts(a, 1)` unnests `a`'s subscripts. `ARRAY(SELECT
+//!   f(x) FROM unnest(a) x [WHERE p(x)])`, a map over an array, is
+//!   `array_transform(array_filter(a, x -> p(x)), x -> f(x))`.
 //! - A query that reads (as an inner join) a catalog that tempora keeps
 //!   empty (`pg_policy`, `pg_trigger` ...) returns no rows, so the
 //!   subqueries of its select list never run: they become NULL, as some of
 //!   them (psql's policy listing) correlate in ways DataFusion cannot plan.
 //! - A correlated scalar subquery that does not aggregate (`(SELECT
-//!   d.adbin FROM pg_attrdef d WHERE d.adrelid = a.attrelid)`) takes
-//!   `max` of its item (`first_value` does not decorrelate), since DataFusion decorrelates only
-//!   aggregating ones. Where PostgreSQL would fail because such a subquery
-//!   found two rows (21000), tempora answers with one of them.
+//!   d.adbin FROM pg_attrdef d WHERE d.adrelid = a.attrelid)`) takes `max`
+//!   of its item: DataFusion plans only aggregating ones, and turns those
+//!   with equality correlations into joins (the others run per outer row,
+//!   see `tempora_query::correlated`). Where PostgreSQL would fail because
+//!   such a subquery found two rows (21000), tempora answers with the
+//!   largest.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -368,15 +372,7 @@ fn rewrite_postgres_syntax(expr: &mut Expr) {
                 return;
             }
             Expr::Subquery(query) => {
-                let outer = hoist_outer_conditions(query);
                 aggregate_correlated(query);
-                if let Some(condition) = outer
-                    && let Ok(case) = crate::session::parse_expression(&format!(
-                        "CASE WHEN {condition} THEN ({query}) END"
-                    ))
-                {
-                    *expr = case;
-                }
                 return;
             }
             Expr::Function(function) => {
@@ -504,158 +500,6 @@ fn is_correlated(select: &ast::Select) -> bool {
     correlated
 }
 
-/// Takes out of a scalar subquery's WHERE the conditions on the outer row
-/// alone (`a.atthasdef`), which DataFusion cannot decorrelate, and returns
-/// them: `(SELECT e ... WHERE inner AND outer)` is `CASE WHEN outer THEN
-/// (SELECT e ... WHERE inner) END`, as no row qualifies when they fail.
-fn hoist_outer_conditions(query: &mut Query) -> Option<Expr> {
-    let SetExpr::Select(select) = query.body.as_mut() else {
-        return None;
-    };
-    let bound = bound_names(select);
-    let selection = select.selection.take()?;
-    let mut inner = Vec::new();
-    let mut outer = Vec::new();
-    for condition in conjuncts(selection) {
-        if refers_only_outside(&condition, &bound) {
-            outer.push(condition);
-        } else {
-            inner.push(condition);
-        }
-    }
-    substitute_correlations(&mut inner, &bound);
-    select.selection = inner.into_iter().reduce(|a, b| Expr::BinaryOp {
-        left: Box::new(a),
-        op: BinaryOperator::And,
-        right: Box::new(b),
-    });
-    outer.into_iter().reduce(|a, b| Expr::BinaryOp {
-        left: Box::new(Expr::Nested(Box::new(a))),
-        op: BinaryOperator::And,
-        right: Box::new(Expr::Nested(Box::new(b))),
-    })
-}
-
-/// In conditions that compare inner and outer columns other than by
-/// equality (`a.attcollation <> t.typcollation`), which DataFusion cannot
-/// decorrelate, an outer column that another condition equates with an
-/// inner expression (`c.oid = a.attcollation`) is replaced by that
-/// expression: the rows that pass are the same, and the condition is then
-/// about the subquery's own rows.
-fn substitute_correlations(conditions: &mut [Expr], bound: &HashSet<String>) {
-    let is_outer = |e: &Expr| {
-        matches!(e, Expr::CompoundIdentifier(parts) if parts.len() >= 2
-            && !bound.contains(&parts[parts.len() - 2].value.to_ascii_lowercase()))
-    };
-    let is_inner = |e: &Expr| refers_only_inside(e, bound);
-    let mut equal: Vec<(String, Expr)> = Vec::new();
-    for condition in conditions.iter() {
-        if let Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Eq,
-            right,
-        } = condition
-        {
-            if is_outer(left) && is_inner(right) {
-                equal.push((left.to_string(), (**right).clone()));
-            } else if is_outer(right) && is_inner(left) {
-                equal.push((right.to_string(), (**left).clone()));
-            }
-        }
-    }
-    if equal.is_empty() {
-        return;
-    }
-    for condition in conditions.iter_mut() {
-        let defines = matches!(condition, Expr::BinaryOp { op: BinaryOperator::Eq, left, right }
-            if equal.iter().any(|(o, _)| *o == left.to_string() || *o == right.to_string()));
-        if defines {
-            continue;
-        }
-        let _ = ast::visit_expressions_mut(condition, |e| {
-            if is_outer(e)
-                && let Some((_, inner)) = equal.iter().find(|(o, _)| *o == e.to_string())
-            {
-                *e = inner.clone();
-            }
-            ControlFlow::<()>::Continue(())
-        });
-    }
-}
-
-/// Whether every column `expr` names is qualified by a name `bound` has
-/// (and it names at least one).
-fn refers_only_inside(expr: &Expr, bound: &HashSet<String>) -> bool {
-    let mut inside = 0;
-    let mut outside = false;
-    let _ = ast::visit_expressions(expr, |e| {
-        match e {
-            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
-                if bound.contains(&parts[parts.len() - 2].value.to_ascii_lowercase()) {
-                    inside += 1;
-                } else {
-                    outside = true;
-                }
-            }
-            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => outside = true,
-            _ => {}
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    inside > 0 && !outside
-}
-
-fn conjuncts(expr: Expr) -> Vec<Expr> {
-    match expr {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            let mut all = conjuncts(*left);
-            all.extend(conjuncts(*right));
-            all
-        }
-        Expr::Nested(inner)
-            if matches!(
-                inner.as_ref(),
-                Expr::BinaryOp {
-                    op: BinaryOperator::And,
-                    ..
-                }
-            ) =>
-        {
-            conjuncts(*inner)
-        }
-        other => vec![other],
-    }
-}
-
-/// Whether every column `expr` names is qualified by a name `bound` lacks
-/// (and it names at least one, and holds no subquery).
-fn refers_only_outside(expr: &Expr, bound: &HashSet<String>) -> bool {
-    let mut outside = 0;
-    let mut inside = false;
-    let _ = ast::visit_expressions(expr, |e| {
-        match e {
-            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
-                if bound.contains(&parts[parts.len() - 2].value.to_ascii_lowercase()) {
-                    inside = true;
-                } else {
-                    outside += 1;
-                }
-            }
-            Expr::Identifier(_)
-            | Expr::Subquery(_)
-            | Expr::Exists { .. }
-            | Expr::InSubquery { .. } => inside = true,
-            _ => {}
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    outside > 0 && !inside
-}
-
 /// Wraps the item of a correlated, non-aggregating scalar subquery in
 /// `max`.
 fn aggregate_correlated(query: &mut Query) {
@@ -718,8 +562,86 @@ fn strip_pg_catalog(name: &mut ObjectName) {
     }
 }
 
-/// `ARRAY(subquery)`: `(SELECT array_agg(v) FROM (subquery) AS a(v))`.
+fn lambda(parameter: &Ident, body: Expr) -> Expr {
+    Expr::Lambda(ast::LambdaFunction {
+        params: ast::OneOrManyWithParens::One(ast::LambdaFunctionParameter {
+            name: parameter.clone(),
+            data_type: None,
+        }),
+        body: Box::new(body),
+        syntax: ast::LambdaSyntax::Arrow,
+    })
+}
+
+/// `SELECT f(x) FROM unnest(a) x [WHERE p(x)]` as a map over `a`.
+fn array_map(query: &Query) -> Option<Expr> {
+    if query.order_by.is_some() || query.limit_clause.is_some() || query.with.is_some() {
+        return None;
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    let [from] = select.from.as_slice() else {
+        return None;
+    };
+    let [SelectItem::UnnamedExpr(item) | SelectItem::ExprWithAlias { expr: item, .. }] =
+        select.projection.as_slice()
+    else {
+        return None;
+    };
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        alias: Some(alias),
+        ..
+    } = &from.relation
+    else {
+        return None;
+    };
+    let is_unnest = name
+        .0
+        .last()
+        .and_then(ObjectNamePart::as_ident)
+        .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest"));
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] = args.args.as_slice() else {
+        return None;
+    };
+    if !is_unnest
+        || !from.joins.is_empty()
+        || select.group_by != ast::GroupByExpr::Expressions(Vec::new(), Vec::new())
+    {
+        return None;
+    }
+    let parameter = match alias.columns.as_slice() {
+        [column] => column.name.clone(),
+        [] => alias.name.clone(),
+        _ => return None,
+    };
+    let filtered = match &select.selection {
+        Some(condition) => call_with_lambda(
+            "array_filter",
+            array.clone(),
+            lambda(&parameter, condition.clone()),
+        ),
+        None => array.clone(),
+    };
+    Some(call_with_lambda(
+        "array_transform",
+        filtered,
+        lambda(&parameter, item.clone()),
+    ))
+}
+
+fn call_with_lambda(name: &str, array: Expr, function: Expr) -> Expr {
+    call(name, vec![array, function])
+}
+
+/// `ARRAY(subquery)`: a map over an array (see [`array_map`]), else
+/// `(SELECT array_agg(v) FROM (subquery) AS a(v))`.
 fn array_of_subquery(query: &Query) -> Expr {
+    if let Some(map) = array_map(query) {
+        return map;
+    }
     let sql = format!(
         "SELECT array_agg(__tempora_value) FROM ({query}) AS __tempora_array(__tempora_value)"
     );
@@ -804,18 +726,6 @@ mod tests {
                 "SELECT (SELECT d.adbin FROM pg_attrdef d WHERE d.adrelid = a.attrelid), (SELECT x FROM t), (SELECT count(*) FROM d WHERE d.k = a.k) FROM pg_attribute a"
             ),
             "SELECT (SELECT max(d.adbin) FROM pg_attrdef d WHERE d.adrelid = a.attrelid), (SELECT x FROM t) AS __tempora_item_1, (SELECT count(*) FROM d WHERE d.k = a.k) AS __tempora_item_2 FROM pg_attribute a"
-        );
-        assert_eq!(
-            rewritten(
-                "SELECT (SELECT d.adbin FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND a.atthasdef) FROM pg_attribute a"
-            ),
-            "SELECT CASE WHEN a.atthasdef THEN (SELECT max(d.adbin) FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"
-        );
-        assert_eq!(
-            rewritten(
-                "SELECT (SELECT c.collname FROM pg_collation c, pg_type t WHERE c.oid = a.attcollation AND t.oid = a.atttypid AND a.attcollation <> t.typcollation) FROM pg_attribute a"
-            ),
-            "SELECT (SELECT max(c.collname) FROM pg_collation c, pg_type t WHERE c.oid = a.attcollation AND t.oid = a.atttypid AND c.oid <> t.typcollation) FROM pg_attribute a"
         );
         assert_eq!(
             rewritten(

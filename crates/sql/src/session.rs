@@ -416,12 +416,12 @@ impl Session {
             }
             Statement::Explain { .. } => Ok((Vec::new(), Some(text_schema(EXPLAIN_COLUMN)))),
             Statement::ShowVariable { variable } => {
-                let name = variable
-                    .iter()
-                    .map(|i| i.value.clone())
-                    .collect::<Vec<_>>()
-                    .join(".");
-                Ok((Vec::new(), Some(text_schema(&name))))
+                let (_, column) = crate::settings::show_names(variable);
+                let schema = match column.as_str() {
+                    "all" => crate::settings::show_all_schema(),
+                    _ => text_schema(&column),
+                };
+                Ok((Vec::new(), Some(schema)))
             }
             Statement::Query(query) => {
                 // TimescaleDB API calls change the catalog, so they are described
@@ -757,13 +757,16 @@ impl Session {
     }
 
     fn show(&mut self, variable: &[ast::Ident]) -> Result<Output> {
-        let name = variable
-            .iter()
-            .map(|i| i.value.clone())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let value = self.settings.get(&name)?.to_owned();
-        text_rows(&name.to_ascii_lowercase(), vec![value], "SHOW")
+        let (name, column) = crate::settings::show_names(variable);
+        if name == "all" {
+            return Ok(Output::Batches {
+                schema: crate::settings::show_all_schema(),
+                batches: vec![self.settings.show_all()?],
+                tag: "SHOW".to_owned(),
+            });
+        }
+        let value = self.settings.get(&name)?;
+        text_rows(&column, vec![value], "SHOW")
     }
 
     /// Runs a query to completion and returns its batches.

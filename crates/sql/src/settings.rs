@@ -32,6 +32,19 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("lock_timeout", "0"),
     ("max_identifier_length", "63"),
     ("search_path", "\"$user\", public"),
+    ("session_authorization", "postgres"),
+    ("default_table_access_method", "heap"),
+    ("bytea_output", "hex"),
+    ("row_security", "on"),
+    ("synchronous_commit", "on"),
+    ("jit", "off"),
+    ("max_connections", "100"),
+    ("block_size", "8192"),
+    ("in_hot_standby", "off"),
+    ("data_directory_mode", "0700"),
+    ("default_transaction_deferrable", "off"),
+    ("escape_string_warning", "on"),
+    ("array_nulls", "on"),
     ("server_encoding", "UTF8"),
     ("server_version", SERVER_VERSION),
     ("server_version_num", "150000"),
@@ -65,7 +78,57 @@ const UTC_NAMES: &[&str] = &[
     "universal",
 ];
 
+/// The setting a `SHOW` names, and the column name PostgreSQL gives its
+/// result: the setting's own spelling (`TimeZone`), with the SQL-standard
+/// forms mapped (`SHOW TRANSACTION ISOLATION LEVEL`, `SHOW TIME ZONE`).
+pub(crate) fn show_names(variable: &[datafusion::sql::sqlparser::ast::Ident]) -> (String, String) {
+    let words: Vec<String> = variable
+        .iter()
+        .map(|i| i.value.to_ascii_lowercase())
+        .collect();
+    let name = match words.join(" ").as_str() {
+        "transaction isolation level" => "transaction_isolation".to_owned(),
+        "time zone" => "timezone".to_owned(),
+        "session authorization" => "session_authorization".to_owned(),
+        _ => words.join("."),
+    };
+    let column = match name.as_str() {
+        "timezone" => "TimeZone".to_owned(),
+        "datestyle" => "DateStyle".to_owned(),
+        "intervalstyle" => "IntervalStyle".to_owned(),
+        _ => name.clone(),
+    };
+    (name, column)
+}
+
+/// The columns of `SHOW ALL`.
+pub(crate) fn show_all_schema() -> datafusion::arrow::datatypes::SchemaRef {
+    use tempora_types::PgType;
+    Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+        PgType::Text.arrow_field("name", true),
+        PgType::Text.arrow_field("setting", true),
+        PgType::Text.arrow_field("description", true),
+    ]))
+}
+
 impl Settings {
+    /// `SHOW ALL`: every setting with its value.
+    pub(crate) fn show_all(&self) -> Result<datafusion::arrow::array::RecordBatch> {
+        use datafusion::arrow::array::StringArray;
+        let settings = self.values.settings();
+        let names: Vec<&str> = settings.keys().map(String::as_str).collect();
+        let values: Vec<&str> = settings.values().map(String::as_str).collect();
+        let descriptions = vec![""; names.len()];
+        Ok(datafusion::arrow::array::RecordBatch::try_new(
+            show_all_schema(),
+            vec![
+                Arc::new(StringArray::from(names)),
+                Arc::new(StringArray::from(values)),
+                Arc::new(StringArray::from(descriptions)),
+            ],
+        )?)
+    }
+
     /// PostgreSQL's defaults, kept in `session`.
     pub(crate) fn new(session: Arc<SessionInfo>) -> Self {
         for (name, value) in DEFAULTS {

@@ -31,7 +31,8 @@ pub fn encode_value(
     pg_type: PgType,
     out: &mut Vec<u8>,
 ) -> Result<bool> {
-    if array.is_null(row) {
+    // A NullArray keeps no null buffer: its values are NULL by its type.
+    if array.is_null(row) || array.data_type() == &DataType::Null {
         return Ok(false);
     }
     match (pg_type, array.data_type()) {

@@ -555,7 +555,8 @@ pub fn format_value(
     pg_type: PgType,
     out: &mut String,
 ) -> Result<bool> {
-    if array.is_null(row) {
+    // A NullArray keeps no null buffer: its values are NULL by its type.
+    if array.is_null(row) || array.data_type() == &DataType::Null {
         return Ok(false);
     }
     match array.data_type() {
