@@ -46,7 +46,7 @@ use pgwire::api::{
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
-use pgwire::messages::extendedquery::Sync as PgSync;
+use pgwire::messages::extendedquery::{Parse, ParseComplete, Sync as PgSync};
 use pgwire::messages::response::{
     EmptyQueryResponse, NoticeResponse, ReadyForQuery, TransactionStatus,
 };
@@ -65,6 +65,42 @@ pub const DATABASE: &str = "postgres";
 struct Connection {
     session: Session,
     copy_in: Option<Box<CopyIn>>,
+    /// Names of the statements Parse has stored (pgwire's store cannot list
+    /// them), for `DEALLOCATE ALL` and `DISCARD ALL`.
+    prepared: std::collections::BTreeSet<String>,
+}
+
+/// `DEALLOCATE` and `DISCARD ALL`: drops prepared statements from the
+/// connection's store (all of them without a `name`).
+fn deallocate<C>(
+    client: &C,
+    connection: &mut Connection,
+    name: Option<String>,
+    tag: &str,
+) -> Result<Response, tempora_sql::Error>
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    let store = client.portal_store();
+    match name {
+        Some(name) => {
+            if store.get_statement(&name).is_none() {
+                return Err(tempora_sql::Error::UndefinedPreparedStatement { name });
+            }
+            store.rm_statement(&name);
+            connection.prepared.remove(&name);
+        }
+        None => {
+            for name in std::mem::take(&mut connection.prepared) {
+                store.rm_statement(&name);
+            }
+            if tag == "DISCARD ALL" {
+                store.clear_portals();
+            }
+        }
+    }
+    Ok(Response::Execution(Tag::new(tag)))
 }
 
 type SharedConnection = Arc<Mutex<Connection>>;
@@ -102,6 +138,7 @@ impl Handler {
                 Arc::new(Mutex::new(Connection {
                     session,
                     copy_in: None,
+                    prepared: Default::default(),
                 }))
             });
         (*connection).clone()
@@ -212,6 +249,8 @@ fn into_response(
         }
         Output::Command { tag } => Response::Execution(command_tag(&tag)),
         Output::Empty => Response::EmptyQuery,
+        // The query paths drop the statements first (see `deallocate`).
+        Output::Deallocate { tag, .. } => Response::Execution(Tag::new(&tag)),
         Output::CopyIn(copy_in) => {
             let columns = copy_in.column_count();
             let code = copy_in.format().wire_code();
@@ -357,6 +396,17 @@ impl SimpleQueryHandler for Handler {
                     responses.push(Response::Error(Box::new(error_info(&error))));
                     succeeded = false;
                     break;
+                }
+                Ok(Output::Deallocate { name, tag }) => {
+                    match deallocate(client, &mut connection, name, &tag) {
+                        Ok(response) => responses.push(response),
+                        Err(error) => {
+                            connection.session.statement_failed();
+                            responses.push(Response::Error(Box::new(error_info(&error))));
+                            succeeded = false;
+                            break;
+                        }
+                    }
                 }
                 Ok(output) => responses.push(into_response(
                     output,
@@ -566,9 +616,41 @@ impl ExtendedQueryHandler for Handler {
         let result = connection.session.execute(statement, &params).await;
         send_notices(client, &mut connection.session).await?;
         match result {
+            Ok(Output::Deallocate { name, tag }) => deallocate(client, &mut connection, name, &tag)
+                .map_err(|error| {
+                    connection.session.statement_failed();
+                    user_error(&error)
+                }),
             Ok(output) => into_response(output, &portal.result_column_format, &mut connection),
             Err(error) => Err(user_error(&error)),
         }
+    }
+
+    /// Parse, as pgwire's, also noting the statement's name for
+    /// `DEALLOCATE ALL`.
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message
+            .name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        match StoredStatement::parse(client, &message, self.query_parser()).await? {
+            Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        if name != DEFAULT_NAME {
+            let connection = self.connection(client);
+            connection.lock().await.prepared.insert(name);
+        }
+        client
+            .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
     }
 }
 

@@ -3,7 +3,9 @@
 //! `rint`), and a numeric cast to an integer rounds half away from zero,
 //! where Arrow truncates both; text cast to a timestamp, date or interval is
 //! read by PostgreSQL's input rules (`'2024-01-02 00:00+00'`, `'epoch'`),
-//! with its errors (22007, 22008), where Arrow's parser differs. An analyzer
+//! with its errors (22007, 22008), where Arrow's parser differs; text cast
+//! to bytea reads the `\x` hex and escape forms, where Arrow copies bytes,
+//! and text cast to an array reads `{1,2}`, where Arrow makes one element. An analyzer
 //! rule rewrites every such cast, after DataFusion's type coercion has run.
 
 use std::sync::Arc;
@@ -185,6 +187,8 @@ fn reads_text_input(target: &DataType) -> bool {
         DataType::Timestamp(_, _)
             | DataType::Date32
             | DataType::Interval(IntervalUnit::MonthDayNano)
+            | DataType::Binary
+            | DataType::List(_)
     )
 }
 
@@ -199,6 +203,8 @@ fn text_input(output: &DataType) -> Arc<ScalarUDF> {
             DataType::Timestamp(_, Some(_)) => "timestamptz_in",
             DataType::Timestamp(_, None) => "timestamp_in",
             DataType::Date32 => "date_in",
+            DataType::Binary => "byteain",
+            DataType::List(_) => "array_in",
             _ => "interval_in",
         }
         .to_owned(),

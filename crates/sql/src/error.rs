@@ -56,6 +56,7 @@ pub enum SqlState {
     WrongObjectType,
     InvalidObjectDefinition,
     InvalidSavepointSpecification,
+    InvalidSqlStatementName,
     /// TimescaleDB: the table is already a hypertable (TS110).
     TsHypertableExists,
     /// TimescaleDB: the table is not a hypertable (TS001).
@@ -117,6 +118,7 @@ impl SqlState {
             SqlState::WrongObjectType => "42809",
             SqlState::InvalidObjectDefinition => "42P17",
             SqlState::InvalidSavepointSpecification => "3B001",
+            SqlState::InvalidSqlStatementName => "26000",
             SqlState::TsHypertableExists => "TS110",
             SqlState::TsHypertableNotExists => "TS001",
             SqlState::TsTableNotEmpty => "TS110",
@@ -135,6 +137,8 @@ pub enum Error {
     Syntax { message: String },
     #[error("relation \"{name}\" does not exist")]
     UndefinedTable { name: String },
+    #[error("prepared statement \"{name}\" does not exist")]
+    UndefinedPreparedStatement { name: String },
     #[error("column \"{column}\" of relation \"{table}\" does not exist")]
     UndefinedColumn { table: String, column: String },
     #[error("schema \"{name}\" does not exist")]
@@ -258,6 +262,7 @@ impl Error {
         match self {
             Error::Syntax { .. } => SqlState::SyntaxError,
             Error::UndefinedTable { .. } => SqlState::UndefinedTable,
+            Error::UndefinedPreparedStatement { .. } => SqlState::InvalidSqlStatementName,
             Error::UndefinedColumn { .. } => SqlState::UndefinedColumn,
             Error::UndefinedSchema { .. } => SqlState::UndefinedSchema,
             Error::DuplicateTable { .. } => SqlState::DuplicateTable,

@@ -28,6 +28,7 @@ mod point;
 mod rewrite;
 mod sequences;
 mod session;
+mod session_functions;
 mod settings;
 mod timescale;
 mod transaction;
@@ -58,6 +59,8 @@ pub struct Engine {
     table_locks: parking_lot::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     /// Tables held by transaction blocks whose DDL changed them.
     pub(crate) ddl_locks: locks::DdlLocks,
+    /// `pg_advisory_lock` and friends.
+    pub(crate) advisory_locks: Arc<session_functions::AdvisoryLocks>,
     next_session_id: std::sync::atomic::AtomicU64,
 }
 
@@ -76,6 +79,7 @@ impl Engine {
             store,
             table_locks: parking_lot::Mutex::new(std::collections::HashMap::new()),
             ddl_locks: locks::DdlLocks::default(),
+            advisory_locks: Arc::default(),
             next_session_id: std::sync::atomic::AtomicU64::new(1),
         }))
     }

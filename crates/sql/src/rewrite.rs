@@ -330,6 +330,26 @@ fn rewrite_postgres_syntax(expr: &mut Expr) {
                     *current = op;
                 }
             }
+            // `interval '1 day 02:03'`: read by PostgreSQL's interval input
+            // (as a cast of the text is), not DataFusion's.
+            Expr::Interval(interval)
+                if interval.leading_field.is_none()
+                    && interval.last_field.is_none()
+                    && matches!(interval.value.as_ref(), Expr::Value(v)
+                        if matches!(v.value, ast::Value::SingleQuotedString(_))) =>
+            {
+                *expr = Expr::Cast {
+                    kind: ast::CastKind::DoubleColon,
+                    expr: interval.value.clone(),
+                    data_type: DataType::Interval {
+                        fields: None,
+                        precision: None,
+                    },
+                    array: false,
+                    format: None,
+                };
+                return;
+            }
             // `polroles = '{0}'`: an array constant compared with an array.
             Expr::BinaryOp {
                 left,

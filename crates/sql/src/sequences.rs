@@ -184,8 +184,11 @@ impl std::hash::Hash for SequenceFunction {
 
 impl SequenceFunction {
     /// The four functions, sharing one session's state.
-    pub(crate) fn all(sequences: Sequences) -> Vec<SequenceFunction> {
-        let session = Arc::new(Mutex::new(SessionSequences::default()));
+    /// The four functions over `session`'s values (one per session).
+    pub(crate) fn all(
+        sequences: Sequences,
+        session: Arc<Mutex<SessionSequences>>,
+    ) -> Vec<SequenceFunction> {
         [
             (
                 Kind::Nextval,

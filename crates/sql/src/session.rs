@@ -55,6 +55,10 @@ pub enum Output {
     },
     /// An empty query string.
     Empty,
+    /// `DEALLOCATE name`, `DEALLOCATE ALL` (`name` None) and `DISCARD ALL`:
+    /// the protocol layer, which holds the prepared statements, drops them
+    /// and answers with `tag`.
+    Deallocate { name: Option<String>, tag: String },
 }
 
 impl std::fmt::Debug for Output {
@@ -66,6 +70,7 @@ impl std::fmt::Debug for Output {
             Output::CopyIn(_) => write!(f, "CopyIn"),
             Output::CopyOut { .. } => write!(f, "CopyOut"),
             Output::Empty => write!(f, "Empty"),
+            Output::Deallocate { tag, .. } => write!(f, "Deallocate({tag})"),
         }
     }
 }
@@ -108,6 +113,8 @@ pub struct Session {
     pub(crate) stream_failed: Arc<AtomicBool>,
     /// Point changes' planned projections (see [`crate::point`]).
     pub(crate) point_plans: crate::point::PointPlans,
+    /// The sequence values this session got (`currval`, `lastval`).
+    sequence_values: Arc<parking_lot::Mutex<crate::sequences::SessionSequences>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -192,14 +199,22 @@ impl Session {
             crate::DEFAULT_USER,
         ));
         let context = tempora_query::session_context(reads.clone(), info.clone());
-        for function in SequenceFunction::all(engine.sequences.clone()) {
+        let sequence_values = Arc::new(parking_lot::Mutex::new(Default::default()));
+        for function in SequenceFunction::all(engine.sequences.clone(), sequence_values.clone()) {
             context.register_udf(ScalarUDF::from(function));
         }
+        let settings = Settings::new(info.clone());
+        for function in
+            crate::session_functions::all(id, settings.clone(), engine.advisory_locks.clone())
+        {
+            context.register_udf(function);
+        }
         Session {
+            sequence_values,
             engine,
             id,
             context,
-            settings: Settings::new(info.clone()),
+            settings,
             info,
             notices: Vec::new(),
             reads,
@@ -554,7 +569,39 @@ impl Session {
                 )
                 .await
             }
+            Statement::Deallocate { name, .. } => {
+                let all = name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all");
+                Ok(Output::Deallocate {
+                    name: (!all).then(|| crate::names::ident(name)),
+                    tag: if all { "DEALLOCATE ALL" } else { "DEALLOCATE" }.to_owned(),
+                })
+            }
+            Statement::Discard { object_type } => self.discard(*object_type),
             Statement::Set(set) => self.set(set),
+            Statement::Reset(reset) => {
+                match &reset.reset {
+                    ast::Reset::ALL => self.settings.reset_all(),
+                    ast::Reset::ConfigurationParameter(name) => {
+                        self.settings.reset(&name.to_string())
+                    }
+                }
+                Ok(Output::Command {
+                    tag: "RESET".to_owned(),
+                })
+            }
+            // tempora has no cursors and no notification channels: closing
+            // all of them and stopping to listen change nothing.
+            Statement::Close {
+                cursor: ast::CloseCursor::All,
+            } => Ok(Output::Command {
+                tag: "CLOSE CURSOR ALL".to_owned(),
+            }),
+            Statement::UNLISTEN { .. } => Ok(Output::Command {
+                tag: "UNLISTEN".to_owned(),
+            }),
+            Statement::LISTEN { .. } | Statement::NOTIFY { .. } => Err(Error::not_supported(
+                "LISTEN and NOTIFY (notification channels)",
+            )),
             Statement::ShowVariable { variable } => self.show(variable),
             Statement::StartTransaction { .. }
             | Statement::Commit { .. }
@@ -754,6 +801,46 @@ impl Session {
             }
             other => Err(Error::not_supported(format!("SET form \"{other}\""))),
         }
+    }
+
+    /// `DISCARD`: ALL resets the session as a new connection has it (its
+    /// settings, cached plans, sequence values; the protocol layer drops the
+    /// prepared statements), and is refused inside a block, as in PostgreSQL.
+    fn discard(&mut self, what: ast::DiscardObject) -> Result<Output> {
+        let command = |tag: &str| Output::Command {
+            tag: tag.to_owned(),
+        };
+        match what {
+            ast::DiscardObject::ALL => {
+                if self.transaction.is_some() {
+                    return Err(Error::Transaction {
+                        code: crate::SqlState::ActiveSqlTransaction,
+                        message: "DISCARD ALL cannot run inside a transaction block".to_owned(),
+                    });
+                }
+                self.settings.reset_all();
+                self.point_plans = Default::default();
+                self.engine.advisory_locks.unlock_all(self.id);
+                self.forget_sequence_values();
+                Ok(Output::Deallocate {
+                    name: None,
+                    tag: "DISCARD ALL".to_owned(),
+                })
+            }
+            ast::DiscardObject::PLANS => {
+                self.point_plans = Default::default();
+                Ok(command("DISCARD PLANS"))
+            }
+            ast::DiscardObject::SEQUENCES => {
+                self.forget_sequence_values();
+                Ok(command("DISCARD SEQUENCES"))
+            }
+            ast::DiscardObject::TEMP => Ok(command("DISCARD TEMP")),
+        }
+    }
+
+    fn forget_sequence_values(&mut self) {
+        *self.sequence_values.lock() = Default::default();
     }
 
     fn show(&mut self, variable: &[ast::Ident]) -> Result<Output> {

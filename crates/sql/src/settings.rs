@@ -112,6 +112,13 @@ pub(crate) fn show_all_schema() -> datafusion::arrow::datatypes::SchemaRef {
 }
 
 impl Settings {
+    /// `RESET ALL`: every setting back to its default.
+    pub(crate) fn reset_all(&self) {
+        for (name, _) in self.values.settings() {
+            self.reset(&name);
+        }
+    }
+
     /// `SHOW ALL`: every setting with its value.
     pub(crate) fn show_all(&self) -> Result<datafusion::arrow::array::RecordBatch> {
         use datafusion::arrow::array::StringArray;
@@ -139,7 +146,7 @@ impl Settings {
 
     /// `SET name = value`. Unknown names are accepted for extension
     /// namespaces (names with a dot), as PostgreSQL accepts custom settings.
-    pub(crate) fn set(&mut self, name: &str, value: &str) -> Result<()> {
+    pub(crate) fn set(&self, name: &str, value: &str) -> Result<()> {
         let key = name.to_ascii_lowercase();
         if self.values.setting(&key).is_none() && !key.contains('.') {
             return Err(Error::UnknownSetting {
@@ -184,7 +191,7 @@ impl Settings {
         Ok(())
     }
 
-    pub(crate) fn reset(&mut self, name: &str) {
+    pub(crate) fn reset(&self, name: &str) {
         let key = name.to_ascii_lowercase();
         if let Some((_, default)) = DEFAULTS.iter().find(|(k, _)| *k == key) {
             self.values.set_setting(&key, default.to_string());
@@ -208,7 +215,7 @@ mod tests {
 
     #[test]
     fn settings_behave_like_postgres() {
-        let mut settings = Settings::new(Arc::new(SessionInfo::new("postgres")));
+        let settings = Settings::new(Arc::new(SessionInfo::new("postgres")));
         assert_eq!(settings.get("TimeZone").unwrap(), "UTC");
         settings.set("application_name", "psql").unwrap();
         assert_eq!(settings.get("application_name").unwrap(), "psql");

@@ -798,11 +798,12 @@ impl Session {
 
 impl Drop for Session {
     /// A connection that ends inside a block rolls it back: its DDL is
-    /// undone and its tables released.
+    /// undone and its tables released; its advisory locks are released.
     fn drop(&mut self) {
         if self.transaction.is_some() {
             self.rollback();
         }
+        self.engine().advisory_locks.unlock_all(self.id);
     }
 }
 

@@ -319,9 +319,49 @@ pub fn decode_to_text(pg_type: PgType, bytes: &[u8]) -> Result<String> {
         | PgType::OidVector
         | PgType::OidArray
         | PgType::NameArray
-        | PgType::CharArray => {
-            return Err(invalid(pg_type));
+        | PgType::CharArray => decode_array(pg_type, bytes).ok_or_else(|| invalid(pg_type))?,
+    })
+}
+
+/// A one-dimensional array in binary (ndim, has-null flag, element OID,
+/// then length and lower bound per dimension, then the elements, each with
+/// its length) as its text form `{a,b}`. Elements are read as the array's
+/// element type, whatever OID the client sent for them.
+fn decode_array(pg_type: PgType, bytes: &[u8]) -> Option<String> {
+    let element = pg_type.element()?;
+    let read_i32 = |at: usize| -> Option<i32> {
+        Some(i32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    let dimensions = read_i32(0)?;
+    if dimensions == 0 {
+        return Some(if pg_type.is_vector() {
+            String::new()
+        } else {
+            "{}".to_owned()
+        });
+    }
+    if dimensions != 1 {
+        return None;
+    }
+    let count = usize::try_from(read_i32(12)?).ok()?;
+    let mut at = 20;
+    let mut items = Vec::with_capacity(count);
+    for _ in 0..count {
+        let length = read_i32(at)?;
+        at += 4;
+        if length < 0 {
+            items.push("NULL".to_owned());
+            continue;
         }
+        let value = bytes.get(at..at + length as usize)?;
+        at += length as usize;
+        let text = decode_to_text(element, value).ok()?;
+        items.push(crate::text::quote_array_item(&text));
+    }
+    Some(if pg_type.is_vector() {
+        items.join(" ")
+    } else {
+        format!("{{{}}}", items.join(","))
     })
 }
 
@@ -395,6 +435,30 @@ mod tests {
         )
         .unwrap();
         decode_numeric(&out).unwrap()
+    }
+
+    #[test]
+    fn binary_arrays_decode_to_their_text_form() {
+        let mut bytes = Vec::new();
+        for word in [1i32, 1, 26, 3, 1] {
+            bytes.extend_from_slice(&word.to_be_bytes());
+        }
+        for value in [Some(16_384u32), None, Some(7)] {
+            match value {
+                Some(v) => {
+                    bytes.extend_from_slice(&4i32.to_be_bytes());
+                    bytes.extend_from_slice(&v.to_be_bytes());
+                }
+                None => bytes.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        assert_eq!(
+            decode_to_text(PgType::OidArray, &bytes).unwrap(),
+            "{16384,NULL,7}"
+        );
+        assert!(decode_to_text(PgType::OidArray, &bytes[..10]).is_err());
+        let empty = [0u8; 12];
+        assert_eq!(decode_to_text(PgType::TextArray, &empty).unwrap(), "{}");
     }
 
     #[test]

@@ -263,6 +263,12 @@ pub enum ColumnBuilder {
     Date(Date32Builder),
     Interval(IntervalMonthDayNanoBuilder),
     Oid(UInt32Builder),
+    /// A one-dimensional array: each row's elements, read from `{a,b}`.
+    List {
+        element: PgType,
+        pg_type: PgType,
+        rows: Vec<Option<Vec<Option<String>>>>,
+    },
 }
 
 impl ColumnBuilder {
@@ -325,11 +331,11 @@ impl ColumnBuilder {
             | PgType::OidVector
             | PgType::OidArray
             | PgType::NameArray
-            | PgType::CharArray => {
-                return Err(Error::UnsupportedArrowType {
-                    data_type: pg_type.to_string(),
-                });
-            }
+            | PgType::CharArray => ColumnBuilder::List {
+                element: pg_type.element().unwrap_or(PgType::Text),
+                pg_type,
+                rows: Vec::with_capacity(capacity),
+            },
         })
     }
 
@@ -348,6 +354,7 @@ impl ColumnBuilder {
             ColumnBuilder::Date(b) => b.append_null(),
             ColumnBuilder::Interval(b) => b.append_null(),
             ColumnBuilder::Oid(b) => b.append_null(),
+            ColumnBuilder::List { rows, .. } => rows.push(None),
         }
     }
 
@@ -399,6 +406,9 @@ impl ColumnBuilder {
             ColumnBuilder::Date(b) => b.append_value(datetime::parse_date(text)?),
             ColumnBuilder::Interval(b) => b.append_value(datetime::parse_interval(text)?),
             ColumnBuilder::Oid(b) => b.append_value(parse_oid(text)?),
+            ColumnBuilder::List { pg_type, rows, .. } => {
+                rows.push(Some(parse_array(text, *pg_type)?))
+            }
         }
         Ok(())
     }
@@ -418,8 +428,131 @@ impl ColumnBuilder {
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
             ColumnBuilder::Interval(b) => Arc::new(b.finish()),
             ColumnBuilder::Oid(b) => Arc::new(b.finish()),
+            ColumnBuilder::List { element, rows, .. } => {
+                // Elements were checked as they were read.
+                finish_list(*element, std::mem::take(rows)).unwrap_or_else(|_| {
+                    datafusion::arrow::array::new_empty_array(&PgType::TextArray.arrow_type())
+                })
+            }
         }
     }
+}
+
+/// The elements of a one-dimensional array's text form (`{1,2}`,
+/// `{"a b",NULL}`; `int2vector`'s `1 2`), each checked against its type.
+pub fn parse_array(input: &str, pg_type: PgType) -> Result<Vec<Option<String>>> {
+    let element = pg_type.element().unwrap_or(PgType::Text);
+    let malformed = || Error::InvalidText {
+        type_name: pg_type.to_string(),
+        input: input.to_owned(),
+    };
+    let trimmed = input.trim();
+    let elements: Vec<Option<String>> = if pg_type.is_vector() {
+        trimmed
+            .split_ascii_whitespace()
+            .map(|e| Some(e.to_owned()))
+            .collect()
+    } else {
+        let inner = trimmed
+            .strip_prefix('{')
+            .and_then(|r| r.strip_suffix('}'))
+            .ok_or_else(malformed)?;
+        let mut elements = Vec::new();
+        let mut chars = inner.chars().peekable();
+        loop {
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+            if chars.peek().is_none() {
+                if !elements.is_empty() {
+                    return Err(malformed());
+                }
+                break;
+            }
+            let mut value = String::new();
+            let quoted = chars.peek() == Some(&'"');
+            if quoted {
+                chars.next();
+                loop {
+                    match chars.next() {
+                        Some('\\') => value.push(chars.next().ok_or_else(malformed)?),
+                        Some('"') => break,
+                        Some(c) => value.push(c),
+                        None => return Err(malformed()),
+                    }
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == ',' {
+                        break;
+                    }
+                    if c == '{' || c == '"' {
+                        // Nested arrays: tempora has one-dimensional arrays only.
+                        return Err(malformed());
+                    }
+                    value.push(c);
+                    chars.next();
+                }
+                value = value.trim().to_owned();
+            }
+            elements.push(if !quoted && value.eq_ignore_ascii_case("null") {
+                None
+            } else {
+                Some(value)
+            });
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+            match chars.next() {
+                Some(',') => continue,
+                None => break,
+                Some(_) => return Err(malformed()),
+            }
+        }
+        elements
+    };
+    // Check every element now, so that a bad one is this input's error.
+    let mut check = ColumnBuilder::new(element, 1)?;
+    for value in elements.iter().flatten() {
+        check.append_text(value)?;
+    }
+    Ok(elements)
+}
+
+fn finish_list(element: PgType, rows: Vec<Option<Vec<Option<String>>>>) -> Result<ArrayRef> {
+    use datafusion::arrow::array::ListArray;
+    use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
+    let mut values = ColumnBuilder::new(element, rows.len())?;
+    let mut lengths = Vec::with_capacity(rows.len());
+    let mut valid = Vec::with_capacity(rows.len());
+    for row in &rows {
+        match row {
+            Some(elements) => {
+                for value in elements {
+                    match value {
+                        Some(v) => values.append_text(v)?,
+                        None => values.append_null(),
+                    }
+                }
+                lengths.push(elements.len());
+                valid.push(true);
+            }
+            None => {
+                lengths.push(0);
+                valid.push(false);
+            }
+        }
+    }
+    let field = Arc::new(datafusion::arrow::datatypes::Field::new_list_field(
+        element.arrow_type(),
+        true,
+    ));
+    Ok(Arc::new(ListArray::new(
+        field,
+        OffsetBuffer::from_lengths(lengths),
+        values.finish(),
+        Some(NullBuffer::from(valid)),
+    )))
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a
@@ -649,7 +782,8 @@ pub fn format_value(
     Ok(true)
 }
 
-fn quote_array_item(item: &str) -> String {
+/// An array element as the text form quotes it (`"a b"`, `"NULL"`).
+pub fn quote_array_item(item: &str) -> String {
     let needs_quotes = item.is_empty()
         || item.eq_ignore_ascii_case("null")
         || item
@@ -736,6 +870,42 @@ mod tests {
             Err(Error::OutOfRange { .. })
         ));
         assert!(matches!(parse_int4("4x"), Err(Error::InvalidText { .. })));
+    }
+
+    #[test]
+    fn arrays_read_their_text_form() {
+        assert_eq!(
+            parse_array("{1, 2,NULL}", PgType::Int4Array).unwrap(),
+            vec![Some("1".into()), Some("2".into()), None]
+        );
+        assert_eq!(
+            parse_array(r#"{"a b","NULL",c,"q\"d"}"#, PgType::TextArray).unwrap(),
+            vec![
+                Some("a b".into()),
+                Some("NULL".into()),
+                Some("c".into()),
+                Some("q\"d".into())
+            ]
+        );
+        assert_eq!(
+            parse_array("{}", PgType::TextArray).unwrap(),
+            Vec::<Option<String>>::new()
+        );
+        assert_eq!(
+            parse_array("1 2", PgType::Int2Vector).unwrap(),
+            vec![Some("1".into()), Some("2".into())]
+        );
+        assert!(parse_array("{1,x}", PgType::Int4Array).is_err());
+        assert!(parse_array("1,2", PgType::Int4Array).is_err());
+        assert!(parse_array("{{1},{2}}", PgType::Int4Array).is_err());
+        let mut builder = ColumnBuilder::new(PgType::Int8Array, 2).unwrap();
+        builder.append_text("{5,6}").unwrap();
+        builder.append_null();
+        let array = builder.finish();
+        let mut out = String::new();
+        format_value(array.as_ref(), 0, PgType::Int8Array, &mut out).unwrap();
+        assert_eq!(out, "{5,6}");
+        assert!(array.is_null(1));
     }
 
     #[test]
