@@ -382,7 +382,7 @@ impl PgCatalogSchema {
             "pg_views" => (VIEWS, views_view(state)),
             "pg_indexes" => (INDEXES, indexes_view(state)),
             "pg_language" => (LANGUAGE, languages()),
-            "pg_description" => (DESCRIPTION, Vec::new()),
+            "pg_description" => (DESCRIPTION, descriptions(state)),
             "pg_shdescription" => (SHDESCRIPTION, Vec::new()),
             "pg_trigger" => (TRIGGER, Vec::new()),
             "pg_rewrite" => (REWRITE, Vec::new()),
@@ -1495,7 +1495,7 @@ fn available_extensions(state: &CatalogState) -> Vec<Vec<Cell>> {
             "timescaledb",
             TIMESCALEDB_VERSION,
             timescaledb_installed(state).then_some(TIMESCALEDB_VERSION),
-            "Enables scalable inserts and complex queries for time-series data (built into tempora)"
+            TIMESCALEDB_DESCRIPTION
         ],
     ]
 }
@@ -1823,6 +1823,24 @@ const DESCRIPTION: Columns = &[
     ("objsubid", Int4),
     ("description", Text),
 ];
+
+/// Comments: the extensions' (tempora has no COMMENT ON yet).
+fn descriptions(state: &CatalogState) -> Vec<Vec<Cell>> {
+    extensions(state)
+        .into_iter()
+        .map(|row| {
+            let oid = row[0].clone();
+            let description = match &row[1] {
+                Cell::Text(name) if name == "plpgsql" => "PL/pgSQL procedural language",
+                _ => TIMESCALEDB_DESCRIPTION,
+            };
+            vec![oid, Cell::Int(3079), Cell::Int(0), description.into()]
+        })
+        .collect()
+}
+
+const TIMESCALEDB_DESCRIPTION: &str =
+    "Enables scalable inserts and complex queries for time-series data (built into tempora)";
 
 const SHDESCRIPTION: Columns = &[("objoid", Oid), ("classoid", Oid), ("description", Text)];
 

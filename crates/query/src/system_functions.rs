@@ -734,6 +734,9 @@ pub fn all(store: Arc<Store>, session: Arc<SessionInfo>) -> Vec<ScalarUDF> {
     functions.push(ScalarUDF::from(Subscripts {
         signature: Signature::any(1, Volatility::Immutable),
     }));
+    functions.push(ScalarUDF::from(ExpandArray {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
     functions.push(ScalarUDF::from(TypeOf {
         signature: Signature::any(1, Volatility::Immutable),
     }));
@@ -882,6 +885,90 @@ impl ScalarUDFImpl for TypeOf {
     }
 }
 
+/// `information_schema._pg_expandarray(a)`'s rows as one list of
+/// `(x, n)` records (element, 1-based position), for `unnest`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ExpandArray {
+    signature: Signature,
+}
+
+impl ExpandArray {
+    fn record_fields(element: &DataType) -> datafusion::arrow::datatypes::Fields {
+        datafusion::arrow::datatypes::Fields::from(vec![
+            Field::new("x", element.clone(), true),
+            Field::new("n", DataType::Int32, false),
+        ])
+    }
+}
+
+impl ScalarUDFImpl for ExpandArray {
+    fn name(&self) -> &str {
+        EXPAND_ARRAY
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        let element = match arg_types.first() {
+            Some(DataType::List(field)) => field.data_type().clone(),
+            _ => return exec_err!("_pg_expandarray of a value that is not an array"),
+        };
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Struct(Self::record_fields(&element)),
+            true,
+        ))))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{Array, AsArray, Int32Array, ListArray, StructArray};
+        use datafusion::arrow::buffer::OffsetBuffer;
+        let array = args.args[0].to_array(args.number_rows)?;
+        let Some(list) = array.as_list_opt::<i32>() else {
+            return exec_err!("_pg_expandarray of a value that is not an array");
+        };
+        let element = list.value_type();
+        let mut positions = Vec::with_capacity(list.values().len());
+        let mut lengths = Vec::with_capacity(list.len());
+        for row in 0..list.len() {
+            let (start, end) = (list.value_offsets()[row], list.value_offsets()[row + 1]);
+            let length = if list.is_null(row) {
+                0
+            } else {
+                (end - start) as usize
+            };
+            positions.extend(1..=length as i32);
+            lengths.push(length);
+        }
+        // The elements of every row in order, as the offsets lay them out.
+        let mut elements = Vec::with_capacity(list.len());
+        for row in 0..list.len() {
+            if !list.is_null(row) {
+                elements.push(list.value(row));
+            }
+        }
+        let refs: Vec<&dyn Array> = elements.iter().map(|a| a.as_ref()).collect();
+        let values = if refs.is_empty() {
+            datafusion::arrow::array::new_empty_array(&element)
+        } else {
+            datafusion::arrow::compute::concat(&refs)?
+        };
+        let records = StructArray::try_new(
+            Self::record_fields(&element),
+            vec![values, Arc::new(Int32Array::from(positions))],
+            None,
+        )?;
+        let field = Arc::new(Field::new_list_field(
+            DataType::Struct(Self::record_fields(&element)),
+            true,
+        ));
+        Ok(ColumnarValue::Array(Arc::new(ListArray::try_new(
+            field,
+            OffsetBuffer::from_lengths(lengths),
+            Arc::new(records),
+            list.nulls().cloned(),
+        )?)))
+    }
+}
+
 fn list_length(value: &ScalarValue) -> Option<i64> {
     match value {
         ScalarValue::List(list) => {
@@ -893,6 +980,7 @@ fn list_length(value: &ScalarValue) -> Option<i64> {
 }
 
 pub const SUBSCRIPTS: &str = "__tempora_subscripts";
+pub const EXPAND_ARRAY: &str = "__tempora_expandarray";
 pub const REGCLASS_OID: &str = "__tempora_regclass_oid";
 pub const REGCLASS_NAME: &str = "__tempora_regclass_name";
 pub const REGTYPE_OID: &str = "__tempora_regtype_oid";

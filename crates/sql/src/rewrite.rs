@@ -19,7 +19,8 @@
 //!   the name where the value is shown (a select item, an ORDER BY key, or
 //!   cast on to text), else to the OID, which is what comparisons need.
 //! - `ARRAY(subquery)` is the `array_agg` of the subquery's column, and
-//!   `generate_subscripts(a, 1)` unnests `a`'s subscripts. `ARRAY(SELECT
+//!   `generate_subscripts(a, 1)` unnests `a`'s subscripts, and
+//!   `information_schema._pg_expandarray(a)` its `(x, n)` records. `ARRAY(SELECT
 //!   f(x) FROM unnest(a) x [WHERE p(x)])`, a map over an array, is
 //!   `array_transform(array_filter(a, x -> p(x)), x -> f(x))`.
 //! - A query that reads (as an inner join) a catalog that tempora keeps
@@ -330,6 +331,20 @@ fn rewrite_postgres_syntax(expr: &mut Expr) {
                     *current = op;
                 }
             }
+            // `(record).field`: the field of a composite value.
+            Expr::CompoundFieldAccess { root, access_chain }
+                if matches!(
+                    access_chain.as_slice(),
+                    [ast::AccessExpr::Dot(Expr::Identifier(_))]
+                ) =>
+            {
+                let [ast::AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice()
+                else {
+                    return;
+                };
+                let name = Expr::value(ast::Value::SingleQuotedString(crate::names::ident(field)));
+                *expr = call("get_field", vec![(**root).clone(), name]);
+            }
             // `interval '1 day 02:03'`: read by PostgreSQL's interval input
             // (as a cast of the text is), not DataFusion's.
             Expr::Interval(interval)
@@ -401,6 +416,17 @@ fn rewrite_postgres_syntax(expr: &mut Expr) {
                 match (&function.args, name.as_str()) {
                     (FunctionArguments::Subquery(query), "array") => {
                         *expr = array_of_subquery(query);
+                    }
+                    (
+                        FunctionArguments::List(list),
+                        "information_schema._pg_expandarray" | "_pg_expandarray",
+                    ) if list.args.len() == 1 => {
+                        let FunctionArg::Unnamed(FunctionArgExpr::Expr(array)) =
+                            list.args[0].clone()
+                        else {
+                            return;
+                        };
+                        *expr = call("unnest", vec![call(sys::EXPAND_ARRAY, vec![array])]);
                     }
                     (FunctionArguments::List(list), "generate_subscripts")
                         if !list.args.is_empty() =>

@@ -118,6 +118,21 @@ pub fn encode_value(
         (_, DataType::List(_)) if pg_type.element().is_some() => {
             encode_array(array, row, pg_type, out)?
         }
+        (PgType::Record, DataType::Struct(_)) => {
+            // Field count, then per field its type OID and value.
+            let record = array.as_struct();
+            out.extend_from_slice(&(record.num_columns() as i32).to_be_bytes());
+            for (index, column) in record.columns().iter().enumerate() {
+                let field_type = PgType::of_field(record.fields()[index].as_ref())?;
+                out.extend_from_slice(&(field_type.oid() as i32).to_be_bytes());
+                let length_at = out.len();
+                out.extend_from_slice(&(-1i32).to_be_bytes());
+                if encode_value(column.as_ref(), row, field_type, out)? {
+                    let length = (out.len() - length_at - 4) as i32;
+                    out[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+                }
+            }
+        }
         // Text-like types (text, varchar, json) and everything whose binary form is its text.
         _ => {
             let mut text = String::new();
@@ -320,6 +335,7 @@ pub fn decode_to_text(pg_type: PgType, bytes: &[u8]) -> Result<String> {
         | PgType::OidArray
         | PgType::NameArray
         | PgType::CharArray => decode_array(pg_type, bytes).ok_or_else(|| invalid(pg_type))?,
+        PgType::Record => return Err(invalid(pg_type)),
     })
 }
 

@@ -104,6 +104,8 @@ pub enum PgType {
     OidArray,
     NameArray,
     CharArray,
+    /// A composite value (an Arrow struct), as a function returns one.
+    Record,
 }
 
 /// Precision and scale used for an unconstrained `numeric`.
@@ -145,6 +147,7 @@ impl PgType {
             PgType::OidArray => 1028,
             PgType::NameArray => 1003,
             PgType::CharArray => 1002,
+            PgType::Record => 2249,
         }
     }
 
@@ -259,6 +262,8 @@ impl PgType {
                 let element = self.element().unwrap_or(PgType::Text).arrow_type();
                 DataType::List(Arc::new(Field::new_list_field(element, true)))
             }
+            // Records are only ever computed; their fields come with them.
+            PgType::Record => DataType::Struct(Default::default()),
         }
     }
 
@@ -278,6 +283,7 @@ impl PgType {
     }
 
     /// An Arrow field of this type, carrying the PgType in its metadata.
+    /// (Not for records, whose Arrow type depends on their fields.)
     pub fn arrow_field(&self, name: &str, nullable: bool) -> Field {
         let metadata = HashMap::from([(PG_TYPE_METADATA_KEY.to_owned(), self.to_string())]);
         Field::new(name, self.arrow_type(), nullable).with_metadata(metadata)
@@ -322,6 +328,7 @@ impl PgType {
             DataType::Date32 | DataType::Date64 => PgType::Date,
             DataType::Interval(_) | DataType::Duration(_) => PgType::Interval,
             DataType::Dictionary(_, value) => PgType::of_arrow(value)?,
+            DataType::Struct(_) => PgType::Record,
             DataType::List(item) | DataType::LargeList(item) | DataType::ListView(item) => {
                 match item.data_type() {
                     DataType::Int8 | DataType::Int16 | DataType::UInt8 => PgType::Int2Array,
@@ -409,6 +416,7 @@ impl PgType {
             ("oid[]", []) => PgType::OidArray,
             ("name[]", []) => PgType::NameArray,
             ("\"char\"[]" | "char[]", []) => PgType::CharArray,
+            ("record", []) => PgType::Record,
             _ => return None,
         })
     }
@@ -447,6 +455,7 @@ impl PgType {
             PgType::OidArray => "_oid",
             PgType::NameArray => "_name",
             PgType::CharArray => "_char",
+            PgType::Record => "record",
         }
     }
 
@@ -498,6 +507,7 @@ impl fmt::Display for PgType {
             PgType::OidArray => f.write_str("oid[]"),
             PgType::NameArray => f.write_str("name[]"),
             PgType::CharArray => f.write_str("\"char\"[]"),
+            PgType::Record => f.write_str("record"),
         }
     }
 }

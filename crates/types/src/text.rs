@@ -321,6 +321,11 @@ impl ColumnBuilder {
                 ColumnBuilder::Interval(IntervalMonthDayNanoBuilder::with_capacity(capacity))
             }
             PgType::Oid => ColumnBuilder::Oid(UInt32Builder::with_capacity(capacity)),
+            PgType::Record => {
+                return Err(Error::UnsupportedArrowType {
+                    data_type: "record input".to_owned(),
+                });
+            }
             PgType::Int8Array
             | PgType::TextArray
             | PgType::Float8Array
@@ -768,6 +773,22 @@ pub fn format_value(
             }
             out.push('}');
         }
+        DataType::Struct(_) => {
+            // A record: `(a,b)`, empty for NULL fields, quoted where needed.
+            let record = array.as_struct();
+            out.push('(');
+            for (index, column) in record.columns().iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                let field_type = PgType::of_field(record.fields()[index].as_ref())?;
+                let mut item = String::new();
+                if format_value(column.as_ref(), row, field_type, &mut item)? {
+                    out.push_str(&quote_record_item(&item));
+                }
+            }
+            out.push(')');
+        }
         DataType::Dictionary(_, _) => {
             let dictionary = array.as_any_dictionary();
             let key = dictionary.normalized_keys()[row];
@@ -780,6 +801,27 @@ pub fn format_value(
         }
     }
     Ok(true)
+}
+
+/// A record field as the text form quotes it (`"a b"`, `""` for empty).
+fn quote_record_item(item: &str) -> String {
+    let needs_quotes = item.is_empty()
+        || item
+            .chars()
+            .any(|c| matches!(c, '(' | ')' | ',' | '"' | '\\') || c.is_whitespace());
+    if !needs_quotes {
+        return item.to_owned();
+    }
+    let mut quoted = String::with_capacity(item.len() + 2);
+    quoted.push('"');
+    for c in item.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push(c);
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// An array element as the text form quotes it (`"a b"`, `"NULL"`).
