@@ -124,6 +124,13 @@ def sync_api():
 
         # Autocommit, and the transaction() context manager with savepoints.
         conn.autocommit = True
+        # SET of a reported setting arrives as ParameterStatus.
+        conn.execute("SET application_name = 'ingest-worker'")
+        check(conn.info.parameter_status("application_name") == "ingest-worker", "ParameterStatus")
+        notices = []
+        conn.add_notice_handler(lambda diag: notices.append(diag.message_primary))
+        conn.execute("CREATE TABLE IF NOT EXISTS events (a integer)")
+        check(notices == ['relation "events" already exists, skipping'], f"notices {notices}")
         with conn.transaction():
             conn.execute("INSERT INTO events (time, device) VALUES (%s, 'e')", (start,))
             try:

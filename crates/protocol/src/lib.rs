@@ -25,6 +25,7 @@ use pgwire::api::auth::{
     ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
 };
+use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::{
     CopyHandler, send_copy_both_response, send_copy_in_response, send_copy_out_response,
 };
@@ -45,12 +46,14 @@ use pgwire::api::{
     RandomPidSecretKeyGenerator, Type,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::extendedquery::{Parse, ParseComplete, Sync as PgSync};
 use pgwire::messages::response::{
     EmptyQueryResponse, NoticeResponse, ReadyForQuery, TransactionStatus,
 };
 use pgwire::messages::simplequery::Query;
+use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex;
 
@@ -130,11 +133,11 @@ impl Handler {
 
     fn connection<C: ClientInfo>(&self, client: &C) -> SharedConnection {
         let engine = self.engine.clone();
-        let (pid, _) = client.pid_and_secret_key();
+        let (pid, secret) = client.pid_and_secret_key();
         let connection: Arc<SharedConnection> =
             client.session_extensions().get_or_insert_with(|| {
                 let session = engine.session();
-                session.set_backend_pid(pid);
+                session.set_backend(pid, secret.to_bytes().to_vec());
                 Arc::new(Mutex::new(Connection {
                     session,
                     copy_in: None,
@@ -187,6 +190,13 @@ where
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
+    for (name, value) in session.take_parameter_changes() {
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                name, value,
+            )))
+            .await?;
+    }
     for notice in session.take_notices() {
         let info = ErrorInfo::new(
             notice.severity.to_owned(),
@@ -802,6 +812,8 @@ impl StartupHandler for Handler {
         }
         let (pid, secret) = self.pids.generate(client);
         client.set_pid_and_secret_key(pid, secret);
+        // The session exists (and can be canceled) from here on.
+        self.connection(client);
         finish_authentication(client, &Parameters).await?;
         Ok(())
     }
@@ -835,6 +847,21 @@ impl PgWireServerHandlers for Handlers {
 
     fn copy_handler(&self) -> Arc<impl CopyHandler> {
         self.handler.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.handler.clone()
+    }
+}
+
+/// A CancelRequest (psql's Ctrl-C) cancels the statement of the session
+/// with that process id and secret key; the reply is closing the socket.
+#[async_trait]
+impl CancelHandler for Handler {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        self.engine
+            .backends()
+            .cancel_request(request.pid, &request.secret_key.to_bytes());
     }
 }
 

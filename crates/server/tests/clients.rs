@@ -1131,3 +1131,112 @@ async fn binary_copy_in_stores_rows_and_refuses_damaged_data() {
         .get(0);
     assert_eq!(count, 500);
 }
+
+/// A statement too slow for `statement_timeout`, or canceled by the client
+/// (CancelRequest) or another session (`pg_cancel_backend`), ends with
+/// 57014 and the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_statements_are_canceled() {
+    use tokio_postgres::error::SqlState;
+    let slow = "SELECT count(*) FROM generate_series(1, 100000000000) AS g(i) WHERE i % 7 = 3";
+    let server = common::Server::start();
+    let client = server.connect().await;
+
+    client
+        .batch_execute("SET statement_timeout = '300ms'")
+        .await
+        .unwrap();
+    let error = client.query(slow, &[]).await.unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
+    let message = |e: &tokio_postgres::Error| e.as_db_error().map(|d| d.message().to_owned());
+    assert_eq!(
+        message(&error).as_deref(),
+        Some("canceling statement due to statement timeout")
+    );
+    client
+        .batch_execute("RESET statement_timeout")
+        .await
+        .unwrap();
+    let one: i32 = client
+        .query_one("SELECT 1::integer", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(one, 1);
+
+    let victim = server.connect().await;
+    let pid: i32 = victim
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let victim_token = victim.cancel_token();
+    let running = tokio::spawn(async move { victim.query(slow, &[]).await.map(|_| ()) });
+    // First by CancelRequest, then (a new query) by pg_cancel_backend.
+    let error = loop {
+        if running.is_finished() {
+            break running.await.unwrap().unwrap_err();
+        }
+        let _ = victim_token.cancel_query(tokio_postgres::NoTls).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
+    assert_eq!(
+        message(&error).as_deref(),
+        Some("canceling statement due to user request")
+    );
+
+    let victim = server.connect().await;
+    let pid_again: i32 = victim
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(pid, pid_again);
+    let running = tokio::spawn(async move { victim.query(slow, &[]).await.map(|_| ()) });
+    let error = loop {
+        if running.is_finished() {
+            break running.await.unwrap().unwrap_err();
+        }
+        client
+            .query_one("SELECT pg_cancel_backend($1)", &[&pid_again])
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
+    let unknown: bool = client
+        .query_one("SELECT pg_cancel_backend(-5)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!unknown, "no session has that pid");
+}
+
+/// A portal read in batches of rows (Execute with a row limit, then
+/// PortalSuspended), as drivers fetch large results.
+#[tokio::test]
+async fn portals_return_rows_in_batches() {
+    let server = common::Server::start();
+    let mut client = server.connect().await;
+    let transaction = client.transaction().await.unwrap();
+    let statement = transaction
+        .prepare("SELECT g FROM generate_series(1, 25) AS s(g) WHERE g > $1 ORDER BY g")
+        .await
+        .unwrap();
+    let portal = transaction.bind(&statement, &[&5i64]).await.unwrap();
+    let mut batches = Vec::new();
+    loop {
+        let rows = transaction.query_portal(&portal, 7).await.unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        batches.push(rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>());
+    }
+    transaction.commit().await.unwrap();
+    assert_eq!(
+        batches.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![7, 7, 6]
+    );
+    assert_eq!(batches.concat(), (6..=25).collect::<Vec<i64>>());
+}

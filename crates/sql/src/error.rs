@@ -139,6 +139,9 @@ pub enum Error {
     UndefinedTable { name: String },
     #[error("prepared statement \"{name}\" does not exist")]
     UndefinedPreparedStatement { name: String },
+    /// 57014: a cancel request or `statement_timeout`.
+    #[error("{message}")]
+    Canceled { message: String },
     #[error("column \"{column}\" of relation \"{table}\" does not exist")]
     UndefinedColumn { table: String, column: String },
     #[error("schema \"{name}\" does not exist")]
@@ -215,8 +218,6 @@ pub enum Error {
     DuplicateExtension { name: String },
     #[error("unrecognized configuration parameter \"{name}\"")]
     UnknownSetting { name: String },
-    #[error("canceling statement due to user request")]
-    Canceled,
     #[error(transparent)]
     DataFusion {
         #[from]
@@ -263,6 +264,7 @@ impl Error {
             Error::Syntax { .. } => SqlState::SyntaxError,
             Error::UndefinedTable { .. } => SqlState::UndefinedTable,
             Error::UndefinedPreparedStatement { .. } => SqlState::InvalidSqlStatementName,
+            Error::Canceled { .. } => SqlState::QueryCanceled,
             Error::UndefinedColumn { .. } => SqlState::UndefinedColumn,
             Error::UndefinedSchema { .. } => SqlState::UndefinedSchema,
             Error::DuplicateTable { .. } => SqlState::DuplicateTable,
@@ -292,7 +294,6 @@ impl Error {
             Error::ExtensionNotAvailable { .. } => SqlState::FeatureNotSupported,
             Error::DuplicateExtension { .. } => SqlState::DuplicateObject,
             Error::UnknownSetting { .. } => SqlState::UndefinedObject,
-            Error::Canceled => SqlState::QueryCanceled,
             Error::DataFusion { source } => datafusion_sqlstate(source),
             Error::Storage { source } => storage_sqlstate(source),
             Error::Catalog { source } => catalog_sqlstate(source),
@@ -611,7 +612,12 @@ mod tests {
                 tempora_types::text::parse_int2("99999").unwrap_err().into(),
                 "22003",
             ),
-            (Error::Canceled, "57014"),
+            (
+                Error::Canceled {
+                    message: "canceling statement due to statement timeout".into(),
+                },
+                "57014",
+            ),
             (
                 DataFusionError::Plan("table 'postgres.public.nope' not found".into()).into(),
                 "42P01",

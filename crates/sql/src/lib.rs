@@ -14,6 +14,7 @@
 //! state (settings, its DataFusion context, notices to deliver).
 
 mod alter;
+pub mod cancel;
 mod checks;
 pub mod copy;
 mod ddl;
@@ -61,6 +62,8 @@ pub struct Engine {
     pub(crate) ddl_locks: locks::DdlLocks,
     /// `pg_advisory_lock` and friends.
     pub(crate) advisory_locks: Arc<session_functions::AdvisoryLocks>,
+    /// Sessions by process id, for cancel requests.
+    backends: Arc<cancel::Backends>,
     next_session_id: std::sync::atomic::AtomicU64,
 }
 
@@ -80,12 +83,18 @@ impl Engine {
             table_locks: parking_lot::Mutex::new(std::collections::HashMap::new()),
             ddl_locks: locks::DdlLocks::default(),
             advisory_locks: Arc::default(),
+            backends: Arc::default(),
             next_session_id: std::sync::atomic::AtomicU64::new(1),
         }))
     }
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// The sessions by process id (CancelRequest, `pg_cancel_backend`).
+    pub fn backends(&self) -> &Arc<cancel::Backends> {
+        &self.backends
     }
 
     /// The lock UPDATE and DELETE of one table take (see `table_locks`).

@@ -115,7 +115,22 @@ pub struct Session {
     pub(crate) point_plans: crate::point::PointPlans,
     /// The sequence values this session got (`currval`, `lastval`).
     sequence_values: Arc<parking_lot::Mutex<crate::sequences::SessionSequences>>,
+    /// Cancels the running statement (see [`crate::cancel`]).
+    pub(crate) cancel: Arc<crate::cancel::Cancel>,
+    /// The values of the reported settings as the client last heard them.
+    reported: Vec<(&'static str, String)>,
 }
+
+/// The settings PostgreSQL reports in ParameterStatus whenever they change
+/// (its GUC_REPORT ones that a session can change), by their reported name.
+const REPORTED_SETTINGS: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "IntervalStyle",
+    "TimeZone",
+    "standard_conforming_strings",
+];
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -204,12 +219,21 @@ impl Session {
             context.register_udf(ScalarUDF::from(function));
         }
         let settings = Settings::new(info.clone());
-        for function in
-            crate::session_functions::all(id, settings.clone(), engine.advisory_locks.clone())
-        {
+        for function in crate::session_functions::all(
+            id,
+            settings.clone(),
+            engine.advisory_locks.clone(),
+            engine.backends.clone(),
+        ) {
             context.register_udf(function);
         }
+        let reported = REPORTED_SETTINGS
+            .iter()
+            .map(|name| (*name, settings.get(name).unwrap_or_default()))
+            .collect();
         Session {
+            reported,
+            cancel: Arc::default(),
             sequence_values,
             engine,
             id,
@@ -224,10 +248,11 @@ impl Session {
         }
     }
 
-    /// The process id the protocol announced for this connection
-    /// (`pg_backend_pid()`).
-    pub fn set_backend_pid(&self, pid: i32) {
+    /// The process id and secret key the protocol announced for this
+    /// connection (`pg_backend_pid()`, CancelRequest).
+    pub fn set_backend(&self, pid: i32, secret: Vec<u8>) {
         self.info.set_backend_pid(pid);
+        self.engine.backends.register(pid, secret, &self.cancel);
     }
 
     pub(crate) fn engine(&self) -> &Arc<Engine> {
@@ -274,6 +299,20 @@ impl Session {
             code,
             message: message.to_owned(),
         });
+    }
+
+    /// Reported settings that changed since the last call (`SET
+    /// application_name`), for ParameterStatus messages.
+    pub fn take_parameter_changes(&mut self) -> Vec<(String, String)> {
+        let mut changes = Vec::new();
+        for (name, reported) in &mut self.reported {
+            let current = self.settings.get(name).unwrap_or_default();
+            if *reported != current {
+                changes.push((name.to_string(), current.clone()));
+                *reported = current;
+            }
+        }
+        changes
     }
 
     /// Notices raised since the last call, to send before the statement's result.
@@ -467,15 +506,57 @@ impl Session {
         }
         self.check_not_failed(statement)?;
         let ddl = catalog_change(statement).is_some();
+        let timeout = crate::cancel::parse_timeout(&self.settings.get("statement_timeout")?)?;
+        let running = self.cancel.start(timeout);
+        let cancel = self.cancel.clone();
+        let canceled = || {
+            cancel.check().err().unwrap_or(Error::Canceled {
+                message: "canceling statement due to user request".to_owned(),
+            })
+        };
+        let reads_only = reads_only(statement);
         let result = async {
-            self.lock_named_tables(statement, ddl).await?;
-            let output = self.execute_statement(statement, params).await?;
+            tokio::select! {
+                locked = self.lock_named_tables(statement, ddl) => locked?,
+                () = cancel.canceled() => return Err(canceled()),
+            }
+            // A read stops where it is; a write is only refused before its
+            // commit (see `cancel`).
+            let output = if reads_only {
+                tokio::select! {
+                    output = self.execute_statement(statement, params) => output?,
+                    () = cancel.canceled() => return Err(canceled()),
+                }
+            } else {
+                self.execute_statement(statement, params).await?
+            };
             if ddl {
                 self.after_block_ddl(statement).await?;
             }
             Ok(output)
         }
         .await;
+        let result = result.map(|output| match output {
+            Output::Stream {
+                schema,
+                stream,
+                tag,
+            } => Output::Stream {
+                schema,
+                stream: Box::pin(crate::cancel::CancelableStream::new(stream, running)),
+                tag,
+            },
+            Output::CopyOut {
+                format,
+                schema,
+                stream,
+            } => Output::CopyOut {
+                format,
+                schema,
+                stream: Box::pin(crate::cancel::CancelableStream::new(stream, running)),
+            },
+            other => other,
+        });
         if result.is_err() {
             self.statement_failed();
         }
@@ -627,11 +708,12 @@ impl Session {
         let catalog = self.engine.store().catalog().snapshot();
         let expanded = crate::views::expand(&catalog, statement)?;
         let statement = expanded.as_ref().unwrap_or(statement);
-        Ok(state
+        let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(
                 crate::rewrite::for_datafusion(statement),
             )))
-            .await?)
+            .await?;
+        Ok(function_parameter_types(plan)?)
     }
 
     /// Binds text parameters to a plan's placeholders, parsing each as its inferred type.
@@ -915,6 +997,69 @@ impl Session {
 
 /// The command name of a statement that changes the catalog, which tempora
 /// does not run inside a transaction block.
+/// Gives a parameter that is a function's argument the type the function
+/// takes there, where DataFusion left it untyped (`pg_cancel_backend($1)`
+/// takes an integer), as PostgreSQL infers parameter types.
+fn function_parameter_types(plan: LogicalPlan) -> datafusion::error::Result<LogicalPlan> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::{Expr as DfExpr, TypeSignature};
+    plan.transform_up_with_subqueries(|node| {
+        node.map_expressions(|expr| {
+            expr.transform_up(|e| {
+                let DfExpr::ScalarFunction(mut call) = e else {
+                    return Ok(Transformed::no(e));
+                };
+                // The first exact signature of the call's arity.
+                let arity = call.args.len();
+                let signature = &call.func.signature().type_signature;
+                let exact = match signature {
+                    TypeSignature::OneOf(list) => list.iter().find_map(|s| match s {
+                        TypeSignature::Exact(types) if types.len() == arity => Some(types.clone()),
+                        _ => None,
+                    }),
+                    TypeSignature::Exact(types) if types.len() == arity => Some(types.clone()),
+                    _ => None,
+                };
+                let Some(types) = exact else {
+                    return Ok(Transformed::no(DfExpr::ScalarFunction(call)));
+                };
+                let mut changed = false;
+                for (arg, data_type) in call.args.iter_mut().zip(types) {
+                    if let DfExpr::Placeholder(placeholder) = arg
+                        && placeholder.field.is_none()
+                    {
+                        placeholder.field = Some(std::sync::Arc::new(
+                            datafusion::arrow::datatypes::Field::new("", data_type, true),
+                        ));
+                        changed = true;
+                    }
+                }
+                Ok(if changed {
+                    Transformed::yes(DfExpr::ScalarFunction(call))
+                } else {
+                    Transformed::no(DfExpr::ScalarFunction(call))
+                })
+            })
+        })
+    })
+    .map(|t| t.data)
+}
+
+/// Whether a statement only reads, so that canceling it can stop it at
+/// any point.
+fn reads_only(statement: &Statement) -> bool {
+    match statement {
+        Statement::Query(query) => timescale::api_call(query).is_none(),
+        Statement::Explain {
+            statement: inner,
+            analyze,
+            ..
+        } => !*analyze || matches!(inner.as_ref(), Statement::Query(_)),
+        Statement::ShowVariable { .. } => true,
+        _ => false,
+    }
+}
+
 fn catalog_change(statement: &Statement) -> Option<&'static str> {
     match statement {
         Statement::CreateTable(_) => Some("CREATE TABLE"),

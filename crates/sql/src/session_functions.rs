@@ -1,5 +1,5 @@
 //! Functions that act on the session or the server rather than on values:
-//! `set_config()`, and PostgreSQL's advisory locks (`pg_advisory_lock`,
+//! `set_config()`, `pg_cancel_backend()`, and PostgreSQL's advisory locks (`pg_advisory_lock`,
 //! `pg_try_advisory_lock`, `pg_advisory_unlock`, `pg_advisory_unlock_all`)
 //! that migration tools (Ecto, Flyway) and job runners take.
 //!
@@ -103,6 +103,7 @@ enum Kind {
     TryLock,
     Unlock,
     UnlockAll,
+    CancelBackend,
 }
 
 /// One session's instance of one of these functions.
@@ -112,6 +113,7 @@ struct SessionFunction {
     session: SessionId,
     settings: Settings,
     locks: Arc<AdvisoryLocks>,
+    backends: Arc<crate::cancel::Backends>,
 }
 
 impl std::fmt::Debug for SessionFunction {
@@ -211,6 +213,12 @@ impl SessionFunction {
                 self.locks.unlock_all(self.session);
                 Ok(ScalarValue::Utf8(Some(String::new())))
             }
+            Kind::CancelBackend => match values.first().map(|v| v.cast_to(&DataType::Int32)) {
+                Some(Ok(ScalarValue::Int32(Some(pid)))) => {
+                    Ok(ScalarValue::Boolean(Some(self.backends.cancel(pid))))
+                }
+                _ => Ok(ScalarValue::Boolean(None)),
+            },
         }
     }
 }
@@ -223,6 +231,7 @@ impl ScalarUDFImpl for SessionFunction {
             Kind::TryLock => "pg_try_advisory_lock",
             Kind::Unlock => "pg_advisory_unlock",
             Kind::UnlockAll => "pg_advisory_unlock_all",
+            Kind::CancelBackend => "pg_cancel_backend",
         }
     }
     fn signature(&self) -> &Signature {
@@ -230,7 +239,7 @@ impl ScalarUDFImpl for SessionFunction {
     }
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(match self.kind {
-            Kind::TryLock | Kind::Unlock => DataType::Boolean,
+            Kind::TryLock | Kind::Unlock | Kind::CancelBackend => DataType::Boolean,
             // void results print as empty text.
             Kind::SetConfig | Kind::Lock | Kind::UnlockAll => DataType::Utf8,
         })
@@ -258,6 +267,7 @@ pub(crate) fn all(
     session: SessionId,
     settings: Settings,
     locks: Arc<AdvisoryLocks>,
+    backends: Arc<crate::cancel::Backends>,
 ) -> Vec<ScalarUDF> {
     let key = Signature::one_of(
         vec![TypeSignature::Any(1), TypeSignature::Any(2)],
@@ -269,6 +279,16 @@ pub(crate) fn all(
         (Kind::TryLock, key.clone()),
         (Kind::Unlock, key),
         (Kind::UnlockAll, Signature::nullary(Volatility::Volatile)),
+        (
+            Kind::CancelBackend,
+            Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Int32]),
+                    TypeSignature::Exact(vec![DataType::Int64]),
+                ],
+                Volatility::Volatile,
+            ),
+        ),
     ]
     .into_iter()
     .map(|(kind, signature)| {
@@ -278,6 +298,7 @@ pub(crate) fn all(
             session,
             settings: settings.clone(),
             locks: locks.clone(),
+            backends: backends.clone(),
         })
     })
     .collect()

@@ -359,6 +359,8 @@ impl Session {
         on_conflict: OnConflict,
     ) -> Result<Committed> {
         let store = self.engine().store().clone();
+        // The last point at which a cancel request stops a write.
+        self.cancel.check()?;
         if self.transaction.as_ref().is_some_and(|t| t.read_only) {
             return Err(error(
                 SqlState::ReadOnlySqlTransaction,
