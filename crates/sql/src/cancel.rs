@@ -213,7 +213,7 @@ impl Backends {
             .sessions
             .lock()
             .get(&pid)
-            .and_then(|(_, c)| c.upgrade());
+            .and_then(|b| b.cancel.upgrade());
         match cancel {
             Some(cancel) => {
                 cancel.request();
