@@ -281,6 +281,21 @@ pub struct ViewDef {
     pub column_types: Vec<PgType>,
 }
 
+/// A role: a user that may log in, or a group of privileges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleDef {
+    pub name: String,
+    pub superuser: bool,
+    pub login: bool,
+    /// The password as PostgreSQL stores it for SCRAM-SHA-256:
+    /// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` (base64),
+    /// never the password itself.
+    pub password_verifier: Option<String>,
+}
+
+/// The superuser every data directory has, as a fresh PostgreSQL has.
+pub const SUPERUSER: &str = "postgres";
+
 /// One consistent picture of the whole catalog.
 #[derive(Debug, Clone, Default)]
 pub struct CatalogState {
@@ -289,11 +304,35 @@ pub struct CatalogState {
     pub chunks: BTreeMap<ChunkId, Arc<ChunkDef>>,
     pub sequences: BTreeMap<String, SequenceDef>,
     pub views: BTreeMap<String, ViewDef>,
+    /// Roles besides the built-in superuser, and the superuser once it has a
+    /// password.
+    pub roles: BTreeMap<String, RoleDef>,
     /// Counters and storage positions, such as `next_id` and `checkpoint_wal_file`.
     pub meta: BTreeMap<String, u64>,
 }
 
 impl CatalogState {
+    /// The role called `name`: a stored one, or the built-in superuser.
+    pub fn role(&self, name: &str) -> Option<RoleDef> {
+        match self.roles.get(name) {
+            Some(role) => Some(role.clone()),
+            None if name == SUPERUSER => Some(RoleDef {
+                name: SUPERUSER.to_owned(),
+                superuser: true,
+                login: true,
+                password_verifier: None,
+            }),
+            None => None,
+        }
+    }
+
+    /// Every role, the superuser first.
+    pub fn all_roles(&self) -> Vec<RoleDef> {
+        let mut roles: Vec<RoleDef> = self.role(SUPERUSER).into_iter().collect();
+        roles.extend(self.roles.values().filter(|r| r.name != SUPERUSER).cloned());
+        roles
+    }
+
     pub fn table_by_name(&self, name: &str) -> Option<&Arc<TableDef>> {
         self.table_names
             .get(name)

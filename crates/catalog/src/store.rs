@@ -1,7 +1,7 @@
 //! Persistence of the catalog in redb.
 //!
-//! Six redb tables hold the entries: `tables` and `chunks` keyed by id,
-//! `sequences` and `views` keyed by name (values are JSON), `meta`
+//! Seven redb tables hold the entries: `tables` and `chunks` keyed by id,
+//! `sequences`, `views` and `roles` keyed by name (values are JSON), `meta`
 //! (name -> u64), and `undo` (mark -> JSON list of before-images).
 //! A [`CatalogTxn`] records which keys it changed; `transact` writes exactly
 //! those in one redb write transaction. redb commits with fsync, so once
@@ -27,7 +27,9 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{CatalogState, ChunkDef, ChunkId, SequenceDef, TableDef, TableId, ViewDef};
+use crate::model::{
+    CatalogState, ChunkDef, ChunkId, RoleDef, SequenceDef, TableDef, TableId, ViewDef,
+};
 use crate::{Error, Result};
 
 const TABLES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("tables");
@@ -36,6 +38,7 @@ const SEQUENCES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sequen
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const VIEWS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("views");
 const UNDO: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("undo");
+const ROLES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("roles");
 
 /// Key in `meta` of the next id handed out for tables and chunks.
 const NEXT_ID: &str = "next_id";
@@ -64,6 +67,10 @@ enum UndoEntry {
         name: String,
         before: Option<ViewDef>,
     },
+    Role {
+        name: String,
+        before: Option<RoleDef>,
+    },
 }
 
 impl UndoEntry {
@@ -74,6 +81,7 @@ impl UndoEntry {
             UndoEntry::Chunk { id, .. } => (1, id.to_string()),
             UndoEntry::Sequence { name, .. } => (2, name.clone()),
             UndoEntry::View { name, .. } => (3, name.clone()),
+            UndoEntry::Role { name, .. } => (4, name.clone()),
         }
     }
 }
@@ -121,6 +129,7 @@ impl Catalog {
             write.open_table(META)?;
             write.open_table(VIEWS)?;
             write.open_table(UNDO)?;
+            write.open_table(ROLES)?;
             write.commit()?;
         }
         let read = db.begin_read()?;
@@ -153,6 +162,11 @@ impl Catalog {
         for entry in read.open_table(META)?.iter()? {
             let (key, value) = entry?;
             state.meta.insert(key.value().to_owned(), value.value());
+        }
+        for entry in read.open_table(ROLES)?.iter()? {
+            let (key, value) = entry?;
+            let role: RoleDef = decode(&format!("roles/{}", key.value()), value.value())?;
+            state.roles.insert(role.name.clone(), role);
         }
         let mut undo = BTreeMap::new();
         for entry in read.open_table(UNDO)?.iter()? {
@@ -201,6 +215,7 @@ impl Catalog {
             chunks: BTreeSet::new(),
             sequences: BTreeSet::new(),
             views: BTreeSet::new(),
+            roles: BTreeSet::new(),
             meta: BTreeSet::new(),
             forget_undo: BTreeSet::new(),
         };
@@ -242,6 +257,10 @@ impl Catalog {
             .chain(txn.views.iter().map(|name| UndoEntry::View {
                 name: name.clone(),
                 before: base.views.get(name).cloned(),
+            }))
+            .chain(txn.roles.iter().map(|name| UndoEntry::Role {
+                name: name.clone(),
+                before: base.roles.get(name).cloned(),
             }));
         for entry in changed {
             if known.insert(entry.key()) {
@@ -302,6 +321,10 @@ impl Catalog {
                         Some(view) => txn.put_view(view),
                         None => txn.drop_view(&name),
                     },
+                    UndoEntry::Role { name, before } => match before {
+                        Some(role) => txn.put_role(role),
+                        None => txn.drop_role(&name),
+                    },
                 }
             }
             let orphans: Vec<ChunkId> = txn
@@ -324,6 +347,7 @@ impl Catalog {
             && txn.chunks.is_empty()
             && txn.sequences.is_empty()
             && txn.views.is_empty()
+            && txn.roles.is_empty()
             && txn.meta.is_empty()
             && txn.forget_undo.is_empty()
         {
@@ -382,6 +406,17 @@ impl Catalog {
                     }
                 }
             }
+            let mut roles = write.open_table(ROLES)?;
+            for name in &txn.roles {
+                match txn.state.roles.get(name) {
+                    Some(role) => {
+                        roles.insert(name.as_str(), encode(role).as_slice())?;
+                    }
+                    None => {
+                        roles.remove(name.as_str())?;
+                    }
+                }
+            }
             let mut meta = write.open_table(META)?;
             for key in &txn.meta {
                 match txn.state.meta.get(key) {
@@ -406,6 +441,7 @@ pub struct CatalogTxn {
     chunks: BTreeSet<ChunkId>,
     sequences: BTreeSet<String>,
     views: BTreeSet<String>,
+    roles: BTreeSet<String>,
     meta: BTreeSet<String>,
     /// Marks whose tentative changes this transaction makes final.
     forget_undo: BTreeSet<u64>,
@@ -530,6 +566,17 @@ impl CatalogTxn {
     pub fn put_view(&mut self, view: ViewDef) {
         self.views.insert(view.name.clone());
         self.state.views.insert(view.name.clone(), view);
+    }
+
+    /// Adds or replaces a role.
+    pub fn put_role(&mut self, role: RoleDef) {
+        self.roles.insert(role.name.clone());
+        self.state.roles.insert(role.name.clone(), role);
+    }
+
+    pub fn drop_role(&mut self, name: &str) {
+        self.state.roles.remove(name);
+        self.roles.insert(name.to_owned());
     }
 
     pub fn drop_view(&mut self, name: &str) {

@@ -21,9 +21,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
+use pgwire::api::auth::driver::{AuthDriver, AuthOutcome};
+use pgwire::api::auth::mechanism::AuthMechanismFactory;
+use pgwire::api::auth::sasl::scram::{ScramAuth, ScramSecret};
 use pgwire::api::auth::{
-    ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
-    save_startup_parameters_to_metadata,
+    AuthSource, LoginInfo, Password, ServerParameterProvider, StartupHandler,
+    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::{
@@ -113,14 +116,23 @@ pub struct Handler {
     engine: Arc<Engine>,
     parser: Arc<StatementParser>,
     pids: RandomPidSecretKeyGenerator,
+    auth: AuthMode,
+    scram: ScramAuth,
+    driver: AuthDriver<Arc<Parameters>>,
 }
 
 impl Handler {
-    pub fn new(engine: Arc<Engine>) -> Arc<Handler> {
+    pub fn new(engine: Arc<Engine>, auth: AuthMode) -> Arc<Handler> {
+        let scram = ScramAuth::new(Arc::new(RoleVerifiers {
+            engine: engine.clone(),
+        }));
         Arc::new(Handler {
             engine,
             parser: Arc::new(StatementParser),
             pids: RandomPidSecretKeyGenerator::default(),
+            auth,
+            scram,
+            driver: AuthDriver::new(Arc::new(Parameters)),
         })
     }
 
@@ -769,6 +781,93 @@ impl ServerParameterProvider for Parameters {
     }
 }
 
+/// How clients prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Any client that names a role that may log in (the embedded default,
+    /// on loopback only).
+    Trust,
+    /// SCRAM-SHA-256 against the role's stored verifier.
+    Scram,
+}
+
+/// The roles' SCRAM verifiers, as pgwire's SCRAM exchange asks for them.
+#[derive(Debug)]
+struct RoleVerifiers {
+    engine: Arc<Engine>,
+}
+
+// The trait elides LoginInfo's lifetime; async_trait needs the impl to match.
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait]
+impl AuthSource for RoleVerifiers {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        Err(PgWireError::InvalidPassword(
+            login.user().unwrap_or_default().to_owned(),
+        ))
+    }
+
+    async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<()>)> {
+        let user = login.user().unwrap_or_default();
+        // A role without a password cannot log in with one, as in PostgreSQL.
+        let verifier = self
+            .engine
+            .role(user)
+            .and_then(|role| role.password_verifier)
+            .and_then(|v| tempora_sql::roles::parse_verifier(&v))
+            .ok_or_else(|| PgWireError::InvalidPassword(user.to_owned()))?;
+        Ok((
+            ScramSecret::Verifier {
+                salt: verifier.salt,
+                iterations: verifier.iterations,
+                stored_key: verifier.stored_key,
+                server_key: verifier.server_key,
+            },
+            None,
+        ))
+    }
+}
+
+fn fatal(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_owned(),
+        code.to_owned(),
+        message,
+    )))
+}
+
+impl Handler {
+    /// After the client proved itself: the session is made (and can be
+    /// canceled) before AuthenticationOk, ParameterStatus, BackendKeyData
+    /// and ReadyForQuery go out.
+    async fn complete_startup<C>(
+        &self,
+        client: &mut C,
+        final_message: Option<pgwire::messages::startup::Authentication>,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(message) = final_message {
+            client
+                .send(PgWireBackendMessage::Authentication(message))
+                .await?;
+        }
+        let (pid, secret) = self.pids.generate(client);
+        client.set_pid_and_secret_key(pid, secret);
+        let connection = self.connection(client);
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_default();
+        connection.lock().await.session.set_user(&user);
+        finish_authentication(client, &Parameters).await
+    }
+}
+
 #[async_trait]
 impl StartupHandler for Handler {
     async fn on_startup<C>(
@@ -781,42 +880,125 @@ impl StartupHandler for Handler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgWireFrontendMessage::Startup(startup) = message else {
-            return Ok(());
-        };
-        protocol_negotiation(client, &startup).await?;
-        save_startup_parameters_to_metadata(client, &startup);
-        let user = client
-            .metadata()
-            .get(METADATA_USER)
-            .cloned()
-            .unwrap_or_default();
-        let database = client
-            .metadata()
-            .get(METADATA_DATABASE)
-            .cloned()
-            .unwrap_or_else(|| user.clone());
-        if user != SUPERUSER {
-            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                "FATAL".to_owned(),
-                "28000".to_owned(),
-                format!("role \"{user}\" does not exist"),
-            ))));
+        match message {
+            PgWireFrontendMessage::Startup(startup) => {
+                protocol_negotiation(client, &startup).await?;
+                save_startup_parameters_to_metadata(client, &startup);
+                let user = client
+                    .metadata()
+                    .get(METADATA_USER)
+                    .cloned()
+                    .unwrap_or_default();
+                let database = client
+                    .metadata()
+                    .get(METADATA_DATABASE)
+                    .cloned()
+                    .unwrap_or_else(|| user.clone());
+                if self.auth == AuthMode::Trust {
+                    match self.engine.role(&user) {
+                        None => {
+                            return Err(fatal("28000", format!("role \"{user}\" does not exist")));
+                        }
+                        Some(role) if !role.login => {
+                            return Err(fatal(
+                                "28000",
+                                format!("role \"{user}\" is not permitted to log in"),
+                            ));
+                        }
+                        Some(_) => {}
+                    }
+                }
+                if database != DATABASE {
+                    return Err(fatal(
+                        "3D000",
+                        format!("database \"{database}\" does not exist"),
+                    ));
+                }
+                match self.auth {
+                    AuthMode::Trust => self.complete_startup(client, None).await,
+                    AuthMode::Scram => {
+                        let mechanism = self.scram.create();
+                        match self.driver.begin_authentication(client, mechanism).await? {
+                            AuthOutcome::InProgress => Ok(()),
+                            AuthOutcome::Authenticated { final_message, .. } => {
+                                self.complete_startup(client, final_message).await
+                            }
+                        }
+                    }
+                }
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(message) => {
+                match self.driver.advance_authentication(client, message).await {
+                    Ok(AuthOutcome::InProgress) => Ok(()),
+                    Ok(AuthOutcome::Authenticated { final_message, .. }) => {
+                        // A role that may not log in is refused only once it
+                        // proved who it is, as PostgreSQL does.
+                        let user = client
+                            .metadata()
+                            .get(METADATA_USER)
+                            .cloned()
+                            .unwrap_or_default();
+                        if !self.engine.role(&user).is_some_and(|r| r.login) {
+                            return Err(fatal(
+                                "28000",
+                                format!("role \"{user}\" is not permitted to log in"),
+                            ));
+                        }
+                        self.complete_startup(client, final_message).await
+                    }
+                    Err(PgWireError::InvalidPassword(_)) => {
+                        let user = client
+                            .metadata()
+                            .get(METADATA_USER)
+                            .cloned()
+                            .unwrap_or_default();
+                        Err(fatal(
+                            "28P01",
+                            format!("password authentication failed for user \"{user}\""),
+                        ))
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            _ => Ok(()),
         }
-        if database != DATABASE {
-            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                "FATAL".to_owned(),
-                "3D000".to_owned(),
-                format!("database \"{database}\" does not exist"),
-            ))));
-        }
-        let (pid, secret) = self.pids.generate(client);
-        client.set_pid_and_secret_key(pid, secret);
-        // The session exists (and can be canceled) from here on.
-        self.connection(client);
-        finish_authentication(client, &Parameters).await?;
-        Ok(())
     }
+}
+
+/// Errors setting up TLS.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {reason}")]
+    Pem { path: String, reason: String },
+    #[error("TLS certificate and key do not fit together: {0}")]
+    Config(#[from] tokio_rustls::rustls::Error),
+}
+
+/// The TLS acceptor for a PEM certificate chain and private key, with
+/// rustls and the ring provider; clients that ask for SSL (`sslmode=require`)
+/// get TLS, others stay plain.
+pub fn tls_acceptor(
+    certificate: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<pgwire::tokio::TlsAcceptor, TlsError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let pem_error = |path: &std::path::Path, e: rustls_pki_types::pem::Error| TlsError::Pem {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let chain = CertificateDer::pem_file_iter(certificate)
+        .map_err(|e| pem_error(certificate, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(certificate, e))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok(pgwire::tokio::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// The handler set pgwire serves a socket with.
@@ -825,9 +1007,9 @@ pub struct Handlers {
 }
 
 impl Handlers {
-    pub fn new(engine: Arc<Engine>) -> Arc<Handlers> {
+    pub fn new(engine: Arc<Engine>, auth: AuthMode) -> Arc<Handlers> {
         Arc::new(Handlers {
-            handler: Handler::new(engine),
+            handler: Handler::new(engine, auth),
         })
     }
 }
@@ -866,8 +1048,12 @@ impl CancelHandler for Handler {
 }
 
 /// Serves one accepted connection until it closes.
-pub async fn serve_connection(socket: tokio::net::TcpStream, handlers: Arc<Handlers>) {
-    if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {
+pub async fn serve_connection(
+    socket: tokio::net::TcpStream,
+    tls: Option<pgwire::tokio::TlsAcceptor>,
+    handlers: Arc<Handlers>,
+) {
+    if let Err(error) = pgwire::tokio::process_socket(socket, tls, handlers).await {
         tracing::debug!(%error, "connection ended with an I/O error");
     }
 }

@@ -367,8 +367,8 @@ impl PgCatalogSchema {
             "pg_am" => (AM, access_methods()),
             "pg_proc" => (PROC, functions()),
             "pg_database" => (DATABASE, databases()),
-            "pg_roles" => (ROLES, roles()),
-            "pg_user" => (USER, users()),
+            "pg_roles" => (ROLES, roles(state)),
+            "pg_user" => (USER, users(state)),
             "pg_settings" => (SETTINGS, settings(&self.session)),
             "pg_extension" => (EXTENSION, extensions(state)),
             "pg_available_extensions" => (AVAILABLE_EXTENSIONS, available_extensions(state)),
@@ -1341,22 +1341,38 @@ const ROLES: Columns = &[
     ("oid", Oid),
 ];
 
-fn roles() -> Vec<Vec<Cell>> {
-    vec![row![
-        OWNER_NAME,
-        true,
-        true,
-        true,
-        true,
-        true,
-        true,
-        -1i32,
-        "********",
-        Cell::Null,
-        true,
-        Cell::Null,
+/// A role's OID: the superuser's is PostgreSQL's 10; others come from
+/// the name.
+pub fn role_oid(name: &str) -> u32 {
+    if name == tempora_catalog::SUPERUSER {
         OWNER
-    ]]
+    } else {
+        oids::named("role", name)
+    }
+}
+
+fn roles(state: &CatalogState) -> Vec<Vec<Cell>> {
+    state
+        .all_roles()
+        .into_iter()
+        .map(|role| {
+            row![
+                role.name.clone(),
+                role.superuser,
+                true,
+                role.superuser,
+                role.superuser,
+                role.login,
+                role.superuser,
+                -1i32,
+                "********",
+                Cell::Null,
+                role.superuser,
+                Cell::Null,
+                role_oid(&role.name)
+            ]
+        })
+        .collect()
 }
 
 const USER: Columns = &[
@@ -1371,18 +1387,25 @@ const USER: Columns = &[
     ("useconfig", TextArray),
 ];
 
-fn users() -> Vec<Vec<Cell>> {
-    vec![row![
-        OWNER_NAME,
-        OWNER,
-        true,
-        true,
-        true,
-        true,
-        "********",
-        Cell::Null,
-        Cell::Null
-    ]]
+fn users(state: &CatalogState) -> Vec<Vec<Cell>> {
+    state
+        .all_roles()
+        .into_iter()
+        .filter(|role| role.login)
+        .map(|role| {
+            row![
+                role.name.clone(),
+                role_oid(&role.name),
+                role.superuser,
+                role.superuser,
+                role.superuser,
+                role.superuser,
+                "********",
+                Cell::Null,
+                Cell::Null
+            ]
+        })
+        .collect()
 }
 
 const SETTINGS: Columns = &[

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracing_subscriber::EnvFilter;
 
-use tempora_protocol::Handlers;
+use tempora_protocol::{AuthMode, Handlers};
 use tempora_sql::Engine;
 use tempora_storage::StoreOptions;
 
@@ -42,13 +42,45 @@ enum Command {
         /// Where tables, segments and the write-ahead log live.
         #[arg(long, default_value = "./tempora-data")]
         data_dir: PathBuf,
-        /// Address to listen on. Only loopback is allowed until authentication exists.
+        /// Address to listen on. A non-loopback address needs `--auth scram`.
         #[arg(long, default_value = "127.0.0.1:5433")]
         listen: SocketAddr,
         /// Memtable size in MiB at which rows are flushed to segment files.
         #[arg(long, default_value_t = 256)]
         flush_threshold_mib: usize,
+        /// How clients authenticate: `trust` (any role that may log in; the
+        /// default without a password) or `scram` (SCRAM-SHA-256; the default
+        /// once `TEMPORA_PASSWORD` or `--password-file` gives one).
+        #[arg(long, value_enum)]
+        auth: Option<Auth>,
+        /// A file holding the `postgres` superuser's password (its first
+        /// line), set at start; the environment variable TEMPORA_PASSWORD
+        /// does the same.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// PEM certificate chain for TLS (with `--tls-key`).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for TLS (with `--tls-cert`).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Auth {
+    Trust,
+    Scram,
+}
+
+/// What `serve` runs with.
+struct ServeOptions {
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    flush_threshold_mib: usize,
+    auth: AuthMode,
+    superuser_password: Option<String>,
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,8 +92,19 @@ enum Error {
         address: SocketAddr,
         source: std::io::Error,
     },
-    #[error("refusing to listen on non-loopback address {0}: tempora has no authentication yet")]
+    #[error(
+        "refusing to listen on non-loopback address {0} without authentication: set TEMPORA_PASSWORD (or --password-file) and use --auth scram"
+    )]
     NotLoopback(SocketAddr),
+    #[error("--auth scram needs the superuser's password: set TEMPORA_PASSWORD or --password-file")]
+    NoPassword,
+    #[error("cannot read the password file {path}: {source}")]
+    PasswordFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Tls(#[from] tempora_protocol::TlsError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -79,7 +122,20 @@ fn main() -> std::process::ExitCode {
             data_dir,
             listen,
             flush_threshold_mib,
-        } => serve(data_dir, listen, flush_threshold_mib),
+            auth,
+            password_file,
+            tls_cert,
+            tls_key,
+        } => serve_options(auth, password_file).and_then(|(auth, superuser_password)| {
+            serve(ServeOptions {
+                data_dir,
+                listen,
+                flush_threshold_mib,
+                auth,
+                superuser_password,
+                tls: tls_cert.zip(tls_key),
+            })
+        }),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -91,10 +147,46 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn serve(data_dir: PathBuf, listen: SocketAddr, flush_threshold_mib: usize) -> Result<(), Error> {
-    if !listen.ip().is_loopback() {
+/// The authentication mode and the superuser's password (from
+/// TEMPORA_PASSWORD or the password file), as the flags and environment
+/// give them.
+fn serve_options(
+    auth: Option<Auth>,
+    password_file: Option<PathBuf>,
+) -> Result<(AuthMode, Option<String>), Error> {
+    let password = match password_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| Error::PasswordFile { path, source })?;
+            Some(text.lines().next().unwrap_or_default().to_owned())
+        }
+        None => std::env::var("TEMPORA_PASSWORD").ok(),
+    }
+    .filter(|p| !p.is_empty());
+    let auth = match (auth, &password) {
+        (Some(Auth::Trust), _) => AuthMode::Trust,
+        (Some(Auth::Scram), _) | (None, Some(_)) => AuthMode::Scram,
+        (None, None) => AuthMode::Trust,
+    };
+    Ok((auth, password))
+}
+
+fn serve(options: ServeOptions) -> Result<(), Error> {
+    let ServeOptions {
+        data_dir,
+        listen,
+        flush_threshold_mib,
+        auth,
+        superuser_password,
+        tls,
+    } = options;
+    if !listen.ip().is_loopback() && auth != AuthMode::Scram {
         return Err(Error::NotLoopback(listen));
     }
+    let tls = match &tls {
+        Some((certificate, key)) => Some(tempora_protocol::tls_acceptor(certificate, key)?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tempora")
@@ -110,11 +202,33 @@ fn serve(data_dir: PathBuf, listen: SocketAddr, flush_threshold_mib: usize) -> R
                 .await
                 .map_err(|e| Error::Runtime(std::io::Error::other(e)))??
         };
+        match &superuser_password {
+            Some(password) => {
+                let engine = engine.clone();
+                let password = password.clone();
+                tokio::task::spawn_blocking(move || {
+                    engine.set_password(tempora_sql::DEFAULT_USER, &password)
+                })
+                .await
+                .map_err(|e| Error::Runtime(std::io::Error::other(e)))??;
+            }
+            None if auth == AuthMode::Scram
+                && engine
+                    .role(tempora_sql::DEFAULT_USER)
+                    .is_none_or(|r| r.password_verifier.is_none()) =>
+            {
+                return Err(Error::NoPassword);
+            }
+            None => {}
+        }
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| Error::Listen { address: listen, source })?;
-        tracing::info!(address = %listen, data_dir = %data_dir.display(), "tempora is ready for connections");
-        let handlers = Handlers::new(engine.clone());
+        let address = listener.local_addr().unwrap_or(listen);
+        tracing::info!(%address, data_dir = %data_dir.display(), ?auth, tls = tls.is_some(), "tempora is ready for connections");
+        // On stdout too, for whoever started the server on port 0.
+        println!("tempora is listening on {address}");
+        let handlers = Handlers::new(engine.clone(), auth);
         let mut connections = JoinSet::new();
         let shutdown = shutdown_signal();
         tokio::pin!(shutdown);
@@ -127,7 +241,11 @@ fn serve(data_dir: PathBuf, listen: SocketAddr, flush_threshold_mib: usize) -> R
                         tracing::debug!(%peer, "connection");
                         // Each connection is its own task: a panic in one ends that
                         // connection only.
-                        connections.spawn(tempora_protocol::serve_connection(socket, handlers.clone()));
+                        connections.spawn(tempora_protocol::serve_connection(
+                            socket,
+                            tls.clone(),
+                            handlers.clone(),
+                        ));
                     }
                     Err(error) => tracing::warn!(%error, "accept failed"),
                 },

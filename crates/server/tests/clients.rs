@@ -1240,3 +1240,205 @@ async fn portals_return_rows_in_batches() {
     );
     assert_eq!(batches.concat(), (6..=25).collect::<Vec<i64>>());
 }
+
+async fn try_connect(
+    server: &common::Server,
+    user: &str,
+    password: Option<&str>,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let mut config = format!(
+        "host=127.0.0.1 port={} user={user} dbname=postgres",
+        server.port
+    );
+    if let Some(password) = password {
+        config.push_str(&format!(" password={password}"));
+    }
+    let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+fn code_of(result: Result<tokio_postgres::Client, tokio_postgres::Error>) -> Option<String> {
+    result
+        .err()
+        .and_then(|e| e.as_db_error().map(|d| d.code().code().to_owned()))
+}
+
+/// With TEMPORA_PASSWORD set, every connection authenticates with
+/// SCRAM-SHA-256: the right password gets in, a wrong one gets 28P01;
+/// roles made with CREATE ROLE / CREATE USER log in with theirs, and
+/// ALTER ROLE changes it.
+#[tokio::test]
+async fn scram_authentication_checks_passwords() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = common::Server::start_with_env(
+        &temp.path().join("data"),
+        &[],
+        &[("TEMPORA_PASSWORD", "s3cret")],
+    );
+    let admin = try_connect(&server, "postgres", Some("s3cret"))
+        .await
+        .unwrap();
+    assert_eq!(
+        code_of(try_connect(&server, "postgres", Some("wrong")).await).as_deref(),
+        Some("28P01")
+    );
+    assert!(
+        try_connect(&server, "postgres", None).await.is_err(),
+        "no password"
+    );
+    assert_eq!(
+        code_of(try_connect(&server, "nobody", Some("s3cret")).await).as_deref(),
+        Some("28P01")
+    );
+    admin
+        .batch_execute("CREATE USER alice WITH PASSWORD 'wonder'; CREATE ROLE readers PASSWORD 'x'")
+        .await
+        .unwrap();
+    let alice = try_connect(&server, "alice", Some("wonder")).await.unwrap();
+    let user: String = alice
+        .query_one("SELECT current_user", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(user, "alice");
+    assert_eq!(
+        code_of(try_connect(&server, "readers", Some("x")).await).as_deref(),
+        Some("28000"),
+        "a role without LOGIN"
+    );
+    admin
+        .batch_execute("ALTER ROLE alice WITH PASSWORD 'looking-glass'")
+        .await
+        .unwrap();
+    assert_eq!(
+        code_of(try_connect(&server, "alice", Some("wonder")).await).as_deref(),
+        Some("28P01")
+    );
+    try_connect(&server, "alice", Some("looking-glass"))
+        .await
+        .unwrap();
+    // Passwords are stored as SCRAM verifiers, never as given.
+    let listed: Vec<String> = admin
+        .query("SELECT rolname FROM pg_roles ORDER BY rolname", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(listed, vec!["alice", "postgres", "readers"]);
+    admin.batch_execute("DROP ROLE readers").await.unwrap();
+    let error = admin.batch_execute("DROP ROLE readers").await.unwrap_err();
+    assert_eq!(error.code().map(|c| c.code()), Some("42704"));
+    drop(server);
+
+    // The password file does what TEMPORA_PASSWORD does, and the
+    // passwords of the roles made before stay.
+    let file = temp.path().join("password");
+    std::fs::write(&file, "from-a-file\n").unwrap();
+    let server = common::Server::start_with(
+        &temp.path().join("data"),
+        &["--password-file", file.to_str().unwrap()],
+    );
+    try_connect(&server, "postgres", Some("from-a-file"))
+        .await
+        .unwrap();
+    try_connect(&server, "alice", Some("looking-glass"))
+        .await
+        .unwrap();
+}
+
+/// The embedded default trusts loopback clients that name a role that may
+/// log in, and refuses to listen beyond loopback without authentication.
+#[tokio::test]
+async fn trust_mode_stays_on_loopback() {
+    let server = common::Server::start();
+    let admin = server.connect().await;
+    admin.batch_execute("CREATE ROLE bob LOGIN").await.unwrap();
+    try_connect(&server, "bob", None).await.unwrap();
+    assert_eq!(
+        code_of(try_connect(&server, "carol", None).await).as_deref(),
+        Some("28000")
+    );
+    let temp = tempfile::tempdir().unwrap();
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_tempora"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(temp.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("without authentication"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
+/// `--tls-cert` / `--tls-key`: a client that requires SSL gets TLS (psql,
+/// through libpq); without them such a client is refused.
+#[tokio::test]
+async fn tls_serves_clients_that_require_ssl() {
+    let temp = tempfile::tempdir().unwrap();
+    let (cert, key) = (
+        temp.path().join("server.crt"),
+        temp.path().join("server.key"),
+    );
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let server = common::Server::start_with(
+        &temp.path().join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let psql = |port: u16, mode: &str| {
+        std::process::Command::new("psql")
+            .arg(format!(
+                "host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode={mode}"
+            ))
+            .args(["-X", "-At", "-c", "SELECT 1"])
+            .output()
+            .unwrap()
+    };
+    let secure = psql(server.port, "require");
+    assert!(
+        secure.status.success(),
+        "{}",
+        String::from_utf8_lossy(&secure.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&secure.stdout).trim(), "1");
+    let plain = common::Server::start();
+    let refused = psql(plain.port, "require");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("SSL"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

@@ -630,6 +630,9 @@ pub(crate) fn drop(
     if object_type == ObjectType::Sequence {
         return drop_sequences(session, if_exists, names);
     }
+    if matches!(object_type, ObjectType::Role | ObjectType::User) {
+        return crate::roles::drop_roles(session, if_exists, names);
+    }
     if object_type != ObjectType::Table {
         return Err(Error::not_supported(format!("DROP {object_type}")));
     }

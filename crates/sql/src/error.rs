@@ -57,6 +57,8 @@ pub enum SqlState {
     InvalidObjectDefinition,
     InvalidSavepointSpecification,
     InvalidSqlStatementName,
+    ObjectInUse,
+    InvalidPassword,
     /// TimescaleDB: the table is already a hypertable (TS110).
     TsHypertableExists,
     /// TimescaleDB: the table is not a hypertable (TS001).
@@ -119,6 +121,8 @@ impl SqlState {
             SqlState::InvalidObjectDefinition => "42P17",
             SqlState::InvalidSavepointSpecification => "3B001",
             SqlState::InvalidSqlStatementName => "26000",
+            SqlState::ObjectInUse => "55006",
+            SqlState::InvalidPassword => "28P01",
             SqlState::TsHypertableExists => "TS110",
             SqlState::TsHypertableNotExists => "TS001",
             SqlState::TsTableNotEmpty => "TS110",

@@ -27,6 +27,7 @@ mod locks;
 mod names;
 mod point;
 mod rewrite;
+pub mod roles;
 mod sequences;
 mod session;
 mod session_functions;
@@ -90,6 +91,26 @@ impl Engine {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// The role `name`, if it exists.
+    pub fn role(&self, name: &str) -> Option<tempora_catalog::RoleDef> {
+        self.store.catalog().snapshot().role(name)
+    }
+
+    /// Sets a role's password (the superuser's from `TEMPORA_PASSWORD` at
+    /// start), storing its SCRAM verifier.
+    pub fn set_password(&self, name: &str, password: &str) -> Result<()> {
+        let mut role = self.role(name).ok_or_else(|| Error::Transaction {
+            code: SqlState::UndefinedObject,
+            message: format!("role \"{name}\" does not exist"),
+        })?;
+        role.password_verifier = Some(roles::scram_verifier(password)?);
+        self.store.catalog().transact(|txn| {
+            txn.put_role(role);
+            Ok(())
+        })?;
+        Ok(())
     }
 
     /// The sessions by process id (CancelRequest, `pg_cancel_backend`).

@@ -140,6 +140,16 @@ impl std::fmt::Debug for Session {
 
 /// Parses SQL text into statements with the PostgreSQL dialect.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    if let Some((as_role, creates_user)) = crate::roles::user_as_role(sql) {
+        let mut statements = parse(&as_role)?;
+        // A user may log in unless it says otherwise.
+        if let Some(Statement::CreateRole(create)) = statements.first_mut()
+            && creates_user
+        {
+            create.login.get_or_insert(true);
+        }
+        return Ok(statements);
+    }
     let normalized = crate::ddl::normalize_like_options(sql);
     let text = normalized
         .as_ref()
@@ -246,6 +256,11 @@ impl Session {
             stream_failed: Arc::new(AtomicBool::new(false)),
             point_plans: Default::default(),
         }
+    }
+
+    /// The role the client logged in as (`current_user`).
+    pub fn set_user(&self, user: &str) {
+        self.info.set_user(user);
     }
 
     /// The process id and secret key the protocol announced for this
@@ -658,6 +673,10 @@ impl Session {
                 })
             }
             Statement::Discard { object_type } => self.discard(*object_type),
+            Statement::CreateRole(create) => crate::roles::create_role(self, create, false),
+            Statement::AlterRole { name, operation } => {
+                crate::roles::alter_role(self, name, operation)
+            }
             Statement::Set(set) => self.set(set),
             Statement::Reset(reset) => {
                 match &reset.reset {
@@ -1079,6 +1098,8 @@ fn catalog_change(statement: &Statement) -> Option<&'static str> {
         Statement::Truncate(_) => Some("TRUNCATE"),
         Statement::Drop { .. } => Some("DROP"),
         Statement::CreateExtension(_) => Some("CREATE EXTENSION"),
+        Statement::CreateRole(_) => Some("CREATE ROLE"),
+        Statement::AlterRole { .. } => Some("ALTER ROLE"),
         Statement::Query(query) => match timescale::api_call(query)?.name.as_str() {
             "show_chunks" => None,
             "create_hypertable" => Some("create_hypertable()"),

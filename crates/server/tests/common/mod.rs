@@ -1,9 +1,10 @@
 //! Helpers shared by the integration tests: a tempora server process on a
-//! free loopback port with its own data directory, killed when dropped.
+//! loopback port of its choosing with its own data directory, killed when
+//! dropped.
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,11 +14,6 @@ pub struct Server {
     pub port: u16,
     pub data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
 }
 
 impl Server {
@@ -36,38 +32,51 @@ impl Server {
     }
 
     pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> Server {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_tempora"))
+        Self::start_with_env(data_dir, extra_args, &[])
+    }
+
+    /// Starts a server with extra flags and environment variables, on a
+    /// port the server picks itself (it prints the address it listens on),
+    /// so that concurrent tests never race for a port.
+    pub fn start_with_env(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tempora"))
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg("127.0.0.1:0")
             .args(extra_args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn tempora");
-        let server = Server {
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        // The first line names the address; later output is drained so the
+        // server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = sender.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = receiver
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("tempora did not start listening"));
+        let port = line
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from tempora: {line}"));
+        Server {
             child: Some(child),
             port,
             data_dir: data_dir.to_owned(),
             _temp: None,
-        };
-        server.wait_ready();
-        server
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("tempora did not start listening on port {}", self.port);
     }
 
     pub fn connection_string(&self) -> String {
