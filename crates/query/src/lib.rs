@@ -78,6 +78,7 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
         .with_optimizer_rule(Arc::new(correlated::RunCorrelatedSubqueries))
         .build();
     state.add_analyzer_rule(Arc::new(casts::PostgresCasts));
+    state.add_analyzer_rule(Arc::new(correlated::RunUndecorrelatableSubqueries));
     // Registering a planner only appends it to the session's list; it cannot fail.
     for planner in [
         Arc::new(json::JsonOperators) as Arc<dyn datafusion::logical_expr::planner::ExprPlanner>,

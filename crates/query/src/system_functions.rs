@@ -189,6 +189,50 @@ pub fn split_qualified(name: &str) -> (Option<String>, String) {
     (None, unquote(name))
 }
 
+/// `parse_ident('a."B".c')`: the parts of a qualified identifier, unquoted
+/// (quoted parts keep their case), as text.
+pub fn parse_ident(name: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = name.trim().chars().peekable();
+    let mut quoted_part = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quoted_part = true;
+                loop {
+                    match chars.next()? {
+                        '"' if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            current.push('"');
+                        }
+                        '"' => break,
+                        other => current.push(other),
+                    }
+                }
+            }
+            '.' => {
+                if current.is_empty() {
+                    return None;
+                }
+                parts.push(std::mem::take(&mut current));
+                quoted_part = false;
+            }
+            c if quoted_part => {
+                // Text after a quoted part that is not a dot.
+                let _ = c;
+                return None;
+            }
+            c => current.extend(c.to_lowercase()),
+        }
+    }
+    if current.is_empty() {
+        return None;
+    }
+    parts.push(current);
+    Some(parts)
+}
+
 /// The name a relation OID prints as through `::regclass`: bare when the
 /// search path finds it, else schema-qualified; the number when nothing
 /// has that OID.
@@ -731,6 +775,23 @@ pub fn all(store: Arc<Store>, session: Arc<SessionInfo>) -> Vec<ScalarUDF> {
         DataType::Utf8,
         json_build_object,
     ));
+    let texts = DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)));
+    functions.push(function("parse_ident", 1..=2, texts, |a| {
+        let Some(name) = a.first().and_then(text) else {
+            return Ok(ScalarValue::Null);
+        };
+        let parts = parse_ident(&name).ok_or_else(|| Error::InvalidParameter {
+            message: format!("string is not a valid identifier: \"{name}\""),
+        })?;
+        let values: Vec<ScalarValue> = parts
+            .into_iter()
+            .map(|p| ScalarValue::Utf8(Some(p)))
+            .collect();
+        Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+            &values,
+            &DataType::Utf8,
+        )))
+    }));
     functions.push(ScalarUDF::from(Subscripts {
         signature: Signature::any(1, Volatility::Immutable),
     }));
@@ -740,18 +801,18 @@ pub fn all(store: Arc<Store>, session: Arc<SessionInfo>) -> Vec<ScalarUDF> {
     functions.push(ScalarUDF::from(TypeOf {
         signature: Signature::any(1, Volatility::Immutable),
     }));
-    // One-dimensional arrays only, as tempora has no others.
-    functions.push(function("array_upper", 2..=2, DataType::Int32, |a| {
+    // One-dimensional arrays only, as tempora has no others. Bigint where
+    // PostgreSQL says integer, so generate_series (bigint only in
+    // DataFusion) takes them as Grafana passes them.
+    functions.push(function("array_upper", 2..=2, DataType::Int64, |a| {
         let length = a.first().and_then(list_length).filter(|n| *n > 0);
         let first_dimension = a.get(1).and_then(integer) == Some(1);
-        Ok(ScalarValue::Int32(
-            length.filter(|_| first_dimension).map(|n| n as i32),
-        ))
+        Ok(ScalarValue::Int64(length.filter(|_| first_dimension)))
     }));
-    functions.push(function("array_lower", 2..=2, DataType::Int32, |a| {
+    functions.push(function("array_lower", 2..=2, DataType::Int64, |a| {
         let length = a.first().and_then(list_length).filter(|n| *n > 0);
         let first_dimension = a.get(1).and_then(integer) == Some(1);
-        Ok(ScalarValue::Int32(
+        Ok(ScalarValue::Int64(
             length.filter(|_| first_dimension).map(|_| 1),
         ))
     }));
@@ -1006,6 +1067,20 @@ mod tests {
         assert_eq!(size_pretty(10 * 1024), "10 kB");
         assert_eq!(size_pretty(123_456_789), "118 MB");
         assert_eq!(size_pretty(-10 * 1024), "-10 kB");
+    }
+
+    #[test]
+    fn identifiers_split_like_parse_ident() {
+        assert_eq!(
+            parse_ident("public.Conditions").unwrap(),
+            vec!["public", "conditions"]
+        );
+        assert_eq!(
+            parse_ident("\"My Schema\".t").unwrap(),
+            vec!["My Schema", "t"]
+        );
+        assert!(parse_ident("a..b").is_none());
+        assert!(parse_ident("\"open").is_none());
     }
 
     #[test]

@@ -123,6 +123,7 @@ impl VisitorMut for PostgresNaming {
         {
             strip_pg_catalog(name);
         }
+        scalar_function_as_table(factor);
         if let TableFactor::Table {
             name,
             args: Some(_),
@@ -140,6 +141,52 @@ impl VisitorMut for PostgresNaming {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Functions DataFusion runs in FROM itself.
+const TABLE_FUNCTIONS: &[&str] = &["generate_series", "unnest", "range"];
+
+/// A scalar function in FROM (`FROM string_to_array(x, ',') s`), which
+/// PostgreSQL reads as a one-row table, as the derived table `(SELECT f(...)
+/// AS s) s`: DataFusion runs only table functions there.
+fn scalar_function_as_table(factor: &mut TableFactor) {
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        alias,
+        ..
+    } = factor
+    else {
+        return;
+    };
+    let function = name.to_string().to_ascii_lowercase();
+    if TABLE_FUNCTIONS.contains(&function.as_str()) || function.contains('.') {
+        return;
+    }
+    let Some(alias) = alias.clone() else {
+        return;
+    };
+    let column = match alias.columns.as_slice() {
+        [column] => column.name.clone(),
+        [] => alias.name.clone(),
+        _ => return,
+    };
+    let arguments: Vec<String> = args.args.iter().map(ToString::to_string).collect();
+    let sql = format!("SELECT {name}({}) AS {column}", arguments.join(", "));
+    let Some(Statement::Query(subquery)) =
+        crate::session::parse(&sql).ok().and_then(|mut s| s.pop())
+    else {
+        return;
+    };
+    *factor = TableFactor::Derived {
+        lateral: false,
+        subquery,
+        alias: Some(ast::TableAlias {
+            columns: Vec::new(),
+            ..alias
+        }),
+        sample: None,
+    };
 }
 
 /// Calls `f` on every SELECT of a query body (both sides of a UNION).
@@ -561,12 +608,28 @@ fn aggregate_correlated(query: &mut Query) {
     if !plain || select.projection.len() != 1 || !is_correlated(select) {
         return;
     }
+    let bound = bound_names(select);
     let (SelectItem::UnnamedExpr(item) | SelectItem::ExprWithAlias { expr: item, .. }) =
         &mut select.projection[0]
     else {
         return;
     };
-    if !calls_aggregate(item) {
+    // An item that reads the outer row runs per outer row (see
+    // `tempora_query::correlated`), where one row's value needs no max.
+    let item_reads_outside = {
+        let mut outside = false;
+        let _ = ast::visit_expressions(&*item, |e| {
+            if let Expr::CompoundIdentifier(parts) = e
+                && parts.len() >= 2
+                && !bound.contains(&parts[parts.len() - 2].value.to_ascii_lowercase())
+            {
+                outside = true;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        outside
+    };
+    if !calls_aggregate(item) && !item_reads_outside {
         *item = call("max", vec![item.clone()]);
     }
 }
