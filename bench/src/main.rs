@@ -12,7 +12,10 @@
 //! ```text
 //! cargo build --release -p tempora -p tempora-bench
 //! target/release/tempora-bench            # 10M rows; --rows to change
+//! target/release/tempora-bench --clients  # pgbench and asyncpg (see clients.rs)
 //! ```
+
+mod clients;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,6 +43,12 @@ struct Args {
     /// port (with a telemetry table loaded earlier), e.g. while profiling it.
     #[arg(long)]
     attach: Option<u16>,
+    /// Only the client benchmarks: pgbench and asyncpg's executemany.
+    #[arg(long)]
+    clients: bool,
+    /// Rows asyncpg's executemany inserts (with --clients).
+    #[arg(long, default_value_t = 100_000)]
+    executemany_rows: u64,
 }
 
 fn free_port() -> u16 {
@@ -513,6 +522,10 @@ fn directory_size(path: &Path) -> u64 {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if args.clients {
+        clients::run(&args.tempora, args.executemany_rows);
+        return;
+    }
     if let Some(port) = args.attach {
         let client = connect(port).await;
         let counted = format!("SELECT count(*) FROM ({QUERY}) AS q");

@@ -44,6 +44,20 @@ async def main():
     )
     check(await conn.fetchval("SELECT count(*) FROM analytics_events") == 10_000, "executemany")
 
+    # executemany is atomic: its rows are one pipeline, committed at Sync,
+    # so a row that fails (NULL into NOT NULL) leaves none of them.
+    failing = [(start, 1, "ok", None, None, None)] * 500 + [(start, 2, None, None, None, None)]
+    try:
+        await conn.executemany(
+            "INSERT INTO analytics_events (time, user_id, event, properties, amount, session) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            failing,
+        )
+        raise AssertionError("a NULL event was accepted")
+    except asyncpg.NotNullViolationError:
+        pass
+    check(await conn.fetchval("SELECT count(*) FROM analytics_events") == 10_000, "atomic executemany")
+
     # A prepared statement, run many times with different parameters.
     by_user = await conn.prepare(
         "SELECT count(*) AS n, count(DISTINCT event) AS kinds FROM analytics_events WHERE user_id = $1"

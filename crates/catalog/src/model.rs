@@ -171,25 +171,72 @@ impl TableDef {
 
     /// The Arrow schema rows of this table are stored with.
     pub fn arrow_schema(&self) -> SchemaRef {
-        let fields: Vec<_> = self
-            .columns
-            .iter()
-            .map(|c| c.pg_type.arrow_field(&c.name, true))
-            .collect();
-        Arc::new(Schema::new(fields))
+        self.schemas().0
     }
 
     /// The schema rows are stored with: the table's columns, then the row id.
     pub fn storage_schema(&self) -> SchemaRef {
+        self.schemas().1
+    }
+
+    /// Both schemas, from [`SCHEMAS`] when a table with these columns asked
+    /// before: every INSERT needs them, and building them allocates a field
+    /// and its metadata per column.
+    fn schemas(&self) -> (SchemaRef, SchemaRef) {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for column in &self.columns {
+            column.name.hash(&mut hasher);
+            column.pg_type.hash(&mut hasher);
+        }
+        let key = hasher.finish();
+        let same_shape = |shape: &Shape| {
+            shape.len() == self.columns.len()
+                && shape
+                    .iter()
+                    .zip(&self.columns)
+                    .all(|((name, pg_type), c)| *name == c.name && *pg_type == c.pg_type)
+        };
+        let mut cache = SCHEMAS.lock();
+        if let Some((_, arrow, storage)) = cache
+            .get(&key)
+            .and_then(|entries| entries.iter().find(|(shape, ..)| same_shape(shape)))
+        {
+            return (arrow.clone(), storage.clone());
+        }
         let mut fields: Vec<Field> = self
             .columns
             .iter()
             .map(|c| c.pg_type.arrow_field(&c.name, true))
             .collect();
+        let arrow = Arc::new(Schema::new(fields.clone()));
         fields.push(Field::new(ROWID_COLUMN, DataType::Int64, false));
-        Arc::new(Schema::new(fields))
+        let storage = Arc::new(Schema::new(fields));
+        if cache.len() >= SCHEMA_CACHE_ENTRIES {
+            cache.clear();
+        }
+        let shape = self
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.pg_type))
+            .collect();
+        cache
+            .entry(key)
+            .or_default()
+            .push((shape, arrow.clone(), storage.clone()));
+        (arrow, storage)
     }
 }
+
+/// A table's column names and types: all its schemas depend on.
+type Shape = Vec<(String, PgType)>;
+
+/// The schemas of the table shapes asked for lately, by a hash of the
+/// shape (cleared when full).
+type SchemaCache = HashMap<u64, Vec<(Shape, SchemaRef, SchemaRef)>>;
+static SCHEMAS: std::sync::LazyLock<parking_lot::Mutex<SchemaCache>> =
+    std::sync::LazyLock::new(Default::default);
+const SCHEMA_CACHE_ENTRIES: usize = 4096;
 
 /// The time dimension of a hypertable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

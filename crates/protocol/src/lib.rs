@@ -42,7 +42,7 @@ use pgwire::api::results::{
     Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
-use pgwire::api::store::PortalStore;
+use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
     ClientInfo, ClientPortalStore, DEFAULT_NAME, METADATA_DATABASE, METADATA_USER,
     PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
@@ -51,7 +51,10 @@ use pgwire::api::{
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
-use pgwire::messages::extendedquery::{Parse, ParseComplete, Sync as PgSync};
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Close, CloseComplete, Describe, Execute, Flush, Parse, ParseComplete,
+    Sync as PgSync, TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
+};
 use pgwire::messages::response::{
     EmptyQueryResponse, NoticeResponse, ReadyForQuery, TransactionStatus,
 };
@@ -74,6 +77,14 @@ struct Connection {
     /// Names of the statements Parse has stored (pgwire's store cannot list
     /// them), for `DEALLOCATE ALL` and `DISCARD ALL`.
     prepared: std::collections::BTreeSet<String>,
+    /// The CommandComplete of the last staged INSERT of a pipeline (see
+    /// `on_execute`), sent before the answer to the next message.
+    held: Option<Tag>,
+    /// The parameter types inferred for the last statement that needed
+    /// them (binary parameters without declared types): a pipeline runs
+    /// one statement many times. Holding the statement keeps it alive, so
+    /// the pointer comparison cannot match a different one.
+    inferred: Option<(Arc<StoredStatement<Prepared>>, Vec<PgType>)>,
 }
 
 /// `DEALLOCATE` and `DISCARD ALL`: drops prepared statements from the
@@ -143,6 +154,23 @@ impl Handler {
         wire_status(&connection.session)
     }
 
+    /// Sends the CommandComplete held back by `on_execute`: every handler
+    /// of a frontend message calls this first, so answers keep their order.
+    async fn release_held<C>(&self, client: &mut C) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let held = self.connection(client).lock().await.held.take();
+        if let Some(tag) = held {
+            client
+                .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+                .await?;
+        }
+        Ok(())
+    }
+
     fn connection<C: ClientInfo>(&self, client: &C) -> SharedConnection {
         let engine = self.engine.clone();
         let (pid, secret) = client.pid_and_secret_key();
@@ -154,6 +182,8 @@ impl Handler {
                     session,
                     copy_in: None,
                     prepared: Default::default(),
+                    held: None,
+                    inferred: None,
                 }))
             });
         (*connection).clone()
@@ -323,6 +353,7 @@ impl SimpleQueryHandler for Handler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.release_held(client).await?;
         if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
             return Err(PgWireError::NotReadyForQuery);
         }
@@ -533,7 +564,13 @@ impl ExtendedQueryHandler for Handler {
         self.parser.clone()
     }
 
-    /// Sync: ReadyForQuery with the session's transaction status (see `on_query`).
+    /// Sync: commits the implicit transaction of the pipeline since the
+    /// last Sync (see `Session::before_execute`), or discards it if a
+    /// message failed (pgwire then skipped to this Sync), then
+    /// ReadyForQuery with the session's transaction status (see
+    /// `on_query`). The CommandComplete of the last staged INSERT follows
+    /// the commit, so a client that stops reading at it (tokio-postgres
+    /// does) learns of a failed commit: the error takes its place.
     async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -542,12 +579,155 @@ impl ExtendedQueryHandler for Handler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         client.portal_store().rm_portal(DEFAULT_NAME);
+        let failed = matches!(client.state(), PgWireConnectionState::AwaitingSync);
+        let (held, committed) = {
+            let connection = self.connection(client);
+            let mut connection = connection.lock().await;
+            let held = connection.held.take();
+            (held, connection.session.sync(failed).await)
+        };
+        let answer = match committed {
+            Ok(()) => held.map(|tag| PgWireBackendMessage::CommandComplete(tag.into())),
+            Err(error) => Some(PgWireBackendMessage::ErrorResponse(
+                error_info(&error).into(),
+            )),
+        };
+        if let Some(answer) = answer {
+            client.feed(answer).await?;
+        }
         let status = self.status(client).await;
         client.set_transaction_status(status);
         client
             .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
                 status,
             )))
+            .await?;
+        Ok(())
+    }
+
+    /// Execute. A staged INSERT (see `Session::stages`) runs here, and its
+    /// CommandComplete is held until the next message: a Sync commits
+    /// before sending it (see `on_sync`). Everything else runs through
+    /// pgwire's Execute.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.release_held(client).await?;
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let staged = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(portal)) => {
+                let connection = self.connection(client);
+                let connection = connection.lock().await;
+                let statement = portal.statement.statement.statement.as_ref();
+                statement
+                    .is_some_and(|s| connection.session.stages(s))
+                    .then_some(portal)
+            }
+            _ => None,
+        };
+        let Some(portal) = staged else {
+            return self._on_execute(client, message).await;
+        };
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let max_rows = message.max_rows as usize;
+        match ExtendedQueryHandler::do_query(self, client, &portal, max_rows).await? {
+            Response::Execution(tag) => {
+                self.connection(client).lock().await.held = Some(tag);
+                Ok(())
+            }
+            _ => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".to_owned(),
+                "XX000".to_owned(),
+                "a staged INSERT returned rows".to_owned(),
+            )))),
+        }
+    }
+
+    /// Bind, as pgwire's, after a held CommandComplete.
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.release_held(client).await?;
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(statement)) => {
+                let portal = Portal::try_new(&message, statement)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) if message.parameters.is_empty() => {
+                client.portal_store().put_empty_portal(portal_name);
+            }
+            Some(Entry::Empty) => {
+                return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "ERROR".to_owned(),
+                    "08P01".to_owned(),
+                    format!(
+                        "bind message supplies {} parameters, but prepared statement \"{}\" requires 0",
+                        message.parameters.len(),
+                        statement_name
+                    ),
+                ))));
+            }
+            None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
+        }
+        client
+            .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// Describe, as pgwire's, after a held CommandComplete.
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.release_held(client).await?;
+        self._on_describe(client, message).await
+    }
+
+    /// Flush, after a held CommandComplete.
+    async fn on_flush<C>(&self, client: &mut C, _message: Flush) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.release_held(client).await?;
+        client.flush().await?;
+        Ok(())
+    }
+
+    /// Close, as pgwire's, after a held CommandComplete.
+    async fn on_close<C>(&self, client: &mut C, message: Close) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.release_held(client).await?;
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => client.portal_store().rm_statement(name),
+            TARGET_TYPE_BYTE_PORTAL => client.portal_store().rm_portal(name),
+            _ => {}
+        }
+        client
+            .feed(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
             .await?;
         Ok(())
     }
@@ -621,12 +801,21 @@ impl ExtendedQueryHandler for Handler {
                 && prepared.declared_types.get(i).copied().flatten().is_none()
         });
         let types: Vec<PgType> = if needs_inference {
-            connection
-                .session
-                .describe(prepared)
-                .await
-                .map_err(|e| user_error(&e))?
-                .0
+            match &connection.inferred {
+                Some((statement, types)) if Arc::ptr_eq(statement, &portal.statement) => {
+                    types.clone()
+                }
+                _ => {
+                    let types = connection
+                        .session
+                        .describe(prepared)
+                        .await
+                        .map_err(|e| user_error(&e))?
+                        .0;
+                    connection.inferred = Some((portal.statement.clone(), types.clone()));
+                    types
+                }
+            }
         } else {
             prepared
                 .declared_types
@@ -635,6 +824,11 @@ impl ExtendedQueryHandler for Handler {
                 .collect()
         };
         let params = parameters_as_text(portal, &types)?;
+        connection
+            .session
+            .before_execute(statement)
+            .await
+            .map_err(|e| user_error(&e))?;
         let result = connection.session.execute(statement, &params).await;
         send_notices(client, &mut connection.session).await?;
         match result {
@@ -657,6 +851,7 @@ impl ExtendedQueryHandler for Handler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.release_held(client).await?;
         let name = message
             .name
             .clone()

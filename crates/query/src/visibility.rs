@@ -8,8 +8,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::Int64Type;
 use parking_lot::Mutex;
 
@@ -56,6 +58,9 @@ pub struct SessionReads {
     view: Mutex<Option<Arc<StoreView>>>,
     /// The open transaction's writes, in the order they were made.
     uncommitted: Mutex<Vec<StagedWrite>>,
+    /// How many of `uncommitted` are renames: every statement resolves its
+    /// names, and a block of 100 000 INSERTs has none to look through.
+    renames: AtomicUsize,
     /// Rows a statement gives a name for its own query (`excluded` of
     /// INSERT ... ON CONFLICT DO UPDATE).
     bound: Mutex<HashMap<String, RecordBatch>>,
@@ -76,6 +81,7 @@ impl SessionReads {
             store,
             view: Mutex::new(None),
             uncommitted: Mutex::new(Vec::new()),
+            renames: AtomicUsize::new(0),
             bound: Mutex::new(HashMap::new()),
         })
     }
@@ -131,6 +137,15 @@ impl SessionReads {
             .collect()
     }
 
+    /// Whether the open transaction wrote (inserted or deleted) rows of
+    /// `table_id`.
+    pub fn has_staged_rows(&self, table_id: TableId) -> bool {
+        self.uncommitted.lock().iter().any(|write| match write {
+            StagedWrite::Insert(table, _) | StagedWrite::Delete(table, _) => table.id == table_id,
+            StagedWrite::Rename(..) => false,
+        })
+    }
+
     /// Row ids of `table_id` the open transaction deleted.
     pub fn staged_deletes(&self, table_id: TableId) -> DeleteSet {
         let ids: Vec<i64> = self
@@ -148,6 +163,9 @@ impl SessionReads {
 
     /// What `name` means given the open block's renames.
     pub fn resolve(&self, name: &str) -> Resolved {
+        if self.renames.load(Ordering::Relaxed) == 0 {
+            return Resolved::AsIs;
+        }
         // Name as the block sees it -> the catalog's name (None: hidden).
         let mut visible: HashMap<String, Option<String>> = HashMap::new();
         for write in self.uncommitted.lock().iter() {
@@ -168,6 +186,9 @@ impl SessionReads {
 
     /// The name the open block last renamed table `table_id` to, if any.
     pub fn staged_renames_of(&self, table_id: TableId) -> Option<String> {
+        if self.renames.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
         self.uncommitted.lock().iter().rev().find_map(|w| match w {
             StagedWrite::Rename(table, _, new) if table.id == table_id => Some(new.clone()),
             _ => None,
@@ -176,6 +197,9 @@ impl SessionReads {
 
     /// Adds a write to the open transaction.
     pub fn stage(&self, write: StagedWrite) {
+        if let StagedWrite::Rename(..) = write {
+            self.renames.fetch_add(1, Ordering::Relaxed);
+        }
         self.uncommitted.lock().push(write);
     }
 
@@ -186,20 +210,30 @@ impl SessionReads {
 
     /// Drops the writes made after a savepoint's mark.
     pub fn truncate_staged(&self, len: usize) {
-        self.uncommitted.lock().truncate(len);
+        let mut uncommitted = self.uncommitted.lock();
+        uncommitted.truncate(len);
+        let renames = uncommitted
+            .iter()
+            .filter(|w| matches!(w, StagedWrite::Rename(..)))
+            .count();
+        self.renames.store(renames, Ordering::Relaxed);
     }
 
     /// Takes every write of the open transaction, to commit or discard them.
     pub fn take_staged(&self) -> Vec<StagedWrite> {
-        std::mem::take(&mut *self.uncommitted.lock())
+        let mut uncommitted = self.uncommitted.lock();
+        self.renames.store(0, Ordering::Relaxed);
+        std::mem::take(&mut *uncommitted)
     }
 }
 
 /// A transaction's writes as one commit per table: inserts less the rows
 /// the transaction itself deleted again, and deletes of committed rows only.
 pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWrite>> {
+    let any_deletes = staged.iter().any(|w| matches!(w, StagedWrite::Delete(..)));
     let inserted: HashSet<i64> = staged
         .iter()
+        .filter(|_| any_deletes)
         .filter_map(|w| match w {
             StagedWrite::Insert(_, batch) => Some(rowids(batch)),
             StagedWrite::Delete(..) | StagedWrite::Rename(..) => None,
@@ -233,8 +267,12 @@ pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWr
             StagedWrite::Delete(_, batch) => (batch, &inserted_set, 2),
             StagedWrite::Rename(..) => continue,
         };
-        let rowid_index = batch.schema().index_of(ROWID_COLUMN)?;
-        let kept = DeleteSet::filter_batch(&[sets], batch, rowid_index)?;
+        let kept = if any_deletes {
+            let rowid_index = batch.schema().index_of(ROWID_COLUMN)?;
+            DeleteSet::filter_batch(&[sets], batch, rowid_index)?
+        } else {
+            batch.clone()
+        };
         if kept.num_rows() == 0 {
             continue;
         }
@@ -244,7 +282,38 @@ pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWr
             tables[index].2.push(kept);
         }
     }
+    for (_, inserts, _) in &mut tables {
+        *inserts = coalesce(std::mem::take(inserts))?;
+    }
     Ok(tables)
+}
+
+/// Joins runs of batches with one schema into one batch each: a pipeline
+/// of 100 000 single-row INSERTs commits as one batch, not as 100 000
+/// (each of which the WAL would frame and encode on its own). A block that
+/// altered its table between INSERTs keeps a batch per schema.
+fn coalesce(batches: Vec<RecordBatch>) -> tempora_storage::Result<Vec<RecordBatch>> {
+    if batches.len() < 2 {
+        return Ok(batches);
+    }
+    let mut runs: Vec<Vec<RecordBatch>> = Vec::new();
+    for batch in batches {
+        match runs.last_mut() {
+            Some(run) if same_schema(&run[0], &batch) => run.push(batch),
+            _ => runs.push(vec![batch]),
+        }
+    }
+    runs.into_iter()
+        .map(|run| match run.len() {
+            1 => Ok(run.into_iter().next().expect("a run has a batch")),
+            _ => Ok(concat_batches(&run[0].schema(), &run)?),
+        })
+        .collect()
+}
+
+fn same_schema(a: &RecordBatch, b: &RecordBatch) -> bool {
+    let (a, b) = (a.schema(), b.schema());
+    Arc::ptr_eq(&a, &b) || a == b
 }
 
 /// One table's part of a transaction's commit: (table, inserts, deletes).

@@ -816,6 +816,64 @@ async fn concurrent_upserts_and_deletes_lose_nothing() {
     assert_eq!(actual, net);
 }
 
+/// A plain INSERT of the extended protocol is staged at Execute and
+/// committed at Sync: sessions racing to insert one key must see exactly
+/// one success and the others a 23505 (a staged INSERT holds its table
+/// until the commit, so the others wait for it and then find the key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_inserts_of_one_key_succeed_once() {
+    const SESSIONS: usize = 6;
+    const KEYS: i32 = 40;
+    let server = common::Server::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE claims (k integer PRIMARY KEY, session integer NOT NULL)")
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for session in 0..SESSIONS as i32 {
+        let client = server.connect().await;
+        tasks.push(tokio::spawn(async move {
+            let mut won = Vec::new();
+            for k in 0..KEYS {
+                match client
+                    .execute("INSERT INTO claims VALUES ($1, $2)", &[&k, &session])
+                    .await
+                {
+                    Ok(n) => {
+                        assert_eq!(n, 1);
+                        won.push(k);
+                    }
+                    Err(error) => assert_eq!(
+                        error.code(),
+                        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION),
+                        "{error}"
+                    ),
+                }
+            }
+            (session, won)
+        }));
+    }
+    let mut winners = std::collections::BTreeMap::new();
+    for task in tasks {
+        let (session, won) = task.await.unwrap();
+        for k in won {
+            assert!(
+                winners.insert(k, session).is_none(),
+                "two sessions were told they inserted key {k}"
+            );
+        }
+    }
+    let rows = client
+        .query("SELECT k, session FROM claims ORDER BY k", &[])
+        .await
+        .unwrap();
+    let stored: std::collections::BTreeMap<i32, i32> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(stored, winners);
+    assert_eq!(stored.len(), KEYS as usize);
+}
+
 /// UPDATE and DELETE naming one row by its key find it through the key
 /// index and read it from wherever it is (segments after checkpoints, or
 /// memtables), before and after a restart rebuilds the index.

@@ -1,12 +1,15 @@
 //! The real client libraries against a spawned server: each test runs one
 //! client's test program from `tests/clients/` (psycopg, asyncpg,
-//! SQLAlchemy, node-postgres, JDBC) or drives psql and pgbench. The
+//! SQLAlchemy, node-postgres, JDBC; sqlx's is compiled in) or drives psql
+//! and pgbench. The
 //! programs check their own results and exit non-zero on the first failure.
 //!
 //! `scripts/ensure-test-deps.sh` installs the clients (a virtualenv in
 //! `.venv`, `tests/clients/node/node_modules`, Debian's JDBC driver).
 
 mod common;
+#[path = "../../../tests/clients/sqlx_test.rs"]
+mod sqlx_test;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -50,6 +53,12 @@ fn run(server: &common::Server, program: &Path, args: &[&str]) -> Output {
 
 fn python() -> PathBuf {
     repository().join(".venv/bin/python")
+}
+
+#[tokio::test]
+async fn sqlx() {
+    let server = common::Server::start();
+    sqlx_test::run(server.port).await;
 }
 
 #[test]

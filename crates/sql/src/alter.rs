@@ -53,6 +53,21 @@ pub(crate) async fn alter_table(session: &mut Session, alter: &ast::AlterTable) 
             "several ALTER TABLE actions in one statement (run one per statement)",
         ));
     }
+    let changes_columns = matches!(
+        &alter.operations[0],
+        AlterTableOperation::RenameColumn { .. }
+            | AlterTableOperation::AddColumn { .. }
+            | AlterTableOperation::DropColumn { .. }
+            | AlterTableOperation::AlterColumn { .. }
+    );
+    // The block's staged rows have the columns the table had when they
+    // were written; COMMIT could not store them under the new ones.
+    if changes_columns && session.transaction.is_some() && session.reads.has_staged_rows(table.id) {
+        return Err(Error::not_supported(format!(
+            "changing the columns of table \"{}\" after writing rows to it in the same transaction block (commit the rows first)",
+            table.name
+        )));
+    }
     match &alter.operations[0] {
         AlterTableOperation::RenameTable { table_name: new } => {
             let (RenameTableNameKind::To(new) | RenameTableNameKind::As(new)) = new;

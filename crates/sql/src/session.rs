@@ -400,6 +400,48 @@ impl Session {
         self.end_implicit(succeeded).await
     }
 
+    /// Whether an extended-protocol Execute of `statement` is staged in the
+    /// implicit transaction of its pipeline (the messages up to Sync)
+    /// rather than committed on its own: a plain INSERT outside a block.
+    /// As in PostgreSQL, a pipeline of such INSERTs (asyncpg's
+    /// `executemany`, a JDBC batch) then commits at Sync, all or nothing,
+    /// with one WAL flush. UPDATE, DELETE and upserts are not staged: in a
+    /// block they are checked against concurrent writers at commit
+    /// (serialization failures), where autocommit waits for them instead.
+    pub fn stages(&self, statement: &Statement) -> bool {
+        let explicit = self.transaction.as_ref().is_some_and(|t| !t.implicit);
+        !explicit
+            && matches!(statement, Statement::Insert(insert)
+                if insert.on.is_none() && insert.returning.is_none())
+    }
+
+    /// Before an extended-protocol Execute: opens the pipeline's implicit
+    /// transaction for a staged statement (see `stages`); reads and
+    /// transaction control join it; any other statement commits it first
+    /// and runs on its own.
+    pub async fn before_execute(&mut self, statement: &Statement) -> Result<()> {
+        if self.stages(statement) {
+            self.begin_implicit();
+            return Ok(());
+        }
+        match statement {
+            Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. } => Ok(()),
+            Statement::Query(_) if catalog_change(statement).is_none() => Ok(()),
+            _ => self.end_implicit(true).await,
+        }
+    }
+
+    /// At Sync: commits the implicit transaction of the pipeline, or
+    /// discards it if a message of the pipeline failed (`failed`: also a
+    /// Bind or Describe error, which never reached the session).
+    pub async fn sync(&mut self, failed: bool) -> Result<()> {
+        self.end_implicit(!failed).await
+    }
+
     /// Parses one statement for the extended protocol.
     pub fn prepare(&self, sql: &str, declared_types: Vec<Option<PgType>>) -> Result<Prepared> {
         let mut statements = parse(sql)?;

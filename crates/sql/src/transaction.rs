@@ -63,7 +63,7 @@ pub(crate) struct Transaction {
     failed: bool,
     read_only: bool,
     /// Opened by a multi-statement query string, not by BEGIN.
-    implicit: bool,
+    pub(crate) implicit: bool,
     /// The catalog mark of the block's tentative DDL, once it ran some.
     ddl_mark: std::sync::OnceLock<u64>,
     /// How many DDL statements the block ran.

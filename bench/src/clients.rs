@@ -1,0 +1,107 @@
+//! `--clients`: what a client sees of a server, tempora and PostgreSQL 15
+//! side by side: pgbench's transactions per second on `SELECT 1` (one
+//! client, and 20 clients on two threads), pgbench `-C` (a new connection
+//! per transaction: connection set-up), and asyncpg's `executemany` of
+//! seed 002's events (one pipeline of single-row INSERTs, committed at
+//! Sync).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{PG_BIN, Postgres, Tempora};
+
+/// Seconds each pgbench run lasts.
+const PGBENCH_SECONDS: &str = "10";
+
+/// One pgbench run against `port`: its transactions per second.
+fn pgbench(port: u16, script: &Path, extra: &[&str]) -> f64 {
+    let output = Command::new(Path::new(PG_BIN).join("pgbench"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+        .args(["-n", "-T", PGBENCH_SECONDS, "-f"])
+        .arg(script)
+        .args(extra)
+        .arg("postgres")
+        .output()
+        .expect("run pgbench (scripts/ensure-test-deps.sh installs postgresql-15)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pgbench {extra:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // "tps = 1234.5 (without initial connection time)"; with -C pgbench
+    // counts the connections in, which is the point of -C.
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+        .unwrap_or_else(|| panic!("no tps in pgbench's output:\n{stdout}"))
+}
+
+/// asyncpg's executemany of `rows` events: rows per second.
+fn executemany(port: u16, rows: u64, setup: &str) -> f64 {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("bench/clients/asyncpg_executemany.py"))
+        .args([&port.to_string(), &rows.to_string(), setup])
+        .output()
+        .expect("run .venv/bin/python (scripts/ensure-test-deps.sh installs asyncpg)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "asyncpg executemany failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout.trim().parse().expect("rows per second")
+}
+
+struct ClientTimings {
+    select_one: f64,
+    select_twenty: f64,
+    connections: f64,
+    executemany: f64,
+}
+
+fn measure(port: u16, script: &Path, rows: u64, setup: &str) -> ClientTimings {
+    ClientTimings {
+        select_one: pgbench(port, script, &["-c", "1"]),
+        select_twenty: pgbench(port, script, &["-c", "20", "-j", "2"]),
+        connections: pgbench(port, script, &["-C", "-c", "1"]),
+        executemany: executemany(port, rows, setup),
+    }
+}
+
+pub(crate) fn run(binary: &Path, rows: u64) {
+    let workdir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    let script = workdir.path().join("select1.sql");
+    std::fs::write(&script, "SELECT 1;\n").unwrap();
+    println!(
+        "clients: pgbench -n -T {PGBENCH_SECONDS} -f select1.sql; asyncpg executemany of {rows} rows"
+    );
+
+    let tempora = Tempora::start(binary, &workdir.path().join("tempora-data"));
+    let t = measure(tempora.port, &script, rows, "hypertable");
+    tempora.stop();
+    let postgres = Postgres::start();
+    // PostgreSQL gets the index on time a hypertable has.
+    let p = measure(postgres.port, &script, rows, "index");
+    drop(postgres);
+
+    println!();
+    println!(
+        "{:<40} {:>14} {:>14} {:>10}",
+        "", "tempora", "PostgreSQL 15", "ratio"
+    );
+    let line =
+        |name: &str, t: f64, p: f64| println!("{name:<40} {t:>14.0} {p:>14.0} {:>9.2}x", t / p);
+    line("SELECT 1, 1 client (tps)", t.select_one, p.select_one);
+    line(
+        "SELECT 1, 20 clients (tps)",
+        t.select_twenty,
+        p.select_twenty,
+    );
+    line("connect + SELECT 1, -C (tps)", t.connections, p.connections);
+    line("asyncpg executemany (rows/s)", t.executemany, p.executemany);
+    println!("(ratios: higher is better for tempora)");
+}
