@@ -429,15 +429,23 @@ impl RawConnection {
     /// Reads messages up to ReadyForQuery; returns its status and the
     /// SQLSTATEs of the errors before it.
     async fn until_ready(&mut self) -> (char, Vec<String>) {
+        let (status, _, errors) = self.answers_until_ready().await;
+        (status, errors)
+    }
+
+    /// Like `until_ready`, also with the kinds of the messages before it.
+    async fn answers_until_ready(&mut self) -> (char, Vec<u8>, Vec<String>) {
         use tokio::io::AsyncReadExt;
         let mut errors = Vec::new();
+        let mut kinds = Vec::new();
         loop {
             let kind = self.stream.read_u8().await.unwrap();
             let length = self.stream.read_i32().await.unwrap() as usize;
             let mut body = vec![0u8; length - 4];
             self.stream.read_exact(&mut body).await.unwrap();
+            kinds.push(kind);
             match kind {
-                b'Z' => return (body[0] as char, errors),
+                b'Z' => return (body[0] as char, kinds, errors),
                 b'E' => {
                     let code = body
                         .split(|b| *b == 0)
@@ -449,6 +457,33 @@ impl RawConnection {
                 _ => {}
             }
         }
+    }
+
+    /// Reads `count` messages: their kinds (`b'C'`: CommandComplete...).
+    async fn kinds(&mut self, count: usize) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut kinds = Vec::new();
+        for _ in 0..count {
+            let kind = self.stream.read_u8().await.unwrap();
+            let length = self.stream.read_i32().await.unwrap() as usize;
+            let mut body = vec![0u8; length - 4];
+            self.stream.read_exact(&mut body).await.unwrap();
+            kinds.push(kind);
+        }
+        kinds
+    }
+
+    /// Bind of the unnamed statement with text parameters, then Execute.
+    async fn bind_execute(&mut self, parameters: &[&str]) {
+        let mut bind = vec![0u8, 0, 0, 0];
+        bind.extend_from_slice(&(parameters.len() as i16).to_be_bytes());
+        for parameter in parameters {
+            bind.extend_from_slice(&(parameter.len() as i32).to_be_bytes());
+            bind.extend_from_slice(parameter.as_bytes());
+        }
+        bind.extend_from_slice(&[0, 0]);
+        self.send(b'B', &bind).await;
+        self.send(b'E', &[0, 0, 0, 0, 0]).await;
     }
 
     /// A simple query: the status after it and its errors' SQLSTATEs.
@@ -470,6 +505,113 @@ impl RawConnection {
         self.send(b'S', &[]).await;
         self.until_ready().await
     }
+}
+
+/// The messages of one Sync are one implicit transaction: a pipeline of
+/// INSERTs answers each message in order (the CommandComplete of a staged
+/// INSERT comes before the next message's answer, at a Flush, or after
+/// the commit at Sync), and a failure in it leaves none of its rows.
+#[tokio::test]
+async fn a_pipeline_of_inserts_commits_at_sync_all_or_nothing() {
+    let server = common::Server::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE piped (n integer NOT NULL)")
+        .await
+        .unwrap();
+    let count = || async {
+        let row = client
+            .query_one("SELECT count(*) FROM piped", &[])
+            .await
+            .unwrap();
+        row.get::<_, i64>(0)
+    };
+    let mut raw = RawConnection::open(server.port).await;
+    let mut parse = vec![0u8];
+    parse.extend_from_slice(b"INSERT INTO piped VALUES ($1)\0");
+    parse.extend_from_slice(&[0, 0]);
+    raw.send(b'P', &parse).await;
+    for n in ["1", "2", "3"] {
+        raw.bind_execute(&[n]).await;
+    }
+    raw.send(b'S', &[]).await;
+    assert_eq!(raw.kinds(8).await, b"12C2C2CZ");
+    assert_eq!(count().await, 3);
+
+    // A bad value in the third INSERT: the first two are not kept, and the
+    // messages after the error are skipped up to Sync.
+    raw.bind_execute(&["10"]).await;
+    raw.bind_execute(&["11"]).await;
+    raw.bind_execute(&["eleven"]).await;
+    raw.bind_execute(&["12"]).await;
+    raw.send(b'S', &[]).await;
+    assert_eq!(raw.kinds(6).await, b"2C2C2E");
+    assert_eq!(raw.until_ready().await, ('I', vec![]));
+    assert_eq!(count().await, 3);
+
+    // Flush sends the answers so far; the row commits at Sync.
+    raw.bind_execute(&["20"]).await;
+    raw.send(b'H', &[]).await;
+    assert_eq!(raw.kinds(2).await, b"2C");
+    raw.send(b'S', &[]).await;
+    assert_eq!(raw.kinds(1).await, b"Z");
+    assert_eq!(count().await, 4);
+
+    // An UPDATE commits the INSERTs before it and runs on its own.
+    raw.bind_execute(&["30"]).await;
+    let mut parse = vec![0u8];
+    parse.extend_from_slice(b"UPDATE piped SET n = n + 1 WHERE n = $1\0");
+    parse.extend_from_slice(&[0, 0]);
+    raw.send(b'P', &parse).await;
+    raw.bind_execute(&["30"]).await;
+    raw.send(b'S', &[]).await;
+    assert_eq!(raw.kinds(6).await, b"2C12CZ");
+    let rows = client
+        .query("SELECT n FROM piped WHERE n > 20", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(),
+        [31]
+    );
+}
+
+/// A staged INSERT whose commit at Sync fails (here: another session
+/// altered the table's columns since the INSERT ran, 40001) must answer
+/// with the error and no CommandComplete: a driver that stops reading at
+/// CommandComplete (tokio-postgres) would otherwise report a row that was
+/// never stored. The table stays readable, without the row.
+#[tokio::test]
+async fn a_commit_failing_at_sync_replaces_the_command_complete() {
+    let server = common::Server::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE altered (x integer); INSERT INTO altered VALUES (0)")
+        .await
+        .unwrap();
+    let mut raw = RawConnection::open(server.port).await;
+    let mut parse = vec![0u8];
+    parse.extend_from_slice(b"INSERT INTO altered VALUES ($1)\0");
+    parse.extend_from_slice(&[0, 0]);
+    raw.send(b'P', &parse).await;
+    raw.bind_execute(&["1"]).await;
+    // No Flush: that would send the held CommandComplete, as PostgreSQL
+    // sends one before its commit at Sync. The pause lets the Execute run.
+    assert_eq!(raw.kinds(1).await, b"1");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    client
+        .batch_execute("ALTER TABLE altered ADD COLUMN y text")
+        .await
+        .unwrap();
+    raw.send(b'S', &[]).await;
+    assert_eq!(
+        raw.answers_until_ready().await,
+        ('I', b"2EZ".to_vec(), vec!["40001".to_owned()])
+    );
+    let rows = client.query("SELECT x, y FROM altered", &[]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, i32>(0), 0);
+    assert_eq!(rows[0].get::<_, Option<String>>(1), None);
 }
 
 #[tokio::test]
@@ -816,10 +958,9 @@ async fn concurrent_upserts_and_deletes_lose_nothing() {
     assert_eq!(actual, net);
 }
 
-/// A plain INSERT of the extended protocol is staged at Execute and
-/// committed at Sync: sessions racing to insert one key must see exactly
-/// one success and the others a 23505 (a staged INSERT holds its table
-/// until the commit, so the others wait for it and then find the key).
+/// Sessions racing to insert one key through the extended protocol must
+/// see exactly one success and the others a 23505. (INSERTs into a table
+/// with a unique key are not staged until Sync; see `Session::stages`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_inserts_of_one_key_succeed_once() {
     const SESSIONS: usize = 6;

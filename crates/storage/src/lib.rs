@@ -696,9 +696,17 @@ impl Store {
         for (table, rows_by_start) in routed {
             // A table dropped since the rows were made (by another session,
             // while a transaction was open) takes no rows.
-            if !state.tables.contains_key(&table.id) {
+            let Some(current) = state.tables.get(&table.id) else {
                 return Err(Error::TableDropped {
                     name: table.name.clone(),
+                });
+            };
+            // Nor does a table whose columns or checks another session's
+            // ALTER TABLE changed since: the rows have the old columns and
+            // were checked against the old constraints. The writer retries.
+            if current.columns != table.columns || current.checks != table.checks {
+                return Err(Error::Conflict {
+                    table: table.name.clone(),
                 });
             }
             let chunk_ids =
