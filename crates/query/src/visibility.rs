@@ -16,6 +16,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use parking_lot::Mutex;
 
 use tempora_catalog::{ROWID_COLUMN, TableDef, TableId};
+use tempora_storage::keys::StagedKeys;
 use tempora_storage::{DeleteSet, Store, StoreView, TableSnapshot};
 
 /// One write of an open transaction.
@@ -61,6 +62,12 @@ pub struct SessionReads {
     /// How many of `uncommitted` are renames: every statement resolves its
     /// names, and a block of 100 000 INSERTs has none to look through.
     renames: AtomicUsize,
+    /// The block's staged keys per (table, index name, index columns), with
+    /// how many of `uncommitted` they cover; see [`Self::staged_key_rows`].
+    staged_keys: Mutex<HashMap<(TableId, String, Vec<String>), (usize, StagedKeys)>>,
+    /// The block's staged deletes per table, with how many of
+    /// `uncommitted` they cover.
+    staged_deleted: Mutex<HashMap<TableId, (usize, DeleteSet)>>,
     /// Rows a statement gives a name for its own query (`excluded` of
     /// INSERT ... ON CONFLICT DO UPDATE).
     bound: Mutex<HashMap<String, RecordBatch>>,
@@ -82,6 +89,8 @@ impl SessionReads {
             view: Mutex::new(None),
             uncommitted: Mutex::new(Vec::new()),
             renames: AtomicUsize::new(0),
+            staged_keys: Mutex::new(HashMap::new()),
+            staged_deleted: Mutex::new(HashMap::new()),
             bound: Mutex::new(HashMap::new()),
         })
     }
@@ -146,11 +155,14 @@ impl SessionReads {
         })
     }
 
-    /// Row ids of `table_id` the open transaction deleted.
+    /// Row ids of `table_id` the open transaction deleted. Kept as the
+    /// block goes, so a block of many statements does not gather them
+    /// from all its writes for each one.
     pub fn staged_deletes(&self, table_id: TableId) -> DeleteSet {
-        let ids: Vec<i64> = self
-            .uncommitted
-            .lock()
+        let uncommitted = self.uncommitted.lock();
+        let mut cache = self.staged_deleted.lock();
+        let (covered, deleted) = cache.entry(table_id).or_default();
+        let ids: Vec<i64> = uncommitted[*covered..]
             .iter()
             .filter_map(|write| match write {
                 StagedWrite::Delete(table, batch) if table.id == table_id => Some(rowids(batch)),
@@ -158,7 +170,50 @@ impl SessionReads {
             })
             .flatten()
             .collect();
-        DeleteSet::from_sorted(ids)
+        deleted.add(ids);
+        *covered = uncommitted.len();
+        deleted.clone()
+    }
+
+    /// For each of `rows`, the row id of the last row the open transaction
+    /// staged with its key in unique index `index` (which may since have
+    /// been deleted: see [`StagedKeys`]). The keys are kept as the block
+    /// goes: each call adds only the rows staged since the last one.
+    pub fn staged_key_rows(
+        &self,
+        table: &TableDef,
+        index: &str,
+        rows: &RecordBatch,
+    ) -> tempora_storage::Result<Vec<Option<i64>>> {
+        let uncommitted = self.uncommitted.lock();
+        let mut cache = self.staged_keys.lock();
+        let columns = table
+            .unique_indexes()
+            .find(|i| i.name == index)
+            .map(|i| i.columns.clone())
+            .unwrap_or_default();
+        let entry = match cache.entry((table.id, index.to_owned(), columns)) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert((0, StagedKeys::new(table, index)?))
+            }
+        };
+        for write in &uncommitted[entry.0..] {
+            if let StagedWrite::Insert(staged, batch) = write
+                && staged.id == table.id
+            {
+                entry.1.add(batch)?;
+            }
+        }
+        entry.0 = uncommitted.len();
+        entry.1.find(table, rows)
+    }
+
+    /// Forgets what the caches of staged keys and deletes cover, after the
+    /// staged writes were cut back or taken.
+    fn forget_staged_caches(&self) {
+        self.staged_keys.lock().clear();
+        self.staged_deleted.lock().clear();
     }
 
     /// What `name` means given the open block's renames.
@@ -212,6 +267,7 @@ impl SessionReads {
     pub fn truncate_staged(&self, len: usize) {
         let mut uncommitted = self.uncommitted.lock();
         uncommitted.truncate(len);
+        self.forget_staged_caches();
         let renames = uncommitted
             .iter()
             .filter(|w| matches!(w, StagedWrite::Rename(..)))
@@ -223,6 +279,7 @@ impl SessionReads {
     pub fn take_staged(&self) -> Vec<StagedWrite> {
         let mut uncommitted = self.uncommitted.lock();
         self.renames.store(0, Ordering::Relaxed);
+        self.forget_staged_caches();
         std::mem::take(&mut *uncommitted)
     }
 }

@@ -958,9 +958,10 @@ async fn concurrent_upserts_and_deletes_lose_nothing() {
     assert_eq!(actual, net);
 }
 
-/// Sessions racing to insert one key through the extended protocol must
-/// see exactly one success and the others a 23505. (INSERTs into a table
-/// with a unique key are not staged until Sync; see `Session::stages`.)
+/// A plain INSERT of the extended protocol is staged at Execute and
+/// committed at Sync: sessions racing to insert one key must see exactly
+/// one success and the others a 23505, whether the key was committed when
+/// their INSERT ran or only when they commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_inserts_of_one_key_succeed_once() {
     const SESSIONS: usize = 6;

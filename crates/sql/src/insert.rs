@@ -26,7 +26,7 @@ use crate::session::{Output, Session, query_of, select_of};
 use crate::upsert::Upsert;
 use crate::{Error, Result};
 
-pub(crate) fn target_table(session: &Session, insert: &ast::Insert) -> Result<Arc<TableDef>> {
+fn target_table(session: &Session, insert: &ast::Insert) -> Result<Arc<TableDef>> {
     let ast::TableObject::TableName(name) = &insert.table else {
         return Err(Error::not_supported("INSERT into a table function"));
     };

@@ -408,19 +408,11 @@ impl Session {
     /// with one WAL flush. UPDATE, DELETE and upserts are not staged: in a
     /// block they are checked against concurrent writers at commit
     /// (serialization failures), where autocommit waits for them instead.
-    /// Nor are INSERTs into tables with unique keys: a block checks each
-    /// statement's keys against all the rows it staged before, which a
-    /// pipeline of 100 000 single-row INSERTs would make quadratic.
     pub fn stages(&self, statement: &Statement) -> bool {
         let explicit = self.transaction.as_ref().is_some_and(|t| !t.implicit);
-        let Statement::Insert(insert) = statement else {
-            return false;
-        };
         !explicit
-            && insert.on.is_none()
-            && insert.returning.is_none()
-            && crate::insert::target_table(self, insert)
-                .is_ok_and(|table| table.unique_indexes().next().is_none())
+            && matches!(statement, Statement::Insert(insert)
+                if insert.on.is_none() && insert.returning.is_none())
     }
 
     /// Before an extended-protocol Execute: opens the pipeline's implicit

@@ -33,7 +33,7 @@ use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use tempora_catalog::TableDef;
 use tempora_query::visibility::{Resolved, StagedWrite, net_writes, rowids};
-use tempora_storage::{Committed, DeleteSet, OnConflict, TableWrite, keys};
+use tempora_storage::{Committed, OnConflict, TableWrite, keys};
 
 /// A block's rows that passed the key check, and the ids of those skipped.
 struct KeptRows {
@@ -425,15 +425,6 @@ impl Session {
     ) -> Result<KeptRows> {
         let mut deleted = self.reads.staged_deletes(table.id);
         deleted.add(deletes.iter().flat_map(rowids).collect());
-        let staged: Vec<RecordBatch> = self
-            .reads
-            .uncommitted_rows(table.id)
-            .iter()
-            .map(|b| {
-                let rowid_index = b.num_columns().saturating_sub(1);
-                DeleteSet::filter_batch(&[&deleted], b, rowid_index)
-            })
-            .collect::<tempora_storage::Result<_>>()?;
         let mut keep = vec![true; rows.num_rows()];
         let mut indexes: Vec<(usize, String)> = table
             .unique_indexes()
@@ -453,7 +444,12 @@ impl Session {
                 tokio::task::spawn_blocking(move || store.lookup_keys(table_id, &name, &probe))
                     .await
                     .map_err(|e| Error::not_supported(format!("key lookup failed: {e}")))??;
-            let in_block = keys::find_in(table, index, &staged, rows)?;
+            let in_block: Vec<Option<i64>> = self
+                .reads
+                .staged_key_rows(table, index, rows)?
+                .into_iter()
+                .map(|staged| staged.filter(|rowid| !deleted.contains(*rowid)))
+                .collect();
             let earlier = keys::earlier_duplicates(table, index, rows)?;
             for row in 0..rows.num_rows() {
                 if !keep[row] {

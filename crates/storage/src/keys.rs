@@ -544,6 +544,78 @@ pub(crate) fn kept_rows(batch: &RecordBatch, keep: Option<&Vec<bool>>) -> Result
 /// For each row of `rows`, the id of a row of `existing` (storage rows)
 /// with the same key in the table's unique index `index`: how a transaction
 /// block checks its rows against the rows it has staged.
+/// The keys of one unique index over the rows a transaction block staged,
+/// kept as the block goes: each statement adds the keys of the rows it
+/// staged, so checking a statement's rows costs what they cost, not what
+/// the whole block does (`find_in` rebuilds the keys every time).
+///
+/// Later rows win: a key maps to the last staged row with it. A block
+/// stages a key again only after deleting the row that had it (UPDATE,
+/// DELETE then INSERT), so the last row is the only one that may be live;
+/// callers check it against the block's deletes.
+pub struct StagedKeys {
+    index: KeyIndex,
+}
+
+impl std::fmt::Debug for StagedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StagedKeys")
+            .field("index", &self.index.name)
+            .field("keys", &self.index.entries.len())
+            .finish()
+    }
+}
+
+impl StagedKeys {
+    pub fn new(table: &TableDef, index: &str) -> Result<StagedKeys> {
+        Ok(StagedKeys {
+            index: unique_index(table, index)?,
+        })
+    }
+
+    /// Adds the keys of staged rows (with their row id column).
+    pub fn add(&mut self, batch: &RecordBatch) -> Result<()> {
+        let (Some(columns), Some(ids)) = (
+            self.index.key_columns(batch),
+            batch
+                .column_by_name(ROWID_COLUMN)
+                .and_then(|c| c.as_primitive_opt::<Int64Type>()),
+        ) else {
+            return Ok(());
+        };
+        for (row, key) in self.index.keys(&columns)?.into_iter().enumerate() {
+            if let Some(key) = key {
+                self.index.entries.insert(
+                    key,
+                    RowRef {
+                        rowid: ids.value(row),
+                        chunk: 0,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// For each of `rows`, the row id of the last staged row with its key.
+    pub fn find(&self, table: &TableDef, rows: &RecordBatch) -> Result<Vec<Option<i64>>> {
+        let columns = self
+            .index
+            .key_columns(rows)
+            .ok_or_else(|| missing_keys(table, &self.index.name))?;
+        Ok(self
+            .index
+            .keys(&columns)?
+            .iter()
+            .map(|k| {
+                k.as_ref()
+                    .and_then(|k| self.index.entries.get(k))
+                    .map(|e| e.rowid)
+            })
+            .collect())
+    }
+}
+
 pub fn find_in(
     table: &TableDef,
     index: &str,
