@@ -53,6 +53,10 @@ impl StagedWrite {
     }
 }
 
+/// A unique index of a table, as the block's staged keys are kept by:
+/// table, index name and index columns.
+type StagedKeyIndex = (TableId, String, Vec<String>);
+
 #[derive(Debug)]
 pub struct SessionReads {
     store: Arc<Store>,
@@ -64,7 +68,7 @@ pub struct SessionReads {
     renames: AtomicUsize,
     /// The block's staged keys per (table, index name, index columns), with
     /// how many of `uncommitted` they cover; see [`Self::staged_key_rows`].
-    staged_keys: Mutex<HashMap<(TableId, String, Vec<String>), (usize, StagedKeys)>>,
+    staged_keys: Mutex<HashMap<StagedKeyIndex, (usize, StagedKeys)>>,
     /// The block's staged deletes per table, with how many of
     /// `uncommitted` they cover.
     staged_deleted: Mutex<HashMap<TableId, (usize, DeleteSet)>>,
