@@ -389,8 +389,12 @@ async fn key_holders(
         return Ok(committed.into_iter().map(|r| r.map(|r| r.rowid)).collect());
     }
     let deleted = session.reads.staged_deletes(table.id);
-    let staged = session.reads.uncommitted_rows(table.id);
-    let own = keys::find_in(table, index, &staged, rows)?;
+    let own: Vec<Option<i64>> = session
+        .reads
+        .staged_key_rows(table, index, rows)?
+        .into_iter()
+        .map(|staged| staged.filter(|id| !deleted.contains(*id)))
+        .collect();
     Ok(committed
         .into_iter()
         .zip(own)

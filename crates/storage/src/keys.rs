@@ -541,13 +541,10 @@ pub(crate) fn kept_rows(batch: &RecordBatch, keep: Option<&Vec<bool>>) -> Result
     }
 }
 
-/// For each row of `rows`, the id of a row of `existing` (storage rows)
-/// with the same key in the table's unique index `index`: how a transaction
-/// block checks its rows against the rows it has staged.
 /// The keys of one unique index over the rows a transaction block staged,
 /// kept as the block goes: each statement adds the keys of the rows it
 /// staged, so checking a statement's rows costs what they cost, not what
-/// the whole block does (`find_in` rebuilds the keys every time).
+/// the whole block does.
 ///
 /// Later rows win: a key maps to the last staged row with it. A block
 /// stages a key again only after deleting the row that had it (UPDATE,
@@ -614,48 +611,6 @@ impl StagedKeys {
             })
             .collect())
     }
-}
-
-pub fn find_in(
-    table: &TableDef,
-    index: &str,
-    existing: &[RecordBatch],
-    rows: &RecordBatch,
-) -> Result<Vec<Option<i64>>> {
-    let mut key_index = unique_index(table, index)?;
-    for batch in existing {
-        let (Some(columns), Some(ids)) = (
-            key_index.key_columns(batch),
-            batch
-                .column_by_name(ROWID_COLUMN)
-                .and_then(|c| c.as_primitive_opt::<Int64Type>()),
-        ) else {
-            continue;
-        };
-        for (row, key) in key_index.keys(&columns)?.into_iter().enumerate() {
-            if let Some(key) = key {
-                key_index.entries.insert(
-                    key,
-                    RowRef {
-                        rowid: ids.value(row),
-                        chunk: 0,
-                    },
-                );
-            }
-        }
-    }
-    let columns = key_index
-        .key_columns(rows)
-        .ok_or_else(|| missing_keys(table, index))?;
-    Ok(key_index
-        .keys(&columns)?
-        .iter()
-        .map(|k| {
-            k.as_ref()
-                .and_then(|k| key_index.entries.get(k))
-                .map(|e| e.rowid)
-        })
-        .collect())
 }
 
 /// For each row, the position of an earlier row of `rows` with the same key
