@@ -13,21 +13,32 @@ use crate::{PG_BIN, Postgres, Tempora};
 /// Seconds each pgbench run lasts.
 const PGBENCH_SECONDS: &str = "10";
 
-/// One pgbench run against `port`: its transactions per second.
-fn pgbench(port: u16, script: &Path, extra: &[&str]) -> f64 {
-    let output = Command::new(Path::new(PG_BIN).join("pgbench"))
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
-        .args(["-n", "-T", PGBENCH_SECONDS, "-f"])
-        .arg(script)
-        .args(extra)
-        .arg("postgres")
+/// Runs `command` (`what` names it) and returns its standard output;
+/// panics with its output unless it succeeds.
+fn output_of(command: &mut Command, what: &str, missing: &str) -> String {
+    let output = command
         .output()
-        .expect("run pgbench (scripts/ensure-test-deps.sh installs postgresql-15)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+        .unwrap_or_else(|e| panic!("cannot run {what} ({missing}): {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "pgbench {extra:?} failed:\n{stdout}\n{}",
+        "{what} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// One pgbench run against `port`: its transactions per second.
+fn pgbench(port: u16, script: &Path, extra: &[&str]) -> f64 {
+    let stdout = output_of(
+        Command::new(Path::new(PG_BIN).join("pgbench"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+            .args(["-n", "-T", PGBENCH_SECONDS, "-f"])
+            .arg(script)
+            .args(extra)
+            .arg("postgres"),
+        &format!("pgbench {extra:?}"),
+        "scripts/ensure-test-deps.sh installs postgresql-15",
     );
     // "tps = 1234.5 (without initial connection time)"; with -C pgbench
     // counts the connections in, which is the point of -C.
@@ -42,16 +53,12 @@ fn pgbench(port: u16, script: &Path, extra: &[&str]) -> f64 {
 /// asyncpg's executemany of `rows` events: rows per second.
 fn executemany(port: u16, rows: u64, setup: &str) -> f64 {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let output = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("bench/clients/asyncpg_executemany.py"))
-        .args([&port.to_string(), &rows.to_string(), setup])
-        .output()
-        .expect("run .venv/bin/python (scripts/ensure-test-deps.sh installs asyncpg)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "asyncpg executemany failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = output_of(
+        Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("bench/clients/asyncpg_executemany.py"))
+            .args([&port.to_string(), &rows.to_string(), setup]),
+        "asyncpg executemany",
+        "scripts/ensure-test-deps.sh installs asyncpg into .venv",
     );
     stdout.trim().parse().expect("rows per second")
 }

@@ -126,24 +126,25 @@ pub(crate) async fn run(port: u16) {
         .execute(&pool)
         .await
         .expect_err("NULL into a NOT NULL column");
-    let code = error
-        .as_database_error()
-        .and_then(|e| e.code().map(|c| c.into_owned()));
-    assert_eq!(code.as_deref(), Some("23502"), "{error}");
+    assert_eq!(sqlstate(&error).as_deref(), Some("23502"), "{error}");
     let error = sqlx::query("SELECT * FROM no_such_table")
         .fetch_all(&pool)
         .await
         .expect_err("unknown table");
-    let code = error
-        .as_database_error()
-        .and_then(|e| e.code().map(|c| c.into_owned()));
-    assert_eq!(code.as_deref(), Some("42P01"), "{error}");
+    assert_eq!(sqlstate(&error).as_deref(), Some("42P01"), "{error}");
     let one: i32 = sqlx::query_scalar("SELECT 1::integer")
         .fetch_one(&pool)
         .await
         .expect("after errors");
     assert_eq!(one, 1);
     pool.close().await;
+}
+
+/// The SQLSTATE of a database error.
+fn sqlstate(error: &sqlx::Error) -> Option<String> {
+    error
+        .as_database_error()
+        .and_then(|e| e.code().map(|c| c.into_owned()))
 }
 
 fn serde_json_value(i: i32) -> JsonValue {

@@ -110,6 +110,28 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
     })
 }
 
+/// Writes the entries of a table keyed by name that a transaction changed
+/// (`changed`) as they now are in `current`, removing those it dropped.
+fn write_named<T: Serialize>(
+    write: &redb::WriteTransaction,
+    definition: TableDefinition<'_, &str, &[u8]>,
+    changed: &BTreeSet<String>,
+    current: &BTreeMap<String, T>,
+) -> Result<()> {
+    let mut table = write.open_table(definition)?;
+    for name in changed {
+        match current.get(name) {
+            Some(entry) => {
+                table.insert(name.as_str(), encode(entry).as_slice())?;
+            }
+            None => {
+                table.remove(name.as_str())?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serialising plain structs of strings and numbers into a Vec cannot fail.
     serde_json::to_vec(value).unwrap_or_default()
@@ -384,39 +406,9 @@ impl Catalog {
                     }
                 }
             }
-            let mut sequences = write.open_table(SEQUENCES)?;
-            for name in &txn.sequences {
-                match txn.state.sequences.get(name) {
-                    Some(sequence) => {
-                        sequences.insert(name.as_str(), encode(sequence).as_slice())?;
-                    }
-                    None => {
-                        sequences.remove(name.as_str())?;
-                    }
-                }
-            }
-            let mut views = write.open_table(VIEWS)?;
-            for name in &txn.views {
-                match txn.state.views.get(name) {
-                    Some(view) => {
-                        views.insert(name.as_str(), encode(view).as_slice())?;
-                    }
-                    None => {
-                        views.remove(name.as_str())?;
-                    }
-                }
-            }
-            let mut roles = write.open_table(ROLES)?;
-            for name in &txn.roles {
-                match txn.state.roles.get(name) {
-                    Some(role) => {
-                        roles.insert(name.as_str(), encode(role).as_slice())?;
-                    }
-                    None => {
-                        roles.remove(name.as_str())?;
-                    }
-                }
-            }
+            write_named(&write, SEQUENCES, &txn.sequences, &txn.state.sequences)?;
+            write_named(&write, VIEWS, &txn.views, &txn.state.views)?;
+            write_named(&write, ROLES, &txn.roles, &txn.state.roles)?;
             let mut meta = write.open_table(META)?;
             for key in &txn.meta {
                 match txn.state.meta.get(key) {

@@ -179,15 +179,17 @@ impl SessionReads {
         deleted.clone()
     }
 
-    /// For each of `rows`, the row id of the last row the open transaction
-    /// staged with its key in unique index `index` (which may since have
-    /// been deleted: see [`StagedKeys`]). The keys are kept as the block
-    /// goes: each call adds only the rows staged since the last one.
+    /// For each of `rows`, the row id of the live row the open transaction
+    /// staged with its key in unique index `index`: the last one staged
+    /// with it (see [`StagedKeys`]), unless `deleted` holds it. The keys
+    /// are kept as the block goes: each call adds only the rows staged
+    /// since the last one.
     pub fn staged_key_rows(
         &self,
         table: &TableDef,
         index: &str,
         rows: &RecordBatch,
+        deleted: &DeleteSet,
     ) -> tempora_storage::Result<Vec<Option<i64>>> {
         let uncommitted = self.uncommitted.lock();
         let mut cache = self.staged_keys.lock();
@@ -210,7 +212,12 @@ impl SessionReads {
             }
         }
         entry.0 = uncommitted.len();
-        entry.1.find(table, rows)
+        Ok(entry
+            .1
+            .find(table, rows)?
+            .into_iter()
+            .map(|staged| staged.filter(|rowid| !deleted.contains(*rowid)))
+            .collect())
     }
 
     /// Forgets what the caches of staged keys and deletes cover, after the

@@ -473,6 +473,14 @@ impl RawConnection {
         kinds
     }
 
+    /// Parse of the unnamed statement, without parameter types.
+    async fn parse(&mut self, sql: &str) {
+        let mut parse = vec![0u8];
+        parse.extend_from_slice(sql.as_bytes());
+        parse.extend_from_slice(&[0, 0, 0]);
+        self.send(b'P', &parse).await;
+    }
+
     /// Bind of the unnamed statement with text parameters, then Execute.
     async fn bind_execute(&mut self, parameters: &[&str]) {
         let mut bind = vec![0u8, 0, 0, 0];
@@ -496,10 +504,7 @@ impl RawConnection {
 
     /// Parse/Bind/Execute/Sync of one statement without parameters.
     async fn extended(&mut self, sql: &str) -> (char, Vec<String>) {
-        let mut parse = vec![0u8];
-        parse.extend_from_slice(sql.as_bytes());
-        parse.extend_from_slice(&[0, 0, 0]);
-        self.send(b'P', &parse).await;
+        self.parse(sql).await;
         self.send(b'B', &[0, 0, 0, 0, 0, 0, 0, 0]).await;
         self.send(b'E', &[0, 0, 0, 0, 0]).await;
         self.send(b'S', &[]).await;
@@ -527,10 +532,7 @@ async fn a_pipeline_of_inserts_commits_at_sync_all_or_nothing() {
         row.get::<_, i64>(0)
     };
     let mut raw = RawConnection::open(server.port).await;
-    let mut parse = vec![0u8];
-    parse.extend_from_slice(b"INSERT INTO piped VALUES ($1)\0");
-    parse.extend_from_slice(&[0, 0]);
-    raw.send(b'P', &parse).await;
+    raw.parse("INSERT INTO piped VALUES ($1)").await;
     for n in ["1", "2", "3"] {
         raw.bind_execute(&[n]).await;
     }
@@ -559,10 +561,7 @@ async fn a_pipeline_of_inserts_commits_at_sync_all_or_nothing() {
 
     // An UPDATE commits the INSERTs before it and runs on its own.
     raw.bind_execute(&["30"]).await;
-    let mut parse = vec![0u8];
-    parse.extend_from_slice(b"UPDATE piped SET n = n + 1 WHERE n = $1\0");
-    parse.extend_from_slice(&[0, 0]);
-    raw.send(b'P', &parse).await;
+    raw.parse("UPDATE piped SET n = n + 1 WHERE n = $1").await;
     raw.bind_execute(&["30"]).await;
     raw.send(b'S', &[]).await;
     assert_eq!(raw.kinds(6).await, b"2C12CZ");
@@ -590,10 +589,7 @@ async fn a_commit_failing_at_sync_replaces_the_command_complete() {
         .await
         .unwrap();
     let mut raw = RawConnection::open(server.port).await;
-    let mut parse = vec![0u8];
-    parse.extend_from_slice(b"INSERT INTO altered VALUES ($1)\0");
-    parse.extend_from_slice(&[0, 0]);
-    raw.send(b'P', &parse).await;
+    raw.parse("INSERT INTO altered VALUES ($1)").await;
     raw.bind_execute(&["1"]).await;
     // No Flush: that would send the held CommandComplete, as PostgreSQL
     // sends one before its commit at Sync. The pause lets the Execute run.
@@ -612,6 +608,51 @@ async fn a_commit_failing_at_sync_replaces_the_command_complete() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<_, i32>(0), 0);
     assert_eq!(rows[0].get::<_, Option<String>>(1), None);
+}
+
+/// An error in a Bind, which never reaches the session, still discards
+/// the pipeline's staged rows at Sync; so does a Bind with parameters for
+/// an empty statement (08P01).
+#[tokio::test]
+async fn a_failed_bind_discards_the_pipeline() {
+    let server = common::Server::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE bound (n integer)")
+        .await
+        .unwrap();
+    let mut raw = RawConnection::open(server.port).await;
+    raw.parse("INSERT INTO bound VALUES ($1)").await;
+    raw.bind_execute(&["5"]).await;
+    // Bind of a statement that was never parsed.
+    raw.send(b'B', b"\0nosuch\0\0\0\0\0\0\0").await;
+    raw.send(b'S', &[]).await;
+    assert_eq!(
+        raw.answers_until_ready().await,
+        ('I', b"12CEZ".to_vec(), vec!["26000".to_owned()])
+    );
+    let count = client
+        .query_one("SELECT count(*) FROM bound", &[])
+        .await
+        .unwrap();
+    assert_eq!(count.get::<_, i64>(0), 0);
+
+    // Parameters for an empty statement.
+    raw.send(b'P', b"empty\0\0\0\0").await;
+    raw.bind_execute(&["5"]).await;
+    let mut bind = b"\0empty\0\0\0\0\x01\0\0\0\x011".to_vec();
+    bind.extend_from_slice(&[0, 0]);
+    raw.send(b'B', &bind).await;
+    raw.send(b'S', &[]).await;
+    assert_eq!(
+        raw.answers_until_ready().await,
+        ('I', b"12CEZ".to_vec(), vec!["08P01".to_owned()])
+    );
+    let count = client
+        .query_one("SELECT count(*) FROM bound", &[])
+        .await
+        .unwrap();
+    assert_eq!(count.get::<_, i64>(0), 0);
 }
 
 #[tokio::test]

@@ -444,12 +444,7 @@ impl Session {
                 tokio::task::spawn_blocking(move || store.lookup_keys(table_id, &name, &probe))
                     .await
                     .map_err(|e| Error::not_supported(format!("key lookup failed: {e}")))??;
-            let in_block: Vec<Option<i64>> = self
-                .reads
-                .staged_key_rows(table, index, rows)?
-                .into_iter()
-                .map(|staged| staged.filter(|rowid| !deleted.contains(*rowid)))
-                .collect();
+            let in_block = self.reads.staged_key_rows(table, index, rows, &deleted)?;
             let earlier = keys::earlier_duplicates(table, index, rows)?;
             for row in 0..rows.num_rows() {
                 if !keep[row] {

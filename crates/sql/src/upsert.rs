@@ -389,12 +389,9 @@ async fn key_holders(
         return Ok(committed.into_iter().map(|r| r.map(|r| r.rowid)).collect());
     }
     let deleted = session.reads.staged_deletes(table.id);
-    let own: Vec<Option<i64>> = session
+    let own = session
         .reads
-        .staged_key_rows(table, index, rows)?
-        .into_iter()
-        .map(|staged| staged.filter(|id| !deleted.contains(*id)))
-        .collect();
+        .staged_key_rows(table, index, rows, &deleted)?;
     Ok(committed
         .into_iter()
         .zip(own)

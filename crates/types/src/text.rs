@@ -812,11 +812,17 @@ fn quote_record_item(item: &str) -> String {
     if !needs_quotes {
         return item.to_owned();
     }
+    // A record doubles `"` and `\`.
+    quoted_with(item, |c| c)
+}
+
+/// `item` in double quotes, each `"` and `\` preceded by `escape(c)`.
+fn quoted_with(item: &str, escape: impl Fn(char) -> char) -> String {
     let mut quoted = String::with_capacity(item.len() + 2);
     quoted.push('"');
     for c in item.chars() {
         if c == '"' || c == '\\' {
-            quoted.push(c);
+            quoted.push(escape(c));
         }
         quoted.push(c);
     }
@@ -834,16 +840,8 @@ pub fn quote_array_item(item: &str) -> String {
     if !needs_quotes {
         return item.to_owned();
     }
-    let mut quoted = String::with_capacity(item.len() + 2);
-    quoted.push('"');
-    for c in item.chars() {
-        if c == '"' || c == '\\' {
-            quoted.push('\\');
-        }
-        quoted.push(c);
-    }
-    quoted.push('"');
-    quoted
+    // An array element backslash-escapes them.
+    quoted_with(item, |_| '\\')
 }
 
 /// A timestamp array's value at `row`, in microseconds whatever its unit.
