@@ -43,6 +43,14 @@ struct Args {
     /// port (with a telemetry table loaded earlier), e.g. while profiling it.
     #[arg(long)]
     attach: Option<u16>,
+    /// With --attach: time the point UPDATEs and DELETEs (and the day's
+    /// DELETE) instead of the aggregate; the table must be one --load-only made.
+    #[arg(long)]
+    writes: bool,
+    /// Load tempora only, into this data directory (key and upsert included),
+    /// and stop: a table to profile against with --attach.
+    #[arg(long)]
+    load_only: Option<PathBuf>,
     /// Only the client benchmarks: pgbench and asyncpg's executemany.
     #[arg(long)]
     clients: bool,
@@ -526,8 +534,22 @@ async fn main() {
         clients::run(&args.tempora, args.executemany_rows);
         return;
     }
+    let step_seconds = (DAYS * 86_400 * args.devices as i64 / args.rows as i64).max(1);
+    let generator = Generator {
+        devices: args.devices,
+        step_seconds,
+    };
     if let Some(port) = args.attach {
         let client = connect(port).await;
+        if args.writes {
+            let keys = row_keys(&generator, args.rows, 2000);
+            let w = writes(&client, &keys).await;
+            println!(
+                "point UPDATE {:.3} ms, point DELETE {:.3} ms, day DELETE {:.3} s",
+                w.point_update_ms, w.point_delete_ms, w.day_delete_seconds
+            );
+            return;
+        }
         let counted = format!("SELECT count(*) FROM ({QUERY}) AS q");
         for _ in 0..2 {
             println!("whole result:  {:.3} s", time_query(&client, QUERY).await);
@@ -538,11 +560,6 @@ async fn main() {
         }
         return;
     }
-    let step_seconds = (DAYS * 86_400 * args.devices as i64 / args.rows as i64).max(1);
-    let generator = Generator {
-        devices: args.devices,
-        step_seconds,
-    };
     println!(
         "telemetry: {} rows, {} devices, one reading per device every {step_seconds} s over {DAYS} days",
         args.rows, args.devices
@@ -556,7 +573,10 @@ async fn main() {
 
     // tempora
     let workdir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
-    let data_dir = workdir.path().join("tempora-data");
+    let data_dir = match &args.load_only {
+        Some(dir) => dir.clone(),
+        None => workdir.path().join("tempora-data"),
+    };
     let tempora = Tempora::start(&args.tempora, &data_dir);
     let client = connect(tempora.port).await;
     client.batch_execute(CREATE).await.unwrap();
@@ -572,6 +592,15 @@ async fn main() {
     let query_seconds = time_query(&client, QUERY).await;
     let bytes_on_disk = directory_size(&data_dir);
     let (key_seconds, upsert_seconds, rows_after_upsert) = keys_and_upsert(&client, &upsert).await;
+    if args.load_only.is_some() {
+        println!(
+            "loaded {rows_after_upsert} rows into {}",
+            data_dir.display()
+        );
+        drop(client);
+        tempora.stop();
+        return;
+    }
     let tempora_result = Timings {
         copy_rows_per_second: copy_rate,
         insert_rows_per_second: insert_rate,

@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::Int64Type;
 
@@ -159,13 +160,13 @@ impl DeleteSet {
         if deleted.is_empty() {
             return None;
         }
-        Some(
-            rowids
-                .values()
-                .iter()
-                .map(|id| Some(deleted.binary_search(id).is_err()))
-                .collect(),
-        )
+        // Packed 64 rows to a word: collecting Option<bool>s builds a null
+        // buffer too, and cost a scan of a table with deletes a tenth of its time.
+        let ids = rowids.values();
+        Some(BooleanArray::from(BooleanBuffer::collect_bool(
+            ids.len(),
+            |row| deleted.binary_search(&ids[row]).is_err(),
+        )))
     }
 
     /// Removes the rows of `batch` whose id (column `rowid_index`) is in a set.

@@ -1059,11 +1059,12 @@ impl Store {
                 break;
             }
             let ids = batch.column(rowid_index).as_primitive::<Int64Type>();
-            let mask: datafusion::arrow::array::BooleanArray = ids
-                .values()
-                .iter()
-                .map(|id| Some(wanted.binary_search(id).is_ok()))
-                .collect();
+            let values = ids.values();
+            let mask = datafusion::arrow::array::BooleanArray::from(
+                datafusion::arrow::buffer::BooleanBuffer::collect_bool(values.len(), |row| {
+                    wanted.binary_search(&values[row]).is_ok()
+                }),
+            );
             if mask.true_count() > 0 {
                 remaining = remaining.saturating_sub(mask.true_count());
                 found.push(datafusion::arrow::compute::filter_record_batch(

@@ -226,7 +226,7 @@ pub(crate) fn read_rows_by_id(
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::Int64Type;
     use parquet::arrow::ProjectionMask;
-    use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
     // `wanted` is sorted: membership is a binary search.
@@ -246,8 +246,10 @@ pub(crate) fn read_rows_by_id(
     // Row ranges (over the whole file) whose ids may include a wanted one.
     let mut candidates = Vec::new();
     let mut base = 0usize;
+    let mut group_starts = Vec::new();
     for (group, row_group) in metadata.row_groups().iter().enumerate() {
         let rows = row_group.num_rows() as usize;
+        group_starts.push(base);
         let pages = metadata
             .offset_index()
             .and_then(|o| o.get(group))
@@ -285,12 +287,11 @@ pub(crate) fn read_rows_by_id(
         return Ok(Vec::new());
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), [column]);
+    let (groups, selection) = selection_in_groups(&group_starts, base, &candidates);
     let reader = builder
         .with_projection(mask)
-        .with_row_selection(RowSelection::from_consecutive_ranges(
-            candidates.iter().cloned(),
-            base,
-        ))
+        .with_row_groups(groups)
+        .with_row_selection(selection)
         .build()?;
     // The ids come in the order of the candidate ranges.
     let mut positions = Vec::new();
@@ -313,18 +314,52 @@ pub(crate) fn read_rows_by_id(
     }
     let builder = open()?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
+    let rows: Vec<_> = positions.iter().map(|p| *p..*p + 1).collect();
+    let (groups, selection) = selection_in_groups(&group_starts, base, &rows);
     let reader = builder
         .with_projection(mask)
-        .with_row_selection(RowSelection::from_consecutive_ranges(
-            positions.iter().map(|p| *p..*p + 1),
-            base,
-        ))
+        .with_row_groups(groups)
+        .with_row_selection(selection)
         .build()?;
     let mut batches = Vec::new();
     for batch in reader {
         batches.push(batch?);
     }
     Ok(batches)
+}
+
+/// The row groups holding `ranges` (ascending, each within one group, over
+/// the whole file of `rows` rows whose groups start at `group_starts`) and
+/// the selection of those ranges over just these groups: a reader opens
+/// only the groups it reads, each column of each costing a decompressor.
+pub(crate) fn selection_in_groups(
+    group_starts: &[usize],
+    rows: usize,
+    ranges: &[std::ops::Range<usize>],
+) -> (Vec<usize>, parquet::arrow::arrow_reader::RowSelection) {
+    let mut groups: Vec<usize> = Vec::new();
+    // Where each chosen group starts among the chosen groups' rows.
+    let mut starts: Vec<(usize, usize)> = Vec::new();
+    let mut selected = 0;
+    let mut relative = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let group = group_starts
+            .partition_point(|start| *start <= range.start)
+            .saturating_sub(1);
+        if groups.last() != Some(&group) {
+            let end = group_starts.get(group + 1).copied().unwrap_or(rows);
+            groups.push(group);
+            starts.push((group_starts[group], selected));
+            selected += end - group_starts[group];
+        }
+        let (absolute, at) = starts[starts.len() - 1];
+        relative.push(range.start - absolute + at..range.end - absolute + at);
+    }
+    let selection = parquet::arrow::arrow_reader::RowSelection::from_consecutive_ranges(
+        relative.into_iter(),
+        selected,
+    );
+    (groups, selection)
 }
 
 /// A segment's footer with its page index, read once and kept while the

@@ -484,3 +484,89 @@ fn rows_committed_with_a_catalog_change_stand_or_fall_with_it() {
             .is_some()
     );
 }
+
+#[test]
+fn a_point_read_selects_only_the_row_groups_it_reads() {
+    // Three groups of 10, 20 and 5 rows (starting at 0, 10 and 30).
+    let starts = [0, 10, 30];
+    let (groups, selection) = segment::selection_in_groups(&starts, 35, &[12..14, 15..16, 31..32]);
+    assert_eq!(groups, vec![1, 2]);
+    // Rows of groups 1 and 2 only (25 of them): 2..4 and 5..6 of group 1,
+    // then 1..2 of group 2, which starts at 20 among them.
+    let expected = parquet::arrow::arrow_reader::RowSelection::from_consecutive_ranges(
+        [2..4, 5..6, 21..22].into_iter(),
+        25,
+    );
+    assert_eq!(selection, expected);
+    let (groups, selection) =
+        segment::selection_in_groups(&starts, 35, &[std::ops::Range { start: 0, end: 1 }]);
+    assert_eq!(groups, vec![0]);
+    assert_eq!(
+        selection,
+        parquet::arrow::arrow_reader::RowSelection::from_consecutive_ranges(
+            std::iter::once(0..1),
+            10
+        )
+    );
+}
+
+#[test]
+fn a_point_read_finds_rows_in_any_row_group_of_a_segment() {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let dir = tempfile::tempdir().unwrap();
+    // More rows than one row group holds, so the segment has two.
+    let rows = 300_000i64;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new("value", DataType::Float64, true),
+        Field::new(ROWID_COLUMN, DataType::Int64, false),
+    ]));
+    // Ids ascending in the first half and descending in the second: the
+    // second group's id pages all overlap, as an upsert's rows do.
+    let ids: Vec<i64> = (0..rows)
+        .map(|i| if i < rows / 2 { i } else { rows * 2 - i })
+        .collect();
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(TimestampMicrosecondArray::from_iter_values(0..rows)),
+            Arc::new(Float64Array::from_iter_values(
+                (0..rows).map(|i| i as f64 / 2.0),
+            )),
+            Arc::new(Int64Array::from(ids.clone())),
+        ],
+    )
+    .unwrap();
+    let segment = segment::write_segment(dir.path(), "s.parquet", &batch, Some(0)).unwrap();
+    let path = dir.path().join(&segment.file_name);
+    let metadata = segment::load_metadata(&path).unwrap();
+    assert!(metadata.metadata().num_row_groups() > 1);
+    let positions = [3usize, 149_999, 150_000, 299_999];
+    let mut wanted: Vec<i64> = positions.iter().map(|p| ids[*p]).collect();
+    wanted.push(rows * 5); // no such row
+    wanted.sort_unstable();
+    let found = segment::read_rows_by_id(&path, &metadata, ROWID_COLUMN, &wanted, &[1, 2]).unwrap();
+    let mut got: Vec<(i64, f64)> = found
+        .iter()
+        .flat_map(|b| {
+            let values = b
+                .column(0)
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            let ids = b.column(1).as_primitive::<Int64Type>();
+            (0..b.num_rows())
+                .map(|r| (ids.value(r), values.value(r)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    got.sort_by_key(|(id, _)| *id);
+    let mut expected: Vec<(i64, f64)> = positions
+        .iter()
+        .map(|p| (ids[*p], *p as f64 / 2.0))
+        .collect();
+    expected.sort_by_key(|(id, _)| *id);
+    assert_eq!(got, expected);
+}
