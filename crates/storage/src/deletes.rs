@@ -161,7 +161,7 @@ impl DeleteSet {
             return None;
         }
         // Packed 64 rows to a word: collecting Option<bool>s builds a null
-        // buffer too, and cost a scan of a table with deletes a tenth of its time.
+        // buffer too (perf put it at 7% of a scan over deleted rows).
         let ids = rowids.values();
         Some(BooleanArray::from(BooleanBuffer::collect_bool(
             ids.len(),

@@ -525,10 +525,15 @@ fn a_point_read_finds_rows_in_any_row_group_of_a_segment() {
         Field::new("value", DataType::Float64, true),
         Field::new(ROWID_COLUMN, DataType::Int64, false),
     ]));
-    // Ids ascending in the first half and descending in the second: the
-    // second group's id pages all overlap, as an upsert's rows do.
+    // Ids ascending in the first half; in the second, rows alternate
+    // between a rising and a falling run, so that every page's id range
+    // overlaps every other's there, as an upsert's rows do.
     let ids: Vec<i64> = (0..rows)
-        .map(|i| if i < rows / 2 { i } else { rows * 2 - i })
+        .map(|i| match (i < rows / 2, i % 2) {
+            (true, _) => i,
+            (false, 0) => rows + i,
+            (false, _) => rows * 3 - i,
+        })
         .collect();
     let batch = RecordBatch::try_new(
         schema,
