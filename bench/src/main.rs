@@ -45,11 +45,11 @@ struct Args {
     attach: Option<u16>,
     /// With --attach: time the point UPDATEs and DELETEs (and the day's
     /// DELETE) instead of the aggregate; the table must be one --load-only made.
-    #[arg(long)]
+    #[arg(long, requires = "attach")]
     writes: bool,
     /// Load tempora only, into this data directory (key and upsert included),
     /// and stop: a table to profile against with --attach.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["attach", "clients"])]
     load_only: Option<PathBuf>,
     /// Only the client benchmarks: pgbench and asyncpg's executemany.
     #[arg(long)]

@@ -298,16 +298,6 @@ impl SessionReads {
 /// A transaction's writes as one commit per table: inserts less the rows
 /// the transaction itself deleted again, and deletes of committed rows only.
 pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWrite>> {
-    let any_deletes = staged.iter().any(|w| matches!(w, StagedWrite::Delete(..)));
-    let inserted: HashSet<i64> = staged
-        .iter()
-        .filter(|_| any_deletes)
-        .filter_map(|w| match w {
-            StagedWrite::Insert(_, batch) => Some(rowids(batch)),
-            StagedWrite::Delete(..) | StagedWrite::Rename(..) => None,
-        })
-        .flatten()
-        .collect();
     let deleted: Vec<i64> = staged
         .iter()
         .filter_map(|w| match w {
@@ -317,6 +307,21 @@ pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWr
         .flatten()
         .collect();
     let deleted = DeleteSet::from_sorted(deleted);
+    // Without deletes every insert stands (and filtering by empty sets
+    // returns the batch as it is): a block of 100 000 INSERTs gathers no
+    // set of their ids.
+    let inserted: HashSet<i64> = if deleted.is_empty() {
+        HashSet::new()
+    } else {
+        staged
+            .iter()
+            .filter_map(|w| match w {
+                StagedWrite::Insert(_, batch) => Some(rowids(batch)),
+                StagedWrite::Delete(..) | StagedWrite::Rename(..) => None,
+            })
+            .flatten()
+            .collect()
+    };
     let inserted_set = DeleteSet::from_sorted(inserted.into_iter().collect());
     let mut tables: Vec<NetWrite> = Vec::new();
     for write in staged {
@@ -335,11 +340,11 @@ pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWr
             StagedWrite::Delete(_, batch) => (batch, &inserted_set, 2),
             StagedWrite::Rename(..) => continue,
         };
-        let kept = if any_deletes {
+        let kept = if sets.is_empty() {
+            batch.clone()
+        } else {
             let rowid_index = batch.schema().index_of(ROWID_COLUMN)?;
             DeleteSet::filter_batch(&[sets], batch, rowid_index)?
-        } else {
-            batch.clone()
         };
         if kept.num_rows() == 0 {
             continue;
