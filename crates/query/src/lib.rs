@@ -26,6 +26,7 @@ pub mod pg_catalog;
 pub mod provider;
 pub mod schemas;
 pub mod session_info;
+mod stored;
 pub mod system_functions;
 pub mod temporal;
 pub mod types;

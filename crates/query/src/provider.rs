@@ -331,6 +331,7 @@ impl TableProvider for TemporaTable {
                 FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
                     .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
                     .with_projection_indices(Some(source_columns.clone()))?
+                    .with_expr_adapter(Some(Arc::new(crate::stored::StoredColumnsAdapterFactory)))
                     .build();
             inputs.push(DataSourceExec::from_data_source(config));
         }

@@ -117,30 +117,6 @@ async fn connect(port: u16) -> tokio_postgres::Client {
     client
 }
 
-/// Rows in text format, or the SQLSTATE of the failure.
-async fn run(
-    client: &tokio_postgres::Client,
-    sql: &str,
-) -> Result<Vec<Vec<Option<String>>>, String> {
-    match client.simple_query(sql).await {
-        Ok(messages) => Ok(messages
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_owned))
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect()),
-        Err(error) => Err(error
-            .as_db_error()
-            .map(|e| e.code().code().to_owned())
-            .unwrap_or_else(|| error.to_string())),
-    }
-}
-
 fn setup_statements() -> Vec<String> {
     let mut statements = vec![
         "CREATE TABLE sensors (sensor_id integer PRIMARY KEY, name text UNIQUE, site varchar(20))".to_owned(),
@@ -219,8 +195,8 @@ async fn same_results_as_postgres() {
     let mut mismatches = Vec::new();
     let queries = queries();
     for query in &queries {
-        let mut expected = run(&pg, query).await;
-        let mut actual = run(&tp, query).await;
+        let mut expected = common::text_rows(&pg, query).await;
+        let mut actual = common::text_rows(&tp, query).await;
         // RETURNING lists rows in the order the table stores them, which
         // SQL leaves open: such statements are compared as sets of rows.
         if query.starts_with(ANY_ORDER) {

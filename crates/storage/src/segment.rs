@@ -20,6 +20,7 @@ use datafusion::arrow::compute::{
     SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
 };
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -131,12 +132,13 @@ pub(crate) fn write_segment(
         written: 0,
     };
     {
+        let stored = to_stored(batch)?;
         let mut writer = ArrowWriter::try_new(
             &mut sink,
-            batch.schema(),
-            Some(writer_properties(&batch.schema(), time_column)?),
+            stored.schema(),
+            Some(writer_properties(&stored.schema(), time_column)?),
         )?;
-        writer.write(batch)?;
+        writer.write(&stored)?;
         writer.close()?;
     }
     let ChecksumWriter {
@@ -154,6 +156,140 @@ pub(crate) fn write_segment(
         byte_size: written,
         crc32: hasher.finalize(),
     })
+}
+
+/// Field metadata of a segment column stored as another type than the
+/// table's: its value names the Arrow type the column stands for.
+const STORED_AS: &str = "tempora.stored_as";
+const INTERVAL_MONTH_DAY_NANO: &str = "interval_month_day_nano";
+/// Bytes of a stored interval: months (i32), days (i32), nanoseconds
+/// (i64), each little-endian.
+const INTERVAL_BYTES: i32 = 16;
+
+/// `batch` with the columns Parquet cannot hold in the form it can: an
+/// interval (months, days, nanoseconds, which Parquet's INTERVAL of
+/// milliseconds cannot carry) as 16 bytes (`docs/formats/segment.md`).
+fn to_stored(batch: &RecordBatch) -> Result<RecordBatch> {
+    use datafusion::arrow::array::{AsArray, FixedSizeBinaryArray};
+    use datafusion::arrow::datatypes::{IntervalMonthDayNanoType, IntervalUnit};
+    let interval = DataType::Interval(IntervalUnit::MonthDayNano);
+    convert_columns(batch.clone(), |field, column| {
+        if field.data_type() != &interval {
+            return Ok(None);
+        }
+        let values = column.as_primitive::<IntervalMonthDayNanoType>();
+        let bytes = values.iter().map(|value| {
+            value.map(|v| {
+                let mut bytes = [0u8; INTERVAL_BYTES as usize];
+                bytes[..4].copy_from_slice(&v.months.to_le_bytes());
+                bytes[4..8].copy_from_slice(&v.days.to_le_bytes());
+                bytes[8..].copy_from_slice(&v.nanoseconds.to_le_bytes());
+                bytes
+            })
+        });
+        let stored = FixedSizeBinaryArray::try_from_sparse_iter_with_size(bytes, INTERVAL_BYTES)?;
+        let mut metadata = field.metadata().clone();
+        metadata.insert(STORED_AS.to_owned(), INTERVAL_MONTH_DAY_NANO.to_owned());
+        Ok(Some((
+            DataType::FixedSizeBinary(INTERVAL_BYTES),
+            metadata,
+            std::sync::Arc::new(stored),
+        )))
+    })
+}
+
+/// `batch` (read from a segment) with its stored columns back in the
+/// table's types: the inverse of `to_stored`.
+pub(crate) fn from_stored(batch: RecordBatch) -> Result<RecordBatch> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::IntervalUnit;
+    convert_columns(batch, |field, column| {
+        if field.metadata().get(STORED_AS).map(String::as_str) != Some(INTERVAL_MONTH_DAY_NANO) {
+            return Ok(None);
+        }
+        let bytes = column.as_fixed_size_binary_opt().ok_or_else(|| {
+            ArrowError::SchemaError(format!(
+                "stored interval column \"{}\" is {}",
+                field.name(),
+                column.data_type()
+            ))
+        })?;
+        let mut metadata = field.metadata().clone();
+        metadata.remove(STORED_AS);
+        Ok(Some((
+            DataType::Interval(IntervalUnit::MonthDayNano),
+            metadata,
+            std::sync::Arc::new(interval_from_stored(bytes)?),
+        )))
+    })
+}
+
+/// A column converted: its new type, field metadata and values.
+type Converted = (
+    DataType,
+    std::collections::HashMap<String, String>,
+    datafusion::arrow::array::ArrayRef,
+);
+
+/// `batch` with each column `convert` answers for replaced (same name and
+/// nullability); the batch itself when it converts none.
+fn convert_columns(
+    batch: RecordBatch,
+    convert: impl Fn(
+        &datafusion::arrow::datatypes::Field,
+        &datafusion::arrow::array::ArrayRef,
+    ) -> std::result::Result<Option<Converted>, ArrowError>,
+) -> Result<RecordBatch> {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    let mut converted = false;
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        match convert(field, column)? {
+            Some((data_type, metadata, values)) => {
+                converted = true;
+                fields.push(
+                    Field::new(field.name(), data_type, field.is_nullable())
+                        .with_metadata(metadata),
+                );
+                columns.push(values);
+            }
+            None => {
+                fields.push(field.as_ref().clone());
+                columns.push(column.clone());
+            }
+        }
+    }
+    if !converted {
+        return Ok(batch);
+    }
+    let schema = Schema::new_with_metadata(fields, schema.metadata().clone());
+    Ok(RecordBatch::try_new(std::sync::Arc::new(schema), columns)?)
+}
+
+/// Intervals stored as 16 bytes each (see `to_stored`), back as intervals.
+pub fn interval_from_stored(
+    bytes: &datafusion::arrow::array::FixedSizeBinaryArray,
+) -> std::result::Result<datafusion::arrow::array::IntervalMonthDayNanoArray, ArrowError> {
+    use datafusion::arrow::datatypes::IntervalMonthDayNano;
+    if bytes.value_length() != INTERVAL_BYTES {
+        return Err(ArrowError::SchemaError(format!(
+            "a stored interval has {INTERVAL_BYTES} bytes, not {}",
+            bytes.value_length()
+        )));
+    }
+    let word = |b: &[u8], at: usize| i32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    Ok(bytes
+        .iter()
+        .map(|value| {
+            value.map(|b| {
+                let mut nanos = [0u8; 8];
+                nanos.copy_from_slice(&b[8..16]);
+                IntervalMonthDayNano::new(word(b, 0), word(b, 4), i64::from_le_bytes(nanos))
+            })
+        })
+        .collect())
 }
 
 /// Checks a segment file against the length and checksum the catalog recorded.
@@ -187,7 +323,7 @@ pub fn read_segment(path: &Path) -> Result<Vec<RecordBatch>> {
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
     let mut batches = Vec::new();
     for batch in reader {
-        batches.push(batch?);
+        batches.push(from_stored(batch?)?);
     }
     Ok(batches)
 }
@@ -205,17 +341,28 @@ pub(crate) fn read_columns(path: &Path, names: &[&str]) -> Result<Vec<RecordBatc
     let reader = builder.with_projection(mask).build()?;
     let mut batches = Vec::new();
     for batch in reader {
-        batches.push(batch?);
+        batches.push(from_stored(batch?)?);
     }
     Ok(batches)
 }
 
+/// A run of rows that may hold a wanted row id: a page of the row id
+/// column (or a whole row group, without a page index).
+struct Candidate {
+    group: usize,
+    page: Option<usize>,
+    /// Over the whole file.
+    rows: std::ops::Range<usize>,
+}
+
 /// The rows of a segment whose row id (column `rowid_column`) is in
-/// `wanted`. The page index of the row id column narrows the search to the
-/// pages whose id range holds a wanted id (rows are written in id order
-/// within a time range, so that is usually one page); the ids of those
-/// pages are read, then only the matching rows' pages of the `columns`
-/// (root column positions) asked for.
+/// `wanted` (sorted), with the `columns` (root column positions) asked for,
+/// in file order. The page index of the row id column narrows the search
+/// to the pages whose id range holds a wanted id (rows are written in id
+/// order within a time range, so that is usually one page); the ids of
+/// those pages are read, then only the matching rows' pages of the columns.
+/// Pages are read one by one (`pages::PointReader`) where the columns'
+/// types allow, else through Parquet's record-batch reader.
 pub(crate) fn read_rows_by_id(
     path: &Path,
     metadata: &parquet::arrow::arrow_reader::ArrowReaderMetadata,
@@ -223,27 +370,70 @@ pub(crate) fn read_rows_by_id(
     wanted: &[i64],
     columns: &[usize],
 ) -> Result<Vec<RecordBatch>> {
-    use datafusion::arrow::array::AsArray;
-    use datafusion::arrow::datatypes::Int64Type;
-    use parquet::arrow::ProjectionMask;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use parquet::file::page_index::column_index::ColumnIndexMetaData;
-
-    // `wanted` is sorted: membership is a binary search.
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let open = || -> Result<ParquetRecordBatchReaderBuilder<File>> {
-        let file = File::open(path).map_err(|e| io_error(path, e))?;
-        Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
-            file,
-            metadata.clone(),
-        ))
-    };
-    let builder = open()?;
-    let column = builder.schema().index_of(rowid_column)?;
-    let metadata = builder.metadata().clone();
-    // Row ranges (over the whole file) whose ids may include a wanted one.
+    let rowid = metadata.schema().index_of(rowid_column)?;
+    let (candidates, group_starts, rows) = candidates(metadata, rowid, wanted);
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut needed = columns.to_vec();
+    needed.push(rowid);
+    let paged = candidates.iter().all(|c| c.page.is_some());
+    if let Some(reader) = paged
+        .then(|| crate::pages::PointReader::open(path, metadata, &needed))
+        .transpose()?
+        .flatten()
+    {
+        let mut positions = Vec::new();
+        for candidate in &candidates {
+            let page = candidate.page.unwrap_or_default();
+            let ids = reader.int64_page(candidate.group, rowid, page)?;
+            if ids.len() != candidate.rows.len() {
+                return Err(Error::Corrupt {
+                    path: path.to_owned(),
+                    reason: "row id page size differs from its offset index".to_owned(),
+                });
+            }
+            for (position, id) in candidate.rows.clone().zip(ids) {
+                if wanted.binary_search(&id).is_ok() {
+                    positions.push(position);
+                }
+            }
+        }
+        if positions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let arrays = columns
+            .iter()
+            .map(|column| reader.column(*column, &positions))
+            .collect::<Result<Vec<_>>>()?;
+        let schema = std::sync::Arc::new(metadata.schema().project(columns)?);
+        return Ok(vec![from_stored(RecordBatch::try_new(schema, arrays)?)?]);
+    }
+    let ranges: Vec<_> = candidates.into_iter().map(|c| c.rows).collect();
+    read_rows_with_parquet_reader(
+        path,
+        metadata,
+        rowid,
+        wanted,
+        columns,
+        &ranges,
+        &group_starts,
+        rows,
+    )
+}
+
+/// The candidate runs of rows for `wanted` ids in column `rowid`, the
+/// first row of each row group, and the file's row count.
+fn candidates(
+    metadata: &parquet::arrow::arrow_reader::ArrowReaderMetadata,
+    rowid: usize,
+    wanted: &[i64],
+) -> (Vec<Candidate>, Vec<usize>, usize) {
+    use parquet::file::page_index::column_index::ColumnIndexMetaData;
+    let metadata = metadata.metadata();
     let mut candidates = Vec::new();
     let mut base = 0usize;
     let mut group_starts = Vec::new();
@@ -253,41 +443,83 @@ pub(crate) fn read_rows_by_id(
         let pages = metadata
             .offset_index()
             .and_then(|o| o.get(group))
-            .and_then(|o| o.get(column))
+            .and_then(|o| o.get(rowid))
             .map(|o| o.page_locations());
         let index = metadata
             .column_index()
             .and_then(|c| c.get(group))
-            .and_then(|c| c.get(column));
-        match (pages, index) {
-            (Some(pages), Some(ColumnIndexMetaData::INT64(index))) => {
+            .and_then(|c| c.get(rowid));
+        match pages {
+            Some(pages) => {
                 for (page, location) in pages.iter().enumerate() {
                     let start = location.first_row_index as usize;
                     let end = pages
                         .get(page + 1)
                         .map(|next| next.first_row_index as usize)
                         .unwrap_or(rows);
-                    let may_hold = match (index.min_value(page), index.max_value(page)) {
-                        (Some(min), Some(max)) => {
+                    let bounds = match index {
+                        Some(ColumnIndexMetaData::INT64(index)) => {
+                            index.min_value(page).zip(index.max_value(page))
+                        }
+                        _ => None,
+                    };
+                    let may_hold = match bounds {
+                        Some((min, max)) => {
                             let first = wanted.partition_point(|id| id < min);
                             wanted.get(first).is_some_and(|id| id <= max)
                         }
-                        _ => true,
+                        None => true,
                     };
                     if may_hold && end > start {
-                        candidates.push(base + start..base + end);
+                        candidates.push(Candidate {
+                            group,
+                            page: Some(page),
+                            rows: base + start..base + end,
+                        });
                     }
                 }
             }
-            _ => candidates.push(base..base + rows),
+            None if rows > 0 => candidates.push(Candidate {
+                group,
+                page: None,
+                rows: base..base + rows,
+            }),
+            None => {}
         }
         base += rows;
     }
-    if candidates.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mask = ProjectionMask::roots(builder.parquet_schema(), [column]);
-    let (groups, selection) = selection_in_groups(&group_starts, base, &candidates);
+    (candidates, group_starts, base)
+}
+
+/// `read_rows_by_id` through Parquet's record-batch reader, over the
+/// candidate row `ranges`: for column types the page-by-page path does not
+/// decode.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn read_rows_with_parquet_reader(
+    path: &Path,
+    metadata: &parquet::arrow::arrow_reader::ArrowReaderMetadata,
+    rowid: usize,
+    wanted: &[i64],
+    columns: &[usize],
+    ranges: &[std::ops::Range<usize>],
+    group_starts: &[usize],
+    rows: usize,
+) -> Result<Vec<RecordBatch>> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let open = || -> Result<ParquetRecordBatchReaderBuilder<File>> {
+        let file = File::open(path).map_err(|e| io_error(path, e))?;
+        Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
+            file,
+            metadata.clone(),
+        ))
+    };
+    let builder = open()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [rowid]);
+    let (groups, selection) = selection_in_groups(group_starts, rows, ranges);
     let reader = builder
         .with_projection(mask)
         .with_row_groups(groups)
@@ -295,12 +527,12 @@ pub(crate) fn read_rows_by_id(
         .build()?;
     // The ids come in the order of the candidate ranges.
     let mut positions = Vec::new();
-    let mut rows = candidates.iter().flat_map(|range| range.clone());
+    let mut candidate_rows = ranges.iter().flat_map(|range| range.clone());
     for batch in reader {
         let batch = batch?;
         let ids = batch.column(0).as_primitive::<Int64Type>();
         for id in ids.values() {
-            let position = rows.next().ok_or_else(|| Error::Corrupt {
+            let position = candidate_rows.next().ok_or_else(|| Error::Corrupt {
                 path: path.to_owned(),
                 reason: "more row ids than rows selected".to_owned(),
             })?;
@@ -314,8 +546,8 @@ pub(crate) fn read_rows_by_id(
     }
     let builder = open()?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
-    let rows: Vec<_> = positions.iter().map(|p| *p..*p + 1).collect();
-    let (groups, selection) = selection_in_groups(&group_starts, base, &rows);
+    let found: Vec<_> = positions.iter().map(|p| *p..*p + 1).collect();
+    let (groups, selection) = selection_in_groups(group_starts, rows, &found);
     let reader = builder
         .with_projection(mask)
         .with_row_groups(groups)
@@ -323,7 +555,7 @@ pub(crate) fn read_rows_by_id(
         .build()?;
     let mut batches = Vec::new();
     for batch in reader {
-        batches.push(batch?);
+        batches.push(from_stored(batch?)?);
     }
     Ok(batches)
 }

@@ -131,3 +131,28 @@ impl Drop for Server {
         self.kill();
     }
 }
+
+/// The rows of `sql` in text format, as the simple query protocol gives
+/// them, or the SQLSTATE of the failure.
+pub async fn text_rows(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, String> {
+    match client.simple_query(sql).await {
+        Ok(messages) => Ok(messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()),
+        Err(error) => Err(error
+            .as_db_error()
+            .map(|e| e.code().code().to_owned())
+            .unwrap_or_else(|| error.to_string())),
+    }
+}
