@@ -14,6 +14,7 @@
 //! in the format each column asks for (text or binary).
 
 mod encode;
+mod unflushed;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -65,6 +66,7 @@ use tokio::sync::Mutex;
 
 use tempora_sql::{CopyIn, Engine, Output, Prepared, Session};
 use tempora_types::PgType;
+use unflushed::Unflushed;
 
 /// The superuser and database of the embedded default, as in a fresh PostgreSQL.
 pub const SUPERUSER: &str = "postgres";
@@ -630,7 +632,7 @@ impl ExtendedQueryHandler for Handler {
             _ => None,
         };
         let Some(portal) = staged else {
-            return self._on_execute(client, message).await;
+            return self._on_execute(&mut Unflushed::new(client), message).await;
         };
         if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
             return Err(PgWireError::NotReadyForQuery);
@@ -696,7 +698,8 @@ impl ExtendedQueryHandler for Handler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         self.release_held(client).await?;
-        self._on_describe(client, message).await
+        self._on_describe(&mut Unflushed::new(client), message)
+            .await
     }
 
     /// Flush, after a held CommandComplete.
@@ -865,7 +868,7 @@ impl ExtendedQueryHandler for Handler {
             connection.lock().await.prepared.insert(name);
         }
         client
-            .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .feed(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
             .await?;
         Ok(())
     }

@@ -594,6 +594,50 @@ impl RawConnection {
     }
 }
 
+/// Answers to the extended protocol wait for the Sync or Flush that ends
+/// the pipeline, and then come all at once (as PostgreSQL's do); a COPY's
+/// CopyInResponse goes out at once, since the client waits for it.
+#[tokio::test]
+async fn extended_answers_wait_for_sync_or_flush() {
+    use tokio::io::AsyncReadExt;
+    let server = common::Server::start();
+    let mut raw = RawConnection::open(server.port).await;
+    raw.query("CREATE TABLE answered (n integer)").await;
+    raw.parse("SELECT n FROM answered WHERE n > $1").await;
+    raw.send(b'D', b"S\0").await;
+    raw.send(b'B', &[0, 0, 0, 0, 0, 1, 0, 0, 0, 1, b'1', 0, 0])
+        .await;
+    raw.send(b'E', &[0, 0, 0, 0, 0]).await;
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        raw.stream.read(&mut byte),
+    )
+    .await;
+    assert!(early.is_err(), "nothing is sent before the Sync or Flush");
+    raw.send(b'H', &[]).await;
+    // ParseComplete, ParameterDescription, RowDescription, BindComplete,
+    // CommandComplete.
+    assert_eq!(raw.kinds(5).await, b"1tT2C");
+    raw.send(b'S', &[]).await;
+    assert_eq!(raw.until_ready().await, ('I', vec![]));
+    // COPY through the extended protocol, its Sync sent before the data (and
+    // ignored in copy-in mode: another follows the CopyDone, as
+    // tokio-postgres sends it).
+    raw.parse("COPY answered FROM STDIN").await;
+    raw.send(b'B', &[0, 0, 0, 0, 0, 0, 0, 0]).await;
+    raw.send(b'E', &[0, 0, 0, 0, 0]).await;
+    raw.send(b'S', &[]).await;
+    let copy_in = tokio::time::timeout(std::time::Duration::from_secs(20), raw.kinds(3)).await;
+    assert_eq!(copy_in.expect("CopyInResponse sent at once"), b"12G");
+    raw.send(b'd', b"7\n8\n").await;
+    raw.send(b'c', &[]).await;
+    raw.send(b'S', &[]).await;
+    let (status, kinds, errors) = raw.answers_until_ready().await;
+    assert_eq!((status, kinds, errors), ('I', b"CZ".to_vec(), vec![]));
+    assert_eq!(raw.extended("SELECT 1").await, ('I', vec![]));
+}
+
 /// The messages of one Sync are one implicit transaction: a pipeline of
 /// INSERTs answers each message in order (the CommandComplete of a staged
 /// INSERT comes before the next message's answer, at a Flush, or after
@@ -674,8 +718,8 @@ async fn a_commit_failing_at_sync_replaces_the_command_complete() {
     raw.parse("INSERT INTO altered VALUES ($1)").await;
     raw.bind_execute(&["1"]).await;
     // No Flush: that would send the held CommandComplete, as PostgreSQL
-    // sends one before its commit at Sync. The pause lets the Execute run.
-    assert_eq!(raw.kinds(1).await, b"1");
+    // sends one before its commit at Sync. The pause lets the Execute run
+    // (its answers wait for the Sync, as PostgreSQL's do).
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     client
         .batch_execute("ALTER TABLE altered ADD COLUMN y text")
@@ -684,7 +728,7 @@ async fn a_commit_failing_at_sync_replaces_the_command_complete() {
     raw.send(b'S', &[]).await;
     assert_eq!(
         raw.answers_until_ready().await,
-        ('I', b"2EZ".to_vec(), vec!["40001".to_owned()])
+        ('I', b"12EZ".to_vec(), vec!["40001".to_owned()])
     );
     let rows = client.query("SELECT x, y FROM altered", &[]).await.unwrap();
     assert_eq!(rows.len(), 1);

@@ -46,6 +46,10 @@ thread_local! {
     /// One zstd decompression context per thread, made on first use.
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { RefCell::new(None) };
+    /// The compressed bytes of the page being read. Kept, so that its
+    /// memory stays mapped: a fresh buffer each time is faulted in anew
+    /// once the allocator has handed the last one back to the kernel.
+    static READ_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Reads single rows of one segment file through its offset index.
@@ -369,30 +373,39 @@ impl<'a> PointReader<'a> {
     /// its header included).
     fn load(&self, offset: i64, length: usize, compressed: bool) -> Result<Page> {
         let offset = u64::try_from(offset).map_err(|_| self.corrupt("negative page offset"))?;
-        let mut bytes = vec![0u8; length];
-        self.file
-            .read_exact_at(&mut bytes, offset)
-            .map_err(|e| io_error(self.path, e))?;
+        READ_BUFFER.with(|buffer| {
+            let mut bytes = buffer.borrow_mut();
+            bytes.clear();
+            bytes.resize(length, 0);
+            self.file
+                .read_exact_at(&mut bytes, offset)
+                .map_err(|e| io_error(self.path, e))?;
+            self.decode_page(&bytes, compressed)
+        })
+    }
+
+    /// The page whose header starts `bytes`.
+    fn decode_page(&self, bytes: &[u8], compressed: bool) -> Result<Page> {
         let (header, header_length) =
-            PageHeader::parse(&bytes).map_err(|reason| self.corrupt(reason))?;
+            PageHeader::parse(bytes).map_err(|reason| self.corrupt(reason))?;
         let body_length = usize::try_from(header.compressed_size)
             .ok()
             .filter(|n| header_length + n <= bytes.len())
             .ok_or_else(|| self.corrupt("page body runs past its offset-index range"))?;
         let uncompressed = usize::try_from(header.uncompressed_size)
             .map_err(|_| self.corrupt("negative uncompressed page size"))?;
-        let bytes = Bytes::from(bytes).slice(header_length..header_length + body_length);
+        let body = &bytes[header_length..header_length + body_length];
         let encoding = |code| encoding(code).ok_or_else(|| self.corrupt("unknown page encoding"));
         let count = |n: i32| u32::try_from(n).map_err(|_| self.corrupt("negative page count"));
         let page = match header.page_type {
             PAGE_DICTIONARY => Page::DictionaryPage {
-                buf: self.decompress(bytes, uncompressed, compressed)?,
+                buf: self.decompress(body, uncompressed, compressed)?,
                 num_values: count(header.num_values)?,
                 encoding: encoding(header.encoding)?,
                 is_sorted: header.is_sorted,
             },
             PAGE_DATA => Page::DataPage {
-                buf: self.decompress(bytes, uncompressed, compressed)?,
+                buf: self.decompress(body, uncompressed, compressed)?,
                 num_values: count(header.num_values)?,
                 encoding: encoding(header.encoding)?,
                 def_level_encoding: encoding(header.def_level_encoding)?,
@@ -403,17 +416,16 @@ impl<'a> PointReader<'a> {
                 // The levels come first and are never compressed.
                 let levels = usize::try_from(header.def_levels_length + header.rep_levels_length)
                     .ok()
-                    .filter(|n| *n <= bytes.len() && *n <= uncompressed)
+                    .filter(|n| *n <= body.len() && *n <= uncompressed)
                     .ok_or_else(|| self.corrupt("implausible level lengths in a v2 page"))?;
                 let buf = if compressed && header.is_compressed {
-                    let values =
-                        self.decompress(bytes.slice(levels..), uncompressed - levels, true)?;
+                    let values = self.decompress(&body[levels..], uncompressed - levels, true)?;
                     let mut buf = Vec::with_capacity(uncompressed);
-                    buf.extend_from_slice(&bytes[..levels]);
+                    buf.extend_from_slice(&body[..levels]);
                     buf.extend_from_slice(&values);
                     Bytes::from(buf)
                 } else {
-                    bytes
+                    Bytes::copy_from_slice(body)
                 };
                 Page::DataPageV2 {
                     buf,
@@ -434,12 +446,12 @@ impl<'a> PointReader<'a> {
 
     /// `body` decompressed to `length` bytes (or as it is, if the column
     /// chunk is not compressed).
-    fn decompress(&self, body: Bytes, length: usize, compressed: bool) -> Result<Bytes> {
+    fn decompress(&self, body: &[u8], length: usize, compressed: bool) -> Result<Bytes> {
         if !compressed {
             if body.len() != length {
                 return Err(self.corrupt("uncompressed page of the wrong size"));
             }
-            return Ok(body);
+            return Ok(Bytes::copy_from_slice(body));
         }
         if length == 0 {
             return Ok(Bytes::new());
@@ -453,7 +465,7 @@ impl<'a> PointReader<'a> {
                     .insert(zstd::bulk::Decompressor::new().map_err(|e| io_error(self.path, e))?),
             };
             decompressor
-                .decompress_to_buffer(&body[..], &mut out)
+                .decompress_to_buffer(body, &mut out)
                 .map_err(|e| self.corrupt(format!("zstd: {e}")))?;
             Ok(())
         })?;
