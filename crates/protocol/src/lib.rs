@@ -610,7 +610,8 @@ impl ExtendedQueryHandler for Handler {
     /// Execute. A staged INSERT (see `Session::stages`) runs here, and its
     /// CommandComplete is held until the next message: a Sync commits
     /// before sending it (see `on_sync`). Everything else runs through
-    /// pgwire's Execute.
+    /// pgwire's Execute, its answers waiting for the Sync or Flush (see
+    /// `unflushed`).
     async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -689,7 +690,8 @@ impl ExtendedQueryHandler for Handler {
         Ok(())
     }
 
-    /// Describe, as pgwire's, after a held CommandComplete.
+    /// Describe, as pgwire's, after a held CommandComplete; its answers
+    /// wait for the Sync or Flush (see `unflushed`).
     async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
