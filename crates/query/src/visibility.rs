@@ -6,7 +6,7 @@
 //! One view per statement means a statement never sees part of another
 //! session's commit, even when it reads several tables (READ COMMITTED).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -310,19 +310,21 @@ pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWr
     // Without deletes every insert stands (and filtering by empty sets
     // returns the batch as it is): a block of 100 000 INSERTs gathers no
     // set of their ids.
-    let inserted: HashSet<i64> = if deleted.is_empty() {
-        HashSet::new()
+    // (`DeleteSet` sorts and deduplicates the ids itself.)
+    let inserted_set = if deleted.is_empty() {
+        DeleteSet::default()
     } else {
-        staged
-            .iter()
-            .filter_map(|w| match w {
-                StagedWrite::Insert(_, batch) => Some(rowids(batch)),
-                StagedWrite::Delete(..) | StagedWrite::Rename(..) => None,
-            })
-            .flatten()
-            .collect()
+        DeleteSet::from_sorted(
+            staged
+                .iter()
+                .filter_map(|w| match w {
+                    StagedWrite::Insert(_, batch) => Some(rowids(batch)),
+                    StagedWrite::Delete(..) | StagedWrite::Rename(..) => None,
+                })
+                .flatten()
+                .collect(),
+        )
     };
-    let inserted_set = DeleteSet::from_sorted(inserted.into_iter().collect());
     let mut tables: Vec<NetWrite> = Vec::new();
     for write in staged {
         if let StagedWrite::Rename(..) = write {

@@ -59,17 +59,20 @@ pub(crate) struct PointReader<'a> {
     metadata: &'a ParquetMetaData,
     schema: SchemaRef,
     /// The first row of each row group, over the whole file.
-    group_starts: Vec<usize>,
+    group_starts: &'a [usize],
     rows: usize,
 }
 
 impl<'a> PointReader<'a> {
-    /// A reader for `columns` (root positions) of the segment at `path`, or
+    /// A reader for `columns` (root positions) of the segment at `path`
+    /// (of `rows` rows, its row groups starting at `group_starts`), or
     /// `None` when one of them is of a kind this path does not decode.
     pub(crate) fn open(
         path: &'a Path,
         metadata: &'a ArrowReaderMetadata,
         columns: &[usize],
+        group_starts: &'a [usize],
+        rows: usize,
     ) -> Result<Option<Self>> {
         let schema = metadata.schema().clone();
         let parquet = metadata.metadata().as_ref();
@@ -101,12 +104,6 @@ impl<'a> PointReader<'a> {
                     return Ok(None);
                 }
             }
-        }
-        let mut group_starts = Vec::with_capacity(parquet.num_row_groups());
-        let mut rows = 0usize;
-        for row_group in parquet.row_groups() {
-            group_starts.push(rows);
-            rows += usize::try_from(row_group.num_rows()).unwrap_or(0);
         }
         let file = File::open(path).map_err(|e| io_error(path, e))?;
         Ok(Some(PointReader {
@@ -936,18 +933,15 @@ mod tests {
             )));
         }
         fields.push(Field::new(ROWID, DataType::Int64, false));
-        columns.push(Arc::new(Int64Array::from_iter_values((0..rows).map(
-            |i| match (i < rows / 2, i % 2) {
-                (true, _) => i,
-                (false, 0) => rows + i,
-                (false, _) => rows * 3 - i,
-            },
-        ))));
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            (0..rows).map(|i| rowid_of(rows, i)),
+        )));
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
         let segment = segment::write_segment(dir, "s.parquet", &batch, Some(0)).unwrap();
         (dir.join(segment.file_name), batch)
     }
 
+    /// The row id of row `i` of `rows` in `write_all_types`.
     fn rowid_of(rows: i64, i: i64) -> i64 {
         match (i < rows / 2, i % 2) {
             (true, _) => i,
@@ -974,18 +968,7 @@ mod tests {
         );
         let paged = segment::read_rows_by_id(path, metadata, ROWID, wanted, columns).unwrap();
         let rowid = metadata.schema().index_of(ROWID).unwrap();
-        let rows: usize = metadata
-            .metadata()
-            .row_groups()
-            .iter()
-            .map(|g| g.num_rows() as usize)
-            .sum();
-        let mut starts = Vec::new();
-        let mut base = 0;
-        for group in metadata.metadata().row_groups() {
-            starts.push(base);
-            base += group.num_rows() as usize;
-        }
+        let (starts, rows) = segment::row_group_starts(metadata.metadata());
         // Every row is a candidate for the reference path.
         let everything: Vec<_> = starts
             .iter()
@@ -1018,8 +1001,11 @@ mod tests {
         let metadata = segment::load_metadata(&path).unwrap();
         assert_eq!(metadata.metadata().num_row_groups(), 2);
         let all: Vec<usize> = (0..metadata.schema().fields().len()).collect();
+        let (starts, file_rows) = segment::row_group_starts(metadata.metadata());
         assert!(
-            PointReader::open(&path, &metadata, &all).unwrap().is_some(),
+            PointReader::open(&path, &metadata, &all, &starts, file_rows)
+                .unwrap()
+                .is_some(),
             "every column here is read page by page"
         );
         // Rows at page and row group edges, nulls (i % 7 == 3) among them,
@@ -1057,16 +1043,16 @@ mod tests {
         let metadata = segment::load_metadata(&path).unwrap();
         let oid = metadata.schema().index_of("oid").unwrap();
         let all: Vec<usize> = (0..metadata.schema().fields().len()).collect();
+        let (starts, file_rows) = segment::row_group_starts(metadata.metadata());
         assert!(
-            PointReader::open(&path, &metadata, &[oid])
+            PointReader::open(&path, &metadata, &[oid], &starts, file_rows)
                 .unwrap()
                 .is_none()
         );
-        let wanted: Vec<i64> = [5i64, 6, 9_999]
+        let mut wanted: Vec<i64> = [5i64, 6, 9_999]
             .iter()
             .map(|p| rowid_of(rows, *p))
             .collect();
-        let mut wanted = wanted;
         wanted.sort_unstable();
         let (paged, reference) = both_paths(&path, &metadata, &wanted, &all);
         assert_eq!(paged.num_rows(), 3);

@@ -173,29 +173,31 @@ fn to_stored(batch: &RecordBatch) -> Result<RecordBatch> {
     use datafusion::arrow::array::{AsArray, FixedSizeBinaryArray};
     use datafusion::arrow::datatypes::{IntervalMonthDayNanoType, IntervalUnit};
     let interval = DataType::Interval(IntervalUnit::MonthDayNano);
-    convert_columns(batch.clone(), |field, column| {
-        if field.data_type() != &interval {
-            return Ok(None);
-        }
-        let values = column.as_primitive::<IntervalMonthDayNanoType>();
-        let bytes = values.iter().map(|value| {
-            value.map(|v| {
-                let mut bytes = [0u8; INTERVAL_BYTES as usize];
-                bytes[..4].copy_from_slice(&v.months.to_le_bytes());
-                bytes[4..8].copy_from_slice(&v.days.to_le_bytes());
-                bytes[8..].copy_from_slice(&v.nanoseconds.to_le_bytes());
-                bytes
-            })
-        });
-        let stored = FixedSizeBinaryArray::try_from_sparse_iter_with_size(bytes, INTERVAL_BYTES)?;
-        let mut metadata = field.metadata().clone();
-        metadata.insert(STORED_AS.to_owned(), INTERVAL_MONTH_DAY_NANO.to_owned());
-        Ok(Some((
-            DataType::FixedSizeBinary(INTERVAL_BYTES),
-            metadata,
-            std::sync::Arc::new(stored),
-        )))
-    })
+    convert_columns(
+        batch.clone(),
+        |field| field.data_type() == &interval,
+        |field, column| {
+            let values = column.as_primitive::<IntervalMonthDayNanoType>();
+            let bytes = values.iter().map(|value| {
+                value.map(|v| {
+                    let mut bytes = [0u8; INTERVAL_BYTES as usize];
+                    bytes[..4].copy_from_slice(&v.months.to_le_bytes());
+                    bytes[4..8].copy_from_slice(&v.days.to_le_bytes());
+                    bytes[8..].copy_from_slice(&v.nanoseconds.to_le_bytes());
+                    bytes
+                })
+            });
+            let stored =
+                FixedSizeBinaryArray::try_from_sparse_iter_with_size(bytes, INTERVAL_BYTES)?;
+            let mut metadata = field.metadata().clone();
+            metadata.insert(STORED_AS.to_owned(), INTERVAL_MONTH_DAY_NANO.to_owned());
+            Ok((
+                DataType::FixedSizeBinary(INTERVAL_BYTES),
+                metadata,
+                std::sync::Arc::new(stored),
+            ))
+        },
+    )
 }
 
 /// `batch` (read from a segment) with its stored columns back in the
@@ -203,25 +205,28 @@ fn to_stored(batch: &RecordBatch) -> Result<RecordBatch> {
 pub(crate) fn from_stored(batch: RecordBatch) -> Result<RecordBatch> {
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::IntervalUnit;
-    convert_columns(batch, |field, column| {
-        if field.metadata().get(STORED_AS).map(String::as_str) != Some(INTERVAL_MONTH_DAY_NANO) {
-            return Ok(None);
-        }
-        let bytes = column.as_fixed_size_binary_opt().ok_or_else(|| {
-            ArrowError::SchemaError(format!(
-                "stored interval column \"{}\" is {}",
-                field.name(),
-                column.data_type()
+    convert_columns(
+        batch,
+        |field| {
+            field.metadata().get(STORED_AS).map(String::as_str) == Some(INTERVAL_MONTH_DAY_NANO)
+        },
+        |field, column| {
+            let bytes = column.as_fixed_size_binary_opt().ok_or_else(|| {
+                ArrowError::SchemaError(format!(
+                    "stored interval column \"{}\" is {}",
+                    field.name(),
+                    column.data_type()
+                ))
+            })?;
+            let mut metadata = field.metadata().clone();
+            metadata.remove(STORED_AS);
+            Ok((
+                DataType::Interval(IntervalUnit::MonthDayNano),
+                metadata,
+                std::sync::Arc::new(interval_from_stored(bytes)?),
             ))
-        })?;
-        let mut metadata = field.metadata().clone();
-        metadata.remove(STORED_AS);
-        Ok(Some((
-            DataType::Interval(IntervalUnit::MonthDayNano),
-            metadata,
-            std::sync::Arc::new(interval_from_stored(bytes)?),
-        )))
-    })
+        },
+    )
 }
 
 /// A column converted: its new type, field metadata and values.
@@ -231,38 +236,35 @@ type Converted = (
     datafusion::arrow::array::ArrayRef,
 );
 
-/// `batch` with each column `convert` answers for replaced (same name and
-/// nullability); the batch itself when it converts none.
+/// `batch` with each column whose field `converts` replaced by what
+/// `convert` makes of it (same name and nullability). A batch without such
+/// columns, as nearly every one is, is returned as it is.
 fn convert_columns(
     batch: RecordBatch,
+    converts: impl Fn(&datafusion::arrow::datatypes::Field) -> bool,
     convert: impl Fn(
         &datafusion::arrow::datatypes::Field,
         &datafusion::arrow::array::ArrayRef,
-    ) -> std::result::Result<Option<Converted>, ArrowError>,
+    ) -> std::result::Result<Converted, ArrowError>,
 ) -> Result<RecordBatch> {
     use datafusion::arrow::datatypes::{Field, Schema};
     let schema = batch.schema();
+    if !schema.fields().iter().any(|f| converts(f)) {
+        return Ok(batch);
+    }
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns = Vec::with_capacity(batch.num_columns());
-    let mut converted = false;
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        match convert(field, column)? {
-            Some((data_type, metadata, values)) => {
-                converted = true;
-                fields.push(
-                    Field::new(field.name(), data_type, field.is_nullable())
-                        .with_metadata(metadata),
-                );
-                columns.push(values);
-            }
-            None => {
-                fields.push(field.as_ref().clone());
-                columns.push(column.clone());
-            }
+        if converts(field) {
+            let (data_type, metadata, values) = convert(field, column)?;
+            fields.push(
+                Field::new(field.name(), data_type, field.is_nullable()).with_metadata(metadata),
+            );
+            columns.push(values);
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
         }
-    }
-    if !converted {
-        return Ok(batch);
     }
     let schema = Schema::new_with_metadata(fields, schema.metadata().clone());
     Ok(RecordBatch::try_new(std::sync::Arc::new(schema), columns)?)
@@ -374,7 +376,8 @@ pub(crate) fn read_rows_by_id(
         return Ok(Vec::new());
     }
     let rowid = metadata.schema().index_of(rowid_column)?;
-    let (candidates, group_starts, rows) = candidates(metadata, rowid, wanted);
+    let (group_starts, rows) = row_group_starts(metadata.metadata());
+    let candidates = candidates(metadata.metadata(), &group_starts, rowid, wanted);
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
@@ -382,7 +385,7 @@ pub(crate) fn read_rows_by_id(
     needed.push(rowid);
     let paged = candidates.iter().all(|c| c.page.is_some());
     if let Some(reader) = paged
-        .then(|| crate::pages::PointReader::open(path, metadata, &needed))
+        .then(|| crate::pages::PointReader::open(path, metadata, &needed, &group_starts, rows))
         .transpose()?
         .flatten()
     {
@@ -425,21 +428,19 @@ pub(crate) fn read_rows_by_id(
     )
 }
 
-/// The candidate runs of rows for `wanted` ids in column `rowid`, the
-/// first row of each row group, and the file's row count.
+/// The candidate runs of rows for `wanted` ids in column `rowid`, in a
+/// file whose row groups start at `group_starts`.
 fn candidates(
-    metadata: &parquet::arrow::arrow_reader::ArrowReaderMetadata,
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    group_starts: &[usize],
     rowid: usize,
     wanted: &[i64],
-) -> (Vec<Candidate>, Vec<usize>, usize) {
+) -> Vec<Candidate> {
     use parquet::file::page_index::column_index::ColumnIndexMetaData;
-    let metadata = metadata.metadata();
     let mut candidates = Vec::new();
-    let mut base = 0usize;
-    let mut group_starts = Vec::new();
     for (group, row_group) in metadata.row_groups().iter().enumerate() {
         let rows = row_group.num_rows() as usize;
-        group_starts.push(base);
+        let base = group_starts[group];
         let pages = metadata
             .offset_index()
             .and_then(|o| o.get(group))
@@ -486,9 +487,22 @@ fn candidates(
             }),
             None => {}
         }
-        base += rows;
     }
-    (candidates, group_starts, base)
+    candidates
+}
+
+/// The first row of each row group over the whole file, and the file's
+/// row count.
+pub(crate) fn row_group_starts(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+) -> (Vec<usize>, usize) {
+    let mut starts = Vec::with_capacity(metadata.num_row_groups());
+    let mut rows = 0usize;
+    for row_group in metadata.row_groups() {
+        starts.push(rows);
+        rows += usize::try_from(row_group.num_rows()).unwrap_or(0);
+    }
+    (starts, rows)
 }
 
 /// `read_rows_by_id` through Parquet's record-batch reader, over the
