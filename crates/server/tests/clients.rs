@@ -256,6 +256,43 @@ async fn every_column_type_survives_a_checkpoint() {
     assert_eq!(rows[3], before[4]);
 }
 
+/// The embedded default keeps its data in `./tempora-data`, a relative
+/// path: rows a checkpoint wrote to segments there read back after a
+/// restart (the scan once asked for `%2E/tempora-data/...` and failed).
+#[tokio::test]
+async fn the_default_data_dir_reads_its_segments_after_a_restart() {
+    let cwd = tempfile::tempdir().unwrap();
+    {
+        let mut server = common::Server::start_on_the_default_data_dir(cwd.path());
+        let client = server.connect().await;
+        setup(&client).await;
+        client
+            .batch_execute(
+                "INSERT INTO readings VALUES ('2024-01-01', 'a', 1, 1), ('2024-01-02', 'b', 2, 2)",
+            )
+            .await
+            .unwrap();
+        drop(client);
+        assert!(server.terminate(), "SIGTERM should stop the server cleanly");
+    }
+    assert!(
+        cwd.path()
+            .join("tempora-data/segments")
+            .read_dir()
+            .unwrap()
+            .count()
+            > 1
+    );
+    let server = common::Server::start_on_the_default_data_dir(cwd.path());
+    let client = server.connect().await;
+    let rows = client
+        .query("SELECT device FROM readings ORDER BY time", &[])
+        .await
+        .unwrap();
+    let devices: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(devices, ["a", "b"]);
+}
+
 #[tokio::test]
 async fn now_minus_interval_excludes_old_chunks() {
     let server = common::Server::start();

@@ -392,6 +392,10 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the data directory (creating it if needed) and replays the WAL.
     pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Arc<Store>> {
+        // Absolute, so that every path the store hands out (segment files
+        // for DataFusion's object store above all, which cannot resolve
+        // `./tempora-data`) names the same file whatever reads it.
+        let data_dir = &std::path::absolute(data_dir).map_err(|e| io_error(data_dir, e))?;
         let segment_dir = data_dir.join("segments");
         let wal_dir = data_dir.join("wal");
         for dir in [data_dir, &segment_dir, &wal_dir] {

@@ -39,14 +39,32 @@ impl Server {
     /// port the server picks itself (it prints the address it listens on),
     /// so that concurrent tests never race for a port.
     pub fn start_with_env(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tempora"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tempora"));
+        command
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(extra_args)
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Self::spawn(command, data_dir)
+    }
+
+    /// Starts a server in `cwd` without `--data-dir`: on the embedded
+    /// default, `./tempora-data`, as the README's first command runs it.
+    pub fn start_on_the_default_data_dir(cwd: &Path) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tempora"));
+        command
+            .current_dir(cwd)
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0");
+        Self::spawn(command, &cwd.join("tempora-data"))
+    }
+
+    fn spawn(mut command: Command, data_dir: &Path) -> Server {
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
