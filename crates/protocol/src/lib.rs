@@ -425,7 +425,7 @@ impl SimpleQueryHandler for Handler {
                 Err(error) => Response::Error(Box::new(error_info(&error))),
             }]);
         }
-        let statements = match tempora_sql::parse(query) {
+        let statements = match connection.session.parse_query(query) {
             Ok(statements) => statements,
             Err(error) => {
                 connection.session.statement_failed();

@@ -4,7 +4,7 @@
 //! the query layer only reads.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
@@ -13,6 +13,8 @@ pub struct SessionInfo {
     settings: RwLock<BTreeMap<String, String>>,
     user: RwLock<String>,
     backend_pid: AtomicI32,
+    /// Counts changes of the settings and the user (see `generation`).
+    generation: AtomicU64,
 }
 
 impl SessionInfo {
@@ -21,6 +23,7 @@ impl SessionInfo {
             settings: RwLock::new(BTreeMap::new()),
             user: RwLock::new(user.to_owned()),
             backend_pid: AtomicI32::new(0),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -41,10 +44,22 @@ impl SessionInfo {
         self.settings
             .write()
             .insert(name.to_ascii_lowercase(), value);
+        self.changed();
     }
 
     pub fn remove_setting(&self, name: &str) {
         self.settings.write().remove(&name.to_ascii_lowercase());
+        self.changed();
+    }
+
+    /// A number that changes whenever a setting or the user does: what was
+    /// planned under one generation may differ under another.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn user(&self) -> String {
@@ -53,6 +68,7 @@ impl SessionInfo {
 
     pub fn set_user(&self, user: &str) {
         *self.user.write() = user.to_owned();
+        self.changed();
     }
 
     /// The process id the protocol announced in BackendKeyData.

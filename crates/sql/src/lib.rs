@@ -25,6 +25,7 @@ mod indexes;
 mod insert;
 mod locks;
 mod names;
+mod plan_cache;
 mod point;
 mod rewrite;
 pub mod roles;

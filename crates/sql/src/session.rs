@@ -9,6 +9,8 @@ use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{LogicalPlan, ScalarUDF};
+use datafusion::physical_plan::execute_stream;
+use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
@@ -113,6 +115,15 @@ pub struct Session {
     pub(crate) stream_failed: Arc<AtomicBool>,
     /// Point changes' planned projections (see [`crate::point`]).
     pub(crate) point_plans: crate::point::PointPlans,
+    /// Physical plans of table-free queries (see [`crate::plan_cache`]).
+    pub(crate) plans: crate::plan_cache::PlanCache,
+    /// Query strings already parsed (see [`crate::plan_cache`]).
+    parsed: crate::plan_cache::ParsedQueries,
+    /// The settings generation (see `SessionInfo::generation`) when the
+    /// reported settings were last compared.
+    reported_generation: u64,
+    /// `statement_timeout` as of a settings generation (`u64::MAX`: not yet read).
+    timeout: (u64, Option<std::time::Duration>),
     /// The sequence values this session got (`currval`, `lastval`).
     sequence_values: Arc<parking_lot::Mutex<crate::sequences::SessionSequences>>,
     /// Cancels the running statement (see [`crate::cancel`]).
@@ -249,12 +260,16 @@ impl Session {
             id,
             context,
             settings,
-            info,
             notices: Vec::new(),
             reads,
             transaction: None,
             stream_failed: Arc::new(AtomicBool::new(false)),
             point_plans: Default::default(),
+            plans: Default::default(),
+            parsed: Default::default(),
+            reported_generation: info.generation(),
+            timeout: (u64::MAX, None),
+            info,
         }
     }
 
@@ -319,6 +334,11 @@ impl Session {
     /// Reported settings that changed since the last call (`SET
     /// application_name`), for ParameterStatus messages.
     pub fn take_parameter_changes(&mut self) -> Vec<(String, String)> {
+        let generation = self.info.generation();
+        if generation == self.reported_generation {
+            return Vec::new();
+        }
+        self.reported_generation = generation;
         let mut changes = Vec::new();
         for (name, reported) in &mut self.reported {
             let current = self.settings.get(name).unwrap_or_default();
@@ -363,15 +383,15 @@ impl Session {
         if let Some(result) = self.execute_fast_path(sql).await {
             return vec![result];
         }
-        let statements = match parse(sql) {
+        let statements = match self.parse_query(sql) {
             Ok(statements) => statements,
             Err(error) => return vec![Err(error)],
         };
         self.begin_query_string(&statements);
         let mut outputs = Vec::with_capacity(statements.len());
         let mut succeeded = true;
-        for statement in statements {
-            let result = self.execute(&statement, &[]).await;
+        for statement in statements.iter() {
+            let result = self.execute(statement, &[]).await;
             succeeded = result.is_ok();
             outputs.push(result);
             if !succeeded {
@@ -382,6 +402,12 @@ impl Session {
             outputs.push(Err(error));
         }
         outputs
+    }
+
+    /// The statements of a simple-protocol query string; a string the
+    /// session parsed before is not parsed again.
+    pub fn parse_query(&mut self, sql: &str) -> Result<Arc<[Statement]>> {
+        self.parsed.parse(sql)
     }
 
     /// Before the statements of one simple-protocol query string: as in
@@ -563,7 +589,16 @@ impl Session {
         }
         self.check_not_failed(statement)?;
         let ddl = catalog_change(statement).is_some();
-        let timeout = crate::cancel::parse_timeout(&self.settings.get("statement_timeout")?)?;
+        let generation = self.info.generation();
+        let timeout = match self.timeout {
+            (parsed, timeout) if parsed == generation => timeout,
+            _ => {
+                let timeout =
+                    crate::cancel::parse_timeout(&self.settings.get("statement_timeout")?)?;
+                self.timeout = (generation, timeout);
+                timeout
+            }
+        };
         let running = self.cancel.start(timeout);
         let cancel = self.cancel.clone();
         let canceled = || {
@@ -805,11 +840,34 @@ impl Session {
         statement: &Statement,
         params: &[Option<String>],
     ) -> Result<Output> {
-        let plan = self.plan(statement).await?;
-        let plan = self.bind(plan, params)?;
-        let frame = self.context.execute_logical_plan(plan).await?;
-        let schema = postgres_names(statement, frame.schema().as_arrow());
-        let stream = frame.execute_stream().await?;
+        let catalog = self.engine.store().catalog().snapshot();
+        let settings = self.info.generation();
+        let kept = match params {
+            [] => self.plans.get(statement, &catalog, settings),
+            _ => None,
+        };
+        let (schema, stream) = match kept {
+            // A plan registers its metrics with each run: each run gets
+            // its own copy of the kept one.
+            Some(kept) => (
+                kept.schema.clone(),
+                execute_stream(reset_plan_states(kept.plan.clone())?, kept.task.clone())?,
+            ),
+            None => {
+                let plan = self.plan(statement).await?;
+                let may_keep = params.is_empty() && crate::plan_cache::may_keep(&plan);
+                let plan = self.bind(plan, params)?;
+                let frame = self.context.execute_logical_plan(plan).await?;
+                let schema = postgres_names(statement, frame.schema().as_arrow());
+                let task = Arc::new(frame.task_ctx());
+                let plan = frame.create_physical_plan().await?;
+                if may_keep {
+                    self.plans
+                        .keep(statement, &plan, &schema, &task, &catalog, settings);
+                }
+                (schema, execute_stream(plan, task)?)
+            }
+        };
         let target = schema.clone();
         let renamed = schema.fields() != stream.schema().fields();
         let failed = self.stream_failed.clone();
@@ -920,6 +978,8 @@ impl Session {
                         .config_mut()
                         .options_mut()
                         .set(&name.to_ascii_lowercase(), &value)?;
+                    drop(state);
+                    self.plans.clear();
                 } else if value.eq_ignore_ascii_case("default") {
                     self.settings.reset(&name);
                 } else {
@@ -963,6 +1023,7 @@ impl Session {
                 }
                 self.settings.reset_all();
                 self.point_plans = Default::default();
+                self.plans.clear();
                 self.engine.advisory_locks.unlock_all(self.id);
                 self.forget_sequence_values();
                 Ok(Output::Deallocate {
@@ -972,6 +1033,7 @@ impl Session {
             }
             ast::DiscardObject::PLANS => {
                 self.point_plans = Default::default();
+                self.plans.clear();
                 Ok(command("DISCARD PLANS"))
             }
             ast::DiscardObject::SEQUENCES => {
