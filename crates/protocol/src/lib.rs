@@ -82,11 +82,32 @@ struct Connection {
     /// The CommandComplete of the last staged INSERT of a pipeline (see
     /// `on_execute`), sent before the answer to the next message.
     held: Option<Tag>,
+    /// Executes of one staged INSERT not yet run (see `on_execute`).
+    deferred: Option<Deferred>,
     /// The parameter types inferred for the last statement that needed
     /// them (binary parameters without declared types): a pipeline runs
     /// one statement many times. Holding the statement keeps it alive, so
     /// the pointer comparison cannot match a different one.
     inferred: Option<(Arc<StoredStatement<Prepared>>, Vec<PgType>)>,
+}
+
+/// The Executes of one staged INSERT in a row in a pipeline, with the
+/// Binds between them, not yet run: they run together, as one statement
+/// (see `Session::execute_pipelined`), before the next other message, and
+/// their answers are sent then, in order.
+struct Deferred {
+    statement: Arc<StoredStatement<Prepared>>,
+    /// The portal they are bound to.
+    portal: String,
+    /// The messages owed an answer, in order.
+    owed: Vec<Owed>,
+}
+
+enum Owed {
+    /// A Bind of the statement: BindComplete.
+    Bind,
+    /// An Execute, with its parameters as text: CommandComplete.
+    Execute(Vec<Option<String>>),
 }
 
 /// `DEALLOCATE` and `DISCARD ALL`: drops prepared statements from the
@@ -156,14 +177,26 @@ impl Handler {
         wire_status(&connection.session)
     }
 
-    /// Sends the CommandComplete held back by `on_execute`: every handler
-    /// of a frontend message calls this first, so answers keep their order.
+    /// Runs the deferred Executes and sends the CommandComplete held back
+    /// by `on_execute`: every handler of a frontend message calls this
+    /// first, so answers keep their order. An error of a deferred Execute
+    /// is returned after the answers to the messages before it: the
+    /// message being handled is then skipped, as everything up to the Sync
+    /// is after an error.
     async fn release_held<C>(&self, client: &mut C) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        // Boxed: every handler awaits this, and each handler's future would
+        // otherwise hold (and move, for every message) the whole state of
+        // running a statement.
+        if self.connection(client).lock().await.deferred.is_some()
+            && let Some(error) = Box::pin(self.run_deferred(client)).await?
+        {
+            return Err(user_error(&error));
+        }
         let held = self.connection(client).lock().await.held.take();
         if let Some(tag) = held {
             client
@@ -171,6 +204,86 @@ impl Handler {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Runs the deferred Executes, if any, and answers them and the Binds
+    /// between them; the last CommandComplete is held, as a staged
+    /// INSERT's is (see `on_sync`). Returns the error of the Execute that
+    /// failed, not yet sent.
+    async fn run_deferred<C>(&self, client: &mut C) -> PgWireResult<Option<tempora_sql::Error>>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let connection = self.connection(client);
+        let mut connection = connection.lock().await;
+        let Some(deferred) = connection.deferred.take() else {
+            return Ok(None);
+        };
+        let Some(statement) = deferred.statement.statement.statement.as_ref() else {
+            return Ok(None);
+        };
+        let mut rows = Vec::new();
+        let mut owed = Vec::with_capacity(deferred.owed.len());
+        for message in deferred.owed {
+            match message {
+                Owed::Bind => owed.push(false),
+                Owed::Execute(params) => {
+                    rows.push(params);
+                    owed.push(true);
+                }
+            }
+        }
+        let (tags, error) = match connection.session.before_execute(statement).await {
+            Ok(()) => connection.session.execute_pipelined(statement, &rows).await,
+            Err(error) => (Vec::new(), Some(error)),
+        };
+        send_notices(client, &mut connection.session).await?;
+        // Answers stop at the first Execute without a tag: the failed one.
+        let mut tags = tags.into_iter();
+        let mut last: Option<String> = None;
+        for is_execute in owed {
+            if !is_execute {
+                if let Some(tag) = last.take() {
+                    client
+                        .feed(PgWireBackendMessage::CommandComplete(
+                            command_tag(&tag).into(),
+                        ))
+                        .await?;
+                }
+                client
+                    .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
+                    .await?;
+                continue;
+            }
+            let Some(tag) = tags.next() else {
+                break;
+            };
+            if let Some(tag) = last.replace(tag) {
+                client
+                    .feed(PgWireBackendMessage::CommandComplete(
+                        command_tag(&tag).into(),
+                    ))
+                    .await?;
+            }
+        }
+        match error {
+            Some(error) => {
+                if let Some(tag) = last {
+                    client
+                        .feed(PgWireBackendMessage::CommandComplete(
+                            command_tag(&tag).into(),
+                        ))
+                        .await?;
+                }
+                Ok(Some(error))
+            }
+            None => {
+                connection.held = last.map(|tag| command_tag(&tag));
+                Ok(None)
+            }
+        }
     }
 
     fn connection<C: ClientInfo>(&self, client: &C) -> SharedConnection {
@@ -185,6 +298,7 @@ impl Handler {
                     copy_in: None,
                     prepared: Default::default(),
                     held: None,
+                    deferred: None,
                     inferred: None,
                 }))
             });
@@ -531,6 +645,40 @@ impl QueryParser for StatementParser {
 }
 
 /// Decodes bound parameters into their text forms.
+/// A portal's parameters as text. Binary parameters need their types:
+/// declared by the client, else inferred.
+async fn text_parameters(
+    connection: &mut Connection,
+    portal: &Portal<Prepared>,
+) -> PgWireResult<Vec<Option<String>>> {
+    let prepared = &portal.statement.statement;
+    let needs_inference = (0..portal.parameters.len()).any(|i| {
+        portal.parameter_format.is_binary(i)
+            && prepared.declared_types.get(i).copied().flatten().is_none()
+    });
+    let types: Vec<PgType> = if needs_inference {
+        match &connection.inferred {
+            Some((statement, types)) if Arc::ptr_eq(statement, &portal.statement) => types.clone(),
+            _ => {
+                // Boxed: planning's state would make every call's future large.
+                let types = Box::pin(connection.session.describe(prepared))
+                    .await
+                    .map_err(|e| user_error(&e))?
+                    .0;
+                connection.inferred = Some((portal.statement.clone(), types.clone()));
+                types
+            }
+        }
+    } else {
+        prepared
+            .declared_types
+            .iter()
+            .map(|t| t.unwrap_or(PgType::Text))
+            .collect()
+    };
+    parameters_as_text(portal, &types)
+}
+
 fn parameters_as_text(
     portal: &Portal<Prepared>,
     types: &[PgType],
@@ -580,8 +728,20 @@ impl ExtendedQueryHandler for Handler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let deferred_failed = match self.run_deferred(client).await? {
+            Some(error) => {
+                client
+                    .feed(PgWireBackendMessage::ErrorResponse(
+                        error_info(&error).into(),
+                    ))
+                    .await?;
+                true
+            }
+            None => false,
+        };
         client.portal_store().rm_portal(DEFAULT_NAME);
-        let failed = matches!(client.state(), PgWireConnectionState::AwaitingSync);
+        let failed =
+            deferred_failed || matches!(client.state(), PgWireConnectionState::AwaitingSync);
         let (held, committed) = {
             let connection = self.connection(client);
             let mut connection = connection.lock().await;
@@ -607,11 +767,12 @@ impl ExtendedQueryHandler for Handler {
         Ok(())
     }
 
-    /// Execute. A staged INSERT (see `Session::stages`) runs here, and its
-    /// CommandComplete is held until the next message: a Sync commits
-    /// before sending it (see `on_sync`). Everything else runs through
-    /// pgwire's Execute, its answers waiting for the Sync or Flush (see
-    /// `unflushed`).
+    /// Execute. A staged INSERT (see `Session::stages`) is deferred: the
+    /// Executes of one in a row run together before the next other
+    /// message (see `Deferred`), and the last one's CommandComplete is
+    /// held until the message after that: a Sync commits before sending
+    /// it (see `on_sync`). Everything else runs through pgwire's Execute,
+    /// its answers waiting for the Sync or Flush (see `unflushed`).
     async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -619,7 +780,6 @@ impl ExtendedQueryHandler for Handler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        self.release_held(client).await?;
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
         let staged = match client.portal_store().get_portal(name) {
             Some(Entry::Value(portal)) => {
@@ -633,26 +793,43 @@ impl ExtendedQueryHandler for Handler {
             _ => None,
         };
         let Some(portal) = staged else {
-            return self._on_execute(&mut Unflushed::new(client), message).await;
+            self.release_held(client).await?;
+            // Boxed, so the deferring path does not move its state around.
+            return Box::pin(self._on_execute(&mut Unflushed::new(client), message)).await;
         };
         if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            self.release_held(client).await?;
             return Err(PgWireError::NotReadyForQuery);
         }
-        let max_rows = message.max_rows as usize;
-        match ExtendedQueryHandler::do_query(self, client, &portal, max_rows).await? {
-            Response::Execution(tag) => {
-                self.connection(client).lock().await.held = Some(tag);
-                Ok(())
+        let connection = self.connection(client);
+        let mut guard = connection.lock().await;
+        let params = match text_parameters(&mut guard, &portal).await {
+            Ok(params) => params,
+            Err(error) => {
+                drop(guard);
+                self.release_held(client).await?;
+                return Err(error);
             }
-            _ => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                "ERROR".to_owned(),
-                "XX000".to_owned(),
-                "a staged INSERT returned rows".to_owned(),
-            )))),
+        };
+        if let Some(deferred) = &mut guard.deferred
+            && Arc::ptr_eq(&deferred.statement, &portal.statement)
+            && deferred.portal == name
+        {
+            deferred.owed.push(Owed::Execute(params));
+            return Ok(());
         }
+        drop(guard);
+        self.release_held(client).await?;
+        connection.lock().await.deferred = Some(Deferred {
+            statement: portal.statement.clone(),
+            portal: name.to_owned(),
+            owed: vec![Owed::Execute(params)],
+        });
+        Ok(())
     }
 
-    /// Bind, as pgwire's, after a held CommandComplete.
+    /// Bind, as pgwire's, after a held CommandComplete and the deferred
+    /// Executes (unless it binds their statement again, see `on_execute`).
     async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -660,9 +837,34 @@ impl ExtendedQueryHandler for Handler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        self.release_held(client).await?;
         let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
         let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        // A Bind between deferred Executes of its statement is answered
+        // with them.
+        {
+            let connection = self.connection(client);
+            let mut connection = connection.lock().await;
+            if let Some(deferred) = &mut connection.deferred
+                && deferred.portal == portal_name
+                && let Some(Entry::Value(statement)) =
+                    client.portal_store().get_statement(statement_name)
+                && Arc::ptr_eq(&statement, &deferred.statement)
+            {
+                match Portal::try_new(&message, statement) {
+                    Ok(portal) => {
+                        client.portal_store().put_portal(Arc::new(portal));
+                        deferred.owed.push(Owed::Bind);
+                        return Ok(());
+                    }
+                    Err(error) => {
+                        drop(connection);
+                        self.release_held(client).await?;
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        self.release_held(client).await?;
         match client.portal_store().get_statement(statement_name) {
             Some(Entry::Value(statement)) => {
                 let portal = Portal::try_new(&message, statement)?;
@@ -800,35 +1002,7 @@ impl ExtendedQueryHandler for Handler {
         let Some(statement) = &prepared.statement else {
             return Ok(Response::EmptyQuery);
         };
-        // Binary parameters need their types: declared by the client, else inferred.
-        let needs_inference = (0..portal.parameters.len()).any(|i| {
-            portal.parameter_format.is_binary(i)
-                && prepared.declared_types.get(i).copied().flatten().is_none()
-        });
-        let types: Vec<PgType> = if needs_inference {
-            match &connection.inferred {
-                Some((statement, types)) if Arc::ptr_eq(statement, &portal.statement) => {
-                    types.clone()
-                }
-                _ => {
-                    let types = connection
-                        .session
-                        .describe(prepared)
-                        .await
-                        .map_err(|e| user_error(&e))?
-                        .0;
-                    connection.inferred = Some((portal.statement.clone(), types.clone()));
-                    types
-                }
-            }
-        } else {
-            prepared
-                .declared_types
-                .iter()
-                .map(|t| t.unwrap_or(PgType::Text))
-                .collect()
-        };
-        let params = parameters_as_text(portal, &types)?;
+        let params = text_parameters(&mut connection, portal).await?;
         connection
             .session
             .before_execute(statement)

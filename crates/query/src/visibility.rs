@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::Int64Type;
-use parking_lot::Mutex;
+use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
 
 use tempora_catalog::{ROWID_COLUMN, TableDef, TableId};
 use tempora_storage::keys::StagedKeys;
@@ -53,6 +53,65 @@ impl StagedWrite {
     }
 }
 
+/// Inserts of fewer rows than this are gathered (see `SessionReads::stage`).
+const SMALL_INSERT_ROWS: usize = 64;
+
+/// Gathered inserts are staged as one batch of at most about this many rows.
+const GATHERED_ROWS: usize = 4096;
+
+/// The writes of an open transaction.
+#[derive(Debug, Default)]
+struct Staged {
+    writes: Vec<StagedWrite>,
+    /// Small inserts into one table not yet in `writes`, in order: they
+    /// come after every write there.
+    gathering: Option<(Arc<TableDef>, Vec<RecordBatch>, usize)>,
+}
+
+impl Staged {
+    /// Every write, the gathered inserts made one.
+    fn writes_mut(&mut self) -> &mut Vec<StagedWrite> {
+        self.finish_gathering();
+        &mut self.writes
+    }
+
+    /// Adds a small insert to the gathered ones, if it is into the same
+    /// table with the same columns; else it starts a new gathering.
+    fn gather(&mut self, table: Arc<TableDef>, batch: RecordBatch) {
+        let same = self
+            .gathering
+            .as_ref()
+            .is_some_and(|(gathered, batches, _)| {
+                Arc::ptr_eq(gathered, &table) && batches[0].schema() == batch.schema()
+            });
+        if !same {
+            self.finish_gathering();
+        }
+        let (_, batches, rows) = self.gathering.get_or_insert_with(|| (table, Vec::new(), 0));
+        *rows += batch.num_rows();
+        batches.push(batch);
+        if *rows >= GATHERED_ROWS {
+            self.finish_gathering();
+        }
+    }
+
+    /// Stages the gathered inserts as one batch (as they were, should they
+    /// not concatenate).
+    fn finish_gathering(&mut self) {
+        let Some((table, batches, _)) = self.gathering.take() else {
+            return;
+        };
+        match concat_batches(&batches[0].schema(), &batches) {
+            Ok(batch) => self.writes.push(StagedWrite::Insert(table, batch)),
+            Err(_) => self.writes.extend(
+                batches
+                    .into_iter()
+                    .map(|batch| StagedWrite::Insert(table.clone(), batch)),
+            ),
+        }
+    }
+}
+
 /// A unique index of a table, as the block's staged keys are kept by:
 /// table, index name and index columns.
 type StagedKeyIndex = (TableId, String, Vec<String>);
@@ -61,8 +120,9 @@ type StagedKeyIndex = (TableId, String, Vec<String>);
 pub struct SessionReads {
     store: Arc<Store>,
     view: Mutex<Option<Arc<StoreView>>>,
-    /// The open transaction's writes, in the order they were made.
-    uncommitted: Mutex<Vec<StagedWrite>>,
+    /// The open transaction's writes, in the order they were made; read
+    /// through [`Self::uncommitted`].
+    uncommitted: Mutex<Staged>,
     /// How many of `uncommitted` are renames: every statement resolves its
     /// names, and a block of 100 000 INSERTs has none to look through.
     renames: AtomicUsize,
@@ -91,7 +151,7 @@ impl SessionReads {
         Arc::new(SessionReads {
             store,
             view: Mutex::new(None),
-            uncommitted: Mutex::new(Vec::new()),
+            uncommitted: Mutex::new(Staged::default()),
             renames: AtomicUsize::new(0),
             staged_keys: Mutex::new(HashMap::new()),
             staged_deleted: Mutex::new(HashMap::new()),
@@ -137,8 +197,7 @@ impl SessionReads {
     pub fn uncommitted_rows(&self, table_id: TableId) -> Vec<RecordBatch> {
         let deleted = self.staged_deletes(table_id);
         let rowid_index = |batch: &RecordBatch| batch.num_columns().saturating_sub(1);
-        self.uncommitted
-            .lock()
+        self.uncommitted()
             .iter()
             .filter_map(|write| match write {
                 StagedWrite::Insert(table, batch) if table.id == table_id => {
@@ -153,7 +212,7 @@ impl SessionReads {
     /// Whether the open transaction wrote (inserted or deleted) rows of
     /// `table_id`.
     pub fn has_staged_rows(&self, table_id: TableId) -> bool {
-        self.uncommitted.lock().iter().any(|write| match write {
+        self.uncommitted().iter().any(|write| match write {
             StagedWrite::Insert(table, _) | StagedWrite::Delete(table, _) => table.id == table_id,
             StagedWrite::Rename(..) => false,
         })
@@ -163,7 +222,7 @@ impl SessionReads {
     /// block goes, so a block of many statements does not gather them
     /// from all its writes for each one.
     pub fn staged_deletes(&self, table_id: TableId) -> DeleteSet {
-        let uncommitted = self.uncommitted.lock();
+        let uncommitted = self.uncommitted();
         let mut cache = self.staged_deleted.lock();
         let (covered, deleted) = cache.entry(table_id).or_default();
         let ids: Vec<i64> = uncommitted[*covered..]
@@ -191,7 +250,7 @@ impl SessionReads {
         rows: &RecordBatch,
         deleted: &DeleteSet,
     ) -> tempora_storage::Result<Vec<Option<i64>>> {
-        let uncommitted = self.uncommitted.lock();
+        let uncommitted = self.uncommitted();
         let mut cache = self.staged_keys.lock();
         let columns = table
             .unique_indexes()
@@ -234,7 +293,7 @@ impl SessionReads {
         }
         // Name as the block sees it -> the catalog's name (None: hidden).
         let mut visible: HashMap<String, Option<String>> = HashMap::new();
-        for write in self.uncommitted.lock().iter() {
+        for write in self.uncommitted().iter() {
             if let StagedWrite::Rename(_, old, new) = write {
                 let old = old.clone();
                 let catalog_name = visible.get(&old).cloned().unwrap_or(Some(old.clone()));
@@ -255,28 +314,43 @@ impl SessionReads {
         if self.renames.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        self.uncommitted.lock().iter().rev().find_map(|w| match w {
+        self.uncommitted().iter().rev().find_map(|w| match w {
             StagedWrite::Rename(table, _, new) if table.id == table_id => Some(new.clone()),
             _ => None,
         })
     }
 
-    /// Adds a write to the open transaction.
+    /// Adds a write to the open transaction. Inserts of a few rows into
+    /// the same table in a row (a pipeline of single-row INSERTs, as
+    /// asyncpg's `executemany` sends) are gathered into one batch.
     pub fn stage(&self, write: StagedWrite) {
-        if let StagedWrite::Rename(..) = write {
-            self.renames.fetch_add(1, Ordering::Relaxed);
+        let mut staged = self.uncommitted.lock();
+        match write {
+            StagedWrite::Insert(table, batch) if batch.num_rows() < SMALL_INSERT_ROWS => {
+                staged.gather(table, batch);
+            }
+            write => {
+                if let StagedWrite::Rename(..) = write {
+                    self.renames.fetch_add(1, Ordering::Relaxed);
+                }
+                staged.writes_mut().push(write);
+            }
         }
-        self.uncommitted.lock().push(write);
+    }
+
+    /// The open transaction's writes, gathered inserts included.
+    fn uncommitted(&self) -> MappedMutexGuard<'_, Vec<StagedWrite>> {
+        MutexGuard::map(self.uncommitted.lock(), Staged::writes_mut)
     }
 
     /// How many writes the open transaction holds (a savepoint's mark).
     pub fn staged_len(&self) -> usize {
-        self.uncommitted.lock().len()
+        self.uncommitted().len()
     }
 
     /// Drops the writes made after a savepoint's mark.
     pub fn truncate_staged(&self, len: usize) {
-        let mut uncommitted = self.uncommitted.lock();
+        let mut uncommitted = self.uncommitted();
         uncommitted.truncate(len);
         self.forget_staged_caches();
         let renames = uncommitted
@@ -288,7 +362,7 @@ impl SessionReads {
 
     /// Takes every write of the open transaction, to commit or discard them.
     pub fn take_staged(&self) -> Vec<StagedWrite> {
-        let mut uncommitted = self.uncommitted.lock();
+        let mut uncommitted = self.uncommitted();
         self.renames.store(0, Ordering::Relaxed);
         self.forget_staged_caches();
         std::mem::take(&mut *uncommitted)

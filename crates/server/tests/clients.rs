@@ -738,13 +738,14 @@ async fn a_pipeline_of_inserts_commits_at_sync_all_or_nothing() {
     );
 }
 
-/// A staged INSERT whose commit at Sync fails (here: another session
-/// altered the table's columns since the INSERT ran, 40001) must answer
-/// with the error and no CommandComplete: a driver that stops reading at
-/// CommandComplete (tokio-postgres) would otherwise report a row that was
-/// never stored. The table stays readable, without the row.
+/// A pipeline's INSERTs run when a message other than their Binds and
+/// Executes comes (here a Flush): another session's ALTER after that makes
+/// the commit at Sync fail (40001), after the CommandComplete the Flush
+/// sent, as PostgreSQL sends one before its commit. Without the Flush, the
+/// INSERTs run at the Sync, against the table as altered. Either way the
+/// table stays readable; the failed pipeline left nothing.
 #[tokio::test]
-async fn a_commit_failing_at_sync_replaces_the_command_complete() {
+async fn pipelined_inserts_run_at_the_next_other_message() {
     let server = common::Server::start();
     let client = server.connect().await;
     client
@@ -754,10 +755,9 @@ async fn a_commit_failing_at_sync_replaces_the_command_complete() {
     let mut raw = RawConnection::open(server.port).await;
     raw.parse("INSERT INTO altered VALUES ($1)").await;
     raw.bind_execute(&["1"]).await;
-    // No Flush: that would send the held CommandComplete, as PostgreSQL
-    // sends one before its commit at Sync. The pause lets the Execute run
-    // (its answers wait for the Sync, as PostgreSQL's do).
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    raw.bind_execute(&["2"]).await;
+    raw.send(b'H', &[]).await;
+    assert_eq!(raw.kinds(5).await, b"12C2C".to_vec());
     client
         .batch_execute("ALTER TABLE altered ADD COLUMN y text")
         .await
@@ -765,12 +765,76 @@ async fn a_commit_failing_at_sync_replaces_the_command_complete() {
     raw.send(b'S', &[]).await;
     assert_eq!(
         raw.answers_until_ready().await,
-        ('I', b"12EZ".to_vec(), vec!["40001".to_owned()])
+        ('I', b"EZ".to_vec(), vec!["40001".to_owned()])
     );
-    let rows = client.query("SELECT x, y FROM altered", &[]).await.unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].get::<_, i32>(0), 0);
-    assert_eq!(rows[0].get::<_, Option<String>>(1), None);
+    // No Flush: the INSERTs run at Sync, after this ALTER.
+    raw.parse("INSERT INTO altered VALUES ($1)").await;
+    raw.bind_execute(&["3"]).await;
+    raw.bind_execute(&["4"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    client
+        .batch_execute("ALTER TABLE altered ADD COLUMN z text")
+        .await
+        .unwrap();
+    raw.send(b'S', &[]).await;
+    assert_eq!(
+        raw.answers_until_ready().await,
+        ('I', b"12C2CZ".to_vec(), vec![])
+    );
+    let rows = client
+        .query("SELECT x, y, z FROM altered ORDER BY x", &[])
+        .await
+        .unwrap();
+    let rows: Vec<(i32, Option<String>, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(rows, [(0, None, None), (3, None, None), (4, None, None)]);
+}
+
+/// The Executes of a pipelined INSERT run as one statement; when a row
+/// fails, the rows before it are answered, then its error, and nothing
+/// after it (as PostgreSQL skips to the Sync); the Sync discards the whole
+/// pipeline. A pipeline without errors stores every row once.
+#[tokio::test]
+async fn a_failing_row_of_a_pipelined_insert_answers_as_postgres_does() {
+    let server = common::Server::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE piped (n integer NOT NULL, s text)")
+        .await
+        .unwrap();
+    let mut raw = RawConnection::open(server.port).await;
+    raw.parse("INSERT INTO piped VALUES ($1, 'a')").await;
+    raw.bind_execute(&["1"]).await;
+    raw.bind_execute(&["2"]).await;
+    raw.bind_execute(&["x"]).await;
+    raw.bind_execute(&["4"]).await;
+    raw.send(b'S', &[]).await;
+    assert_eq!(
+        raw.answers_until_ready().await,
+        ('I', b"12C2C2EZ".to_vec(), vec!["22P02".to_owned()])
+    );
+    raw.parse("INSERT INTO piped (n) VALUES ($1)").await;
+    for n in 0..1000 {
+        raw.bind_execute(&[&n.to_string()]).await;
+    }
+    raw.send(b'S', &[]).await;
+    let (status, kinds, errors) = raw.answers_until_ready().await;
+    assert_eq!((status, errors), ('I', vec![]));
+    assert_eq!(kinds.iter().filter(|k| **k == b'C').count(), 1000);
+    let row = client
+        .query_one("SELECT count(*), count(DISTINCT n), sum(n) FROM piped", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2)
+        ),
+        (1000, 1000, 499_500)
+    );
 }
 
 /// An error in a Bind, which never reaches the session, still discards

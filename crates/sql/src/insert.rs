@@ -34,6 +34,39 @@ fn target_table(session: &Session, insert: &ast::Insert) -> Result<Arc<TableDef>
     session.table(&name)
 }
 
+/// Without a column list, an INSERT whose rows have N < all columns
+/// targets the first N, as in PostgreSQL: the statement with them listed
+/// (None when it lists its columns, or gives all, or its width is not
+/// known before planning, as for `SELECT *`).
+fn implicit_columns(table: &TableDef, insert: &ast::Insert) -> Option<ast::Insert> {
+    if !insert.columns.is_empty() {
+        return None;
+    }
+    let width = match insert.source.as_deref()?.body.as_ref() {
+        SetExpr::Values(values) => values.rows.first()?.content.len(),
+        SetExpr::Select(select)
+            if !select.projection.iter().any(|item| {
+                matches!(
+                    item,
+                    ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..)
+                )
+            }) =>
+        {
+            select.projection.len()
+        }
+        _ => return None,
+    };
+    if width == 0 || width >= table.columns.len() {
+        return None;
+    }
+    let mut listed = insert.clone();
+    listed.columns = table.columns[..width]
+        .iter()
+        .map(|column| ast::ObjectName::from(vec![ast::Ident::with_quote('"', &column.name)]))
+        .collect();
+    Some(listed)
+}
+
 /// Table column index of each target column, in the order the statement lists them.
 fn target_columns(table: &TableDef, columns: &[ast::ObjectName]) -> Result<Vec<usize>> {
     if columns.is_empty() {
@@ -80,6 +113,8 @@ pub(crate) async fn execute(
 ) -> Result<Output> {
     check_supported(insert)?;
     let table = target_table(session, insert)?;
+    let listed = implicit_columns(&table, insert);
+    let insert = listed.as_ref().unwrap_or(insert);
     let targets = target_columns(&table, &insert.columns)?;
     let upsert = match &insert.on {
         Some(on) => Some(crate::upsert::clause(&table, on)?),
@@ -167,8 +202,8 @@ pub(crate) async fn execute_values(
         .map(|c| ast::ObjectName(vec![ast::ObjectNamePart::Identifier(c.clone())]))
         .collect();
     let targets = target_columns(&table, &columns).ok()?;
-    let rows = insert.rows.iter().map(Vec::as_slice);
-    let batch = match build_literal_batch(&table, &targets, insert.rows.len(), rows, &[], |v, _| {
+    let rows = insert.rows.iter().map(|row| (row.as_slice(), &[][..]));
+    let batch = match build_literal_batch(&table, &targets, insert.rows.len(), rows, |v, _| {
         Some(v.reborrow())
     }) {
         Ok(Some(batch)) => batch,
@@ -327,18 +362,62 @@ fn literal_rows(
     let SetExpr::Values(values) = source.body.as_ref() else {
         return Ok(None);
     };
-    let rows = values.rows.iter().map(|row| row.content.as_slice());
-    build_literal_batch(table, targets, values.rows.len(), rows, params, raw_value)
+    let rows = values
+        .rows
+        .iter()
+        .map(|row| (row.content.as_slice(), params));
+    build_literal_batch(table, targets, values.rows.len(), rows, raw_value)
 }
 
-/// Builds a batch from rows of values, each converted by `raw` to a literal;
-/// None as soon as one value is not a literal the column reads as text.
-fn build_literal_batch<'r, T: 'r>(
+/// Runs a plain INSERT whose VALUES is one row of literals and parameters
+/// once for each set of parameters in `rows`, as one statement (a pipeline
+/// of Executes, see `Session::execute_pipelined`); returns the number of
+/// rows written, or None for any other INSERT or when a value needs the
+/// general path, which then runs it once per set.
+pub(crate) async fn execute_many(
+    session: &mut Session,
+    insert: &ast::Insert,
+    rows: &[Vec<Option<String>>],
+) -> Result<Option<u64>> {
+    let table = target_table(session, insert)?;
+    let listed = implicit_columns(&table, insert);
+    let insert = listed.as_ref().unwrap_or(insert);
+    let Some(source) = &insert.source else {
+        return Ok(None);
+    };
+    if insert.on.is_some()
+        || insert.returning.is_some()
+        || source.with.is_some()
+        || source.order_by.is_some()
+        || source.limit_clause.is_some()
+    {
+        return Ok(None);
+    }
+    let SetExpr::Values(values) = source.body.as_ref() else {
+        return Ok(None);
+    };
+    let [row] = values.rows.as_slice() else {
+        return Ok(None);
+    };
+    let targets = target_columns(&table, &insert.columns)?;
+    let sets = rows
+        .iter()
+        .map(|params| (row.content.as_slice(), params.as_slice()));
+    let Some(batch) = build_literal_batch(&table, &targets, rows.len(), sets, raw_value)? else {
+        return Ok(None);
+    };
+    let batch = write(session, &table, &targets, batch, &targets).await?;
+    Ok(Some(batch.num_rows() as u64))
+}
+
+/// Builds a batch from rows of values, each with the parameters it reads,
+/// each value converted by `raw` to a literal; None as soon as one value is
+/// not a literal the column reads as text.
+fn build_literal_batch<'r, 'p, T: 'r>(
     table: &TableDef,
     targets: &[usize],
     row_count: usize,
-    rows: impl Iterator<Item = &'r [T]>,
-    params: &[Option<String>],
+    rows: impl Iterator<Item = (&'r [T], &'p [Option<String>])>,
     raw: impl for<'v> Fn(&'v T, PgType) -> Option<RawValue<'v>>,
 ) -> Result<Option<RecordBatch>> {
     let mut builders: Vec<Option<ColumnBuilder>> = Vec::with_capacity(table.columns.len());
@@ -349,7 +428,7 @@ fn build_literal_batch<'r, T: 'r>(
             None
         });
     }
-    for row in rows {
+    for (row, params) in rows {
         if row.len() != targets.len() {
             return Err(Error::Syntax {
                 message: if row.len() > targets.len() {
@@ -697,6 +776,8 @@ pub(crate) async fn describe(
 ) -> Result<(Vec<PgType>, Option<SchemaRef>)> {
     check_supported(insert)?;
     let table = target_table(session, insert)?;
+    let listed = implicit_columns(&table, insert);
+    let insert = listed.as_ref().unwrap_or(insert);
     let targets = target_columns(&table, &insert.columns)?;
     let mut types: Vec<Option<PgType>> = declared.to_vec();
     fn set(types: &mut Vec<Option<PgType>>, index: usize, pg_type: PgType) {

@@ -95,6 +95,15 @@ pub struct Notice {
     pub message: String,
 }
 
+/// The parameters a statement runs with.
+#[derive(Clone, Copy)]
+enum Parameters<'a> {
+    /// Once, with these (`$1` is the first).
+    One(&'a [Option<String>]),
+    /// Once for each of these sets, at once (see `Session::execute_pipelined`).
+    Many(&'a [Vec<Option<String>>]),
+}
+
 /// One connection's state.
 pub struct Session {
     engine: Arc<Engine>,
@@ -583,6 +592,55 @@ impl Session {
         statement: &Statement,
         params: &[Option<String>],
     ) -> Result<Output> {
+        let output = self.run(statement, Parameters::One(params)).await?;
+        // One set of parameters always runs (see `execute_parameters`).
+        Ok(output.unwrap_or(Output::Empty))
+    }
+
+    /// Executes a staged INSERT (see `stages`) once for each set of
+    /// parameters in `rows`, in order, as the Executes of a pipeline do.
+    /// Returns the command tags of those that ran, and the error that
+    /// stopped the next one.
+    ///
+    /// An INSERT of one VALUES row of literals and parameters runs once
+    /// for all of them, one batch written; if that fails, nothing of it
+    /// was written, and the sets run one by one, so the error is the one
+    /// the first failing set gives, after the sets before it.
+    pub async fn execute_pipelined(
+        &mut self,
+        statement: &Statement,
+        rows: &[Vec<Option<String>>],
+    ) -> (Vec<String>, Option<Error>) {
+        if rows.len() > 1
+            && let Ok(Some(_)) = self.run(statement, Parameters::Many(rows)).await
+        {
+            return (vec!["INSERT 0 1".to_owned(); rows.len()], None);
+        }
+        let mut tags = Vec::with_capacity(rows.len());
+        for params in rows {
+            match self.execute(statement, params).await {
+                Ok(Output::Command { tag }) => tags.push(tag),
+                Ok(other) => {
+                    return (
+                        tags,
+                        Some(Error::not_supported(format!(
+                            "a pipelined INSERT that answers {other:?}"
+                        ))),
+                    );
+                }
+                Err(error) => return (tags, Some(error)),
+            }
+        }
+        (tags, None)
+    }
+
+    /// Runs a statement: None if it was for many sets of parameters and
+    /// cannot run for them at once (see `execute_parameters`).
+    async fn run(
+        &mut self,
+        statement: &Statement,
+        params: Parameters<'_>,
+    ) -> Result<Option<Output>> {
         self.reads.begin_statement();
         if self.stream_failed.swap(false, Ordering::Relaxed) {
             self.statement_failed();
@@ -616,11 +674,11 @@ impl Session {
             // commit (see `cancel`).
             let output = if reads_only {
                 tokio::select! {
-                    output = self.execute_statement(statement, params) => output?,
+                    output = self.execute_parameters(statement, params) => output?,
                     () = cancel.canceled() => return Err(canceled()),
                 }
             } else {
-                self.execute_statement(statement, params).await?
+                self.execute_parameters(statement, params).await?
             };
             if ddl {
                 self.after_block_ddl(statement).await?;
@@ -628,31 +686,55 @@ impl Session {
             Ok(output)
         }
         .await;
-        let result = result.map(|output| match output {
-            Output::Stream {
-                schema,
-                stream,
-                tag,
-            } => Output::Stream {
-                schema,
-                stream: Box::pin(crate::cancel::CancelableStream::new(stream, running)),
-                tag,
-            },
-            Output::CopyOut {
-                format,
-                schema,
-                stream,
-            } => Output::CopyOut {
-                format,
-                schema,
-                stream: Box::pin(crate::cancel::CancelableStream::new(stream, running)),
-            },
-            other => other,
+        let result = result.map(|output| {
+            output.map(|output| match output {
+                Output::Stream {
+                    schema,
+                    stream,
+                    tag,
+                } => Output::Stream {
+                    schema,
+                    stream: Box::pin(crate::cancel::CancelableStream::new(stream, running)),
+                    tag,
+                },
+                Output::CopyOut {
+                    format,
+                    schema,
+                    stream,
+                } => Output::CopyOut {
+                    format,
+                    schema,
+                    stream: Box::pin(crate::cancel::CancelableStream::new(stream, running)),
+                },
+                other => other,
+            })
         });
-        if result.is_err() {
+        // Many sets that failed at once run again one by one, and the one
+        // that fails then fails the block.
+        if result.is_err() && matches!(params, Parameters::One(_)) {
             self.statement_failed();
         }
         result
+    }
+
+    async fn execute_parameters(
+        &mut self,
+        statement: &Statement,
+        params: Parameters<'_>,
+    ) -> Result<Option<Output>> {
+        match (params, statement) {
+            (Parameters::One(params), _) => {
+                Ok(Some(self.execute_statement(statement, params).await?))
+            }
+            (Parameters::Many(rows), Statement::Insert(insert)) => {
+                Ok(insert::execute_many(self, insert, rows)
+                    .await?
+                    .map(|written| Output::Command {
+                        tag: format!("INSERT 0 {written}"),
+                    }))
+            }
+            (Parameters::Many(_), _) => Ok(None),
+        }
     }
 
     async fn execute_statement(
