@@ -644,7 +644,6 @@ impl QueryParser for StatementParser {
     }
 }
 
-/// Decodes bound parameters into their text forms.
 /// A portal's parameters as text. Binary parameters need their types:
 /// declared by the client, else inferred.
 async fn text_parameters(
@@ -679,6 +678,7 @@ async fn text_parameters(
     parameters_as_text(portal, &types)
 }
 
+/// Decodes bound parameters into their text forms.
 fn parameters_as_text(
     portal: &Portal<Prepared>,
     types: &[PgType],
@@ -728,7 +728,7 @@ impl ExtendedQueryHandler for Handler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let deferred_failed = match self.run_deferred(client).await? {
+        let deferred_failed = match Box::pin(self.run_deferred(client)).await? {
             Some(error) => {
                 client
                     .feed(PgWireBackendMessage::ErrorResponse(

@@ -605,16 +605,24 @@ impl Session {
     /// An INSERT of one VALUES row of literals and parameters runs once
     /// for all of them, one batch written; if that fails, nothing of it
     /// was written, and the sets run one by one, so the error is the one
-    /// the first failing set gives, after the sets before it.
+    /// the first failing set gives, after the sets before it (a cancel
+    /// stops them all at once).
     pub async fn execute_pipelined(
         &mut self,
         statement: &Statement,
         rows: &[Vec<Option<String>>],
     ) -> (Vec<String>, Option<Error>) {
-        if rows.len() > 1
-            && let Ok(Some(_)) = self.run(statement, Parameters::Many(rows)).await
-        {
-            return (vec!["INSERT 0 1".to_owned(); rows.len()], None);
+        if rows.len() > 1 {
+            match self.run(statement, Parameters::Many(rows)).await {
+                Ok(Some(_)) => return (vec!["INSERT 0 1".to_owned(); rows.len()], None),
+                // A cancel or timeout stops them all: none of them ran (and
+                // the next statement to start would forget the request).
+                Err(error @ Error::Canceled { .. }) => {
+                    self.statement_failed();
+                    return (Vec::new(), Some(error));
+                }
+                Ok(None) | Err(_) => {}
+            }
         }
         let mut tags = Vec::with_capacity(rows.len());
         for params in rows {
