@@ -241,49 +241,34 @@ impl Handler {
         };
         send_notices(client, &mut connection.session).await?;
         // Answers stop at the first Execute without a tag: the failed one.
+        // Each CommandComplete waits for the next answer, so the last one
+        // can be held.
         let mut tags = tags.into_iter();
         let mut last: Option<String> = None;
         for is_execute in owed {
-            if !is_execute {
-                if let Some(tag) = last.take() {
-                    client
-                        .feed(PgWireBackendMessage::CommandComplete(
-                            command_tag(&tag).into(),
-                        ))
-                        .await?;
+            let next = if is_execute {
+                match tags.next() {
+                    Some(tag) => last.replace(tag),
+                    None => break,
                 }
+            } else {
+                last.take()
+            };
+            if let Some(tag) = next {
+                feed_command_complete(client, &tag).await?;
+            }
+            if !is_execute {
                 client
                     .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
                     .await?;
-                continue;
-            }
-            let Some(tag) = tags.next() else {
-                break;
-            };
-            if let Some(tag) = last.replace(tag) {
-                client
-                    .feed(PgWireBackendMessage::CommandComplete(
-                        command_tag(&tag).into(),
-                    ))
-                    .await?;
             }
         }
-        match error {
-            Some(error) => {
-                if let Some(tag) = last {
-                    client
-                        .feed(PgWireBackendMessage::CommandComplete(
-                            command_tag(&tag).into(),
-                        ))
-                        .await?;
-                }
-                Ok(Some(error))
-            }
-            None => {
-                connection.held = last.map(|tag| command_tag(&tag));
-                Ok(None)
-            }
+        if error.is_none() {
+            connection.held = last.map(|tag| command_tag(&tag));
+        } else if let Some(tag) = last {
+            feed_command_complete(client, &tag).await?;
         }
+        Ok(error)
     }
 
     fn connection<C: ClientInfo>(&self, client: &C) -> SharedConnection {
@@ -438,6 +423,20 @@ fn into_response(
             ))
         }
     })
+}
+
+async fn feed_command_complete<C>(client: &mut C, tag: &str) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    client
+        .feed(PgWireBackendMessage::CommandComplete(
+            command_tag(tag).into(),
+        ))
+        .await?;
+    Ok(())
 }
 
 /// A full command tag ("INSERT 0 5", "CREATE TABLE") as pgwire's Tag.
@@ -655,27 +654,26 @@ async fn text_parameters(
         portal.parameter_format.is_binary(i)
             && prepared.declared_types.get(i).copied().flatten().is_none()
     });
-    let types: Vec<PgType> = if needs_inference {
-        match &connection.inferred {
-            Some((statement, types)) if Arc::ptr_eq(statement, &portal.statement) => types.clone(),
-            _ => {
-                // Boxed: planning's state would make every call's future large.
-                let types = Box::pin(connection.session.describe(prepared))
-                    .await
-                    .map_err(|e| user_error(&e))?
-                    .0;
-                connection.inferred = Some((portal.statement.clone(), types.clone()));
-                types
-            }
-        }
-    } else {
-        prepared
+    if !needs_inference {
+        let types: Vec<PgType> = prepared
             .declared_types
             .iter()
             .map(|t| t.unwrap_or(PgType::Text))
-            .collect()
-    };
-    parameters_as_text(portal, &types)
+            .collect();
+        return parameters_as_text(portal, &types);
+    }
+    let known = matches!(&connection.inferred,
+        Some((statement, _)) if Arc::ptr_eq(statement, &portal.statement));
+    if !known {
+        // Boxed: planning's state would make every call's future large.
+        let types = Box::pin(connection.session.describe(prepared))
+            .await
+            .map_err(|e| user_error(&e))?
+            .0;
+        connection.inferred = Some((portal.statement.clone(), types));
+    }
+    let types = connection.inferred.as_ref().map_or(&[][..], |(_, t)| t);
+    parameters_as_text(portal, types)
 }
 
 /// Decodes bound parameters into their text forms.
@@ -781,28 +779,28 @@ impl ExtendedQueryHandler for Handler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let connection = self.connection(client);
+        let mut guard = connection.lock().await;
         let staged = match client.portal_store().get_portal(name) {
             Some(Entry::Value(portal)) => {
-                let connection = self.connection(client);
-                let connection = connection.lock().await;
                 let statement = portal.statement.statement.statement.as_ref();
                 statement
-                    .is_some_and(|s| connection.session.stages(s))
+                    .is_some_and(|s| guard.session.stages(s))
                     .then_some(portal)
             }
             _ => None,
         };
         let Some(portal) = staged else {
+            drop(guard);
             self.release_held(client).await?;
             // Boxed, so the deferring path does not move its state around.
             return Box::pin(self._on_execute(&mut Unflushed::new(client), message)).await;
         };
         if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            drop(guard);
             self.release_held(client).await?;
             return Err(PgWireError::NotReadyForQuery);
         }
-        let connection = self.connection(client);
-        let mut guard = connection.lock().await;
         let params = match text_parameters(&mut guard, &portal).await {
             Ok(params) => params,
             Err(error) => {

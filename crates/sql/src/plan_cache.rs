@@ -149,9 +149,9 @@ impl ParsedQueries {
 /// table and calls only immutable functions, subqueries included, and has
 /// no parameter.
 pub(crate) fn may_keep(plan: &LogicalPlan) -> bool {
-    let mut kept = true;
-    let _ = plan.apply_with_subqueries(|node| {
-        if matches!(
+    let mut refused = false;
+    let walked = plan.apply_with_subqueries(|node| {
+        refused = matches!(
             node,
             LogicalPlan::TableScan(_)
                 | LogicalPlan::Extension(_)
@@ -163,33 +163,35 @@ pub(crate) fn may_keep(plan: &LogicalPlan) -> bool {
                 | LogicalPlan::Explain(_)
                 | LogicalPlan::Analyze(_)
                 | LogicalPlan::DescribeTable(_)
-        ) {
-            kept = false;
-            return Ok(TreeNodeRecursion::Stop);
+        );
+        if !refused {
+            node.apply_expressions(|expr| {
+                refused = expr.exists(|e| Ok(may_vary(e)))?;
+                Ok(stop_if(refused))
+            })?;
         }
-        node.apply_expressions(|expr| {
-            expr.apply(|e| {
-                let stable = match e {
-                    Expr::ScalarFunction(function) => {
-                        function.func.signature().volatility != Volatility::Immutable
-                    }
-                    Expr::Placeholder(_) | Expr::OuterReferenceColumn(..) => true,
-                    _ => false,
-                };
-                if stable {
-                    kept = false;
-                    return Ok(TreeNodeRecursion::Stop);
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })
-        })?;
-        Ok(if kept {
-            TreeNodeRecursion::Continue
-        } else {
-            TreeNodeRecursion::Stop
-        })
+        Ok(stop_if(refused))
     });
-    kept
+    walked.is_ok() && !refused
+}
+
+/// Whether an expression may mean something else on another run.
+fn may_vary(expr: &Expr) -> bool {
+    match expr {
+        Expr::ScalarFunction(function) => {
+            function.func.signature().volatility != Volatility::Immutable
+        }
+        Expr::Placeholder(_) | Expr::OuterReferenceColumn(..) => true,
+        _ => false,
+    }
+}
+
+fn stop_if(stop: bool) -> TreeNodeRecursion {
+    if stop {
+        TreeNodeRecursion::Stop
+    } else {
+        TreeNodeRecursion::Continue
+    }
 }
 
 /// Whether a physical plan is made only of operators that keep no state
