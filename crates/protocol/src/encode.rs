@@ -6,6 +6,7 @@ use bytes::{BufMut, BytesMut};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
+use futures::future::Either;
 use futures::{Stream, StreamExt};
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
@@ -16,6 +17,7 @@ use pgwire::messages::data::DataRow;
 
 use tempora_sql::CopyFormat;
 use tempora_types::PgType;
+use tempora_types::wire::WireColumn;
 
 fn user_error(error: tempora_sql::Error) -> PgWireError {
     PgWireError::UserError(Box::new(crate::error_info(&error)))
@@ -94,53 +96,57 @@ pub(crate) fn described_fields(
     }
 }
 
-fn encode_batch(
-    batch: &RecordBatch,
-    pg_types: &[PgType],
-    fields: &[FieldInfo],
-) -> PgWireResult<Vec<DataRow>> {
-    let mut rows = Vec::with_capacity(batch.num_rows());
-    let mut text = String::new();
-    let mut binary = Vec::new();
-    for row in 0..batch.num_rows() {
-        let mut data = BytesMut::with_capacity(16 * batch.num_columns());
-        for (index, column) in batch.columns().iter().enumerate() {
-            let present = if fields[index].format() == FieldFormat::Binary {
-                binary.clear();
-                let present = tempora_types::binary::encode_value(
-                    column.as_ref(),
-                    row,
-                    pg_types[index],
-                    &mut binary,
-                )
-                .map_err(|e| user_error(e.into()))?;
-                if present {
-                    data.put_i32(binary.len() as i32);
-                    data.put_slice(&binary);
-                }
-                present
-            } else {
-                text.clear();
-                let present = tempora_types::text::format_value(
-                    column.as_ref(),
-                    row,
-                    pg_types[index],
-                    &mut text,
-                )
-                .map_err(|e| user_error(e.into()))?;
-                if present {
-                    data.put_i32(text.len() as i32);
-                    data.put_slice(text.as_bytes());
-                }
-                present
-            };
-            if !present {
-                data.put_i32(-1);
-            }
+/// Encodes batches into DataRows, keeping its column buffers from batch to batch.
+struct RowEncoder {
+    pg_types: Vec<PgType>,
+    binary: Vec<bool>,
+    columns: Vec<WireColumn>,
+}
+
+impl RowEncoder {
+    fn new(schema: &SchemaRef, fields: &[FieldInfo]) -> Self {
+        Self {
+            pg_types: schema
+                .fields()
+                .iter()
+                .map(|f| PgType::of_field(f).unwrap_or(PgType::Text))
+                .collect(),
+            binary: fields
+                .iter()
+                .map(|field| field.format() == FieldFormat::Binary)
+                .collect(),
+            columns: schema.fields().iter().map(|_| WireColumn::new()).collect(),
         }
-        rows.push(DataRow::new(data, batch.num_columns() as i16));
     }
-    Ok(rows)
+
+    /// The batch's rows: its columns are encoded one at a time, then laid
+    /// out row by row in one buffer that the DataRows share.
+    fn encode(&mut self, batch: &RecordBatch) -> PgWireResult<Vec<DataRow>> {
+        let mut size = 4 * batch.num_columns() * batch.num_rows();
+        for (index, array) in batch.columns().iter().enumerate() {
+            let column = &mut self.columns[index];
+            column
+                .encode(array.as_ref(), self.pg_types[index], self.binary[index])
+                .map_err(|e| user_error(e.into()))?;
+            size += column.bytes().len();
+        }
+        let mut buffer = BytesMut::with_capacity(size);
+        let mut offsets = vec![0usize; self.columns.len()];
+        let mut rows = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            for (column, offset) in self.columns.iter().zip(offsets.iter_mut()) {
+                let length = column.lengths()[row];
+                buffer.put_i32(length);
+                if length > 0 {
+                    let end = *offset + length as usize;
+                    buffer.put_slice(&column.bytes()[*offset..end]);
+                    *offset = end;
+                }
+            }
+            rows.push(DataRow::new(buffer.split(), batch.num_columns() as i16));
+        }
+        Ok(rows)
+    }
 }
 
 /// DataRows for every row of a record batch stream.
@@ -149,23 +155,18 @@ pub(crate) fn rows(
     stream: SendableRecordBatchStream,
     fields: Arc<Vec<FieldInfo>>,
 ) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
-    let pg_types: Vec<PgType> = schema
-        .fields()
-        .iter()
-        .map(|f| PgType::of_field(f).unwrap_or(PgType::Text))
-        .collect();
+    let mut encoder = RowEncoder::new(&schema, &fields);
     stream
-        .map(move |batch| -> Vec<PgWireResult<DataRow>> {
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(error) => return vec![Err(user_error(error.into()))],
-            };
-            match encode_batch(&batch, &pg_types, &fields) {
-                Ok(rows) => rows.into_iter().map(Ok).collect(),
-                Err(error) => vec![Err(error)],
+        .map(move |batch| {
+            let rows = batch
+                .map_err(|error| user_error(error.into()))
+                .and_then(|batch| encoder.encode(&batch));
+            match rows {
+                Ok(rows) => Either::Left(futures::stream::iter(rows.into_iter().map(Ok))),
+                Err(error) => Either::Right(futures::stream::once(async { Err(error) })),
             }
         })
-        .flat_map(futures::stream::iter)
+        .flatten()
 }
 
 /// One CopyData per row (pgwire counts rows by messages for the COPY tag).

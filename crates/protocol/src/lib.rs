@@ -21,7 +21,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::{Sink, SinkExt};
+use futures::{Sink, SinkExt, StreamExt};
 use pgwire::api::auth::driver::{AuthDriver, AuthOutcome};
 use pgwire::api::auth::mechanism::AuthMechanismFactory;
 use pgwire::api::auth::sasl::scram::{ScramAuth, ScramSecret};
@@ -33,7 +33,7 @@ use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::{
     CopyHandler, send_copy_both_response, send_copy_in_response, send_copy_out_response,
 };
-use pgwire::api::portal::{Format, Portal};
+use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::query::{
     ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_query_response,
     send_ready_for_query,
@@ -423,6 +423,32 @@ fn into_response(
             ))
         }
     })
+}
+
+/// Sends every row of an Execute without a row limit as it is encoded, and
+/// finishes the portal; what is left to send is the CommandComplete.
+/// pgwire's Execute would gather all rows of the portal in memory first:
+/// the client waited for the last row before it saw the first, and a large
+/// result had to fit in the server's memory.
+async fn send_all_rows<C>(
+    client: &mut C,
+    portal: &Portal<Prepared>,
+    mut response: QueryResponse,
+) -> PgWireResult<Response>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    *portal.state().lock().await = PortalExecutionState::Finished;
+    let tag = response.command_tag().to_owned();
+    let rows = response.data_rows();
+    let mut count = 0;
+    while let Some(row) = rows.next().await {
+        client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+        count += 1;
+    }
+    Ok(Response::Execution(Tag::new(&tag).with_rows(count)))
 }
 
 async fn feed_command_complete<C>(client: &mut C, tag: &str) -> PgWireResult<()>
@@ -986,7 +1012,7 @@ impl ExtendedQueryHandler for Handler {
         &self,
         client: &mut C,
         portal: &Portal<Prepared>,
-        _max_rows: usize,
+        max_rows: usize,
     ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -1014,7 +1040,17 @@ impl ExtendedQueryHandler for Handler {
                     connection.session.statement_failed();
                     user_error(&error)
                 }),
-            Ok(output) => into_response(output, &portal.result_column_format, &mut connection),
+            Ok(output) => {
+                let response =
+                    into_response(output, &portal.result_column_format, &mut connection)?;
+                drop(connection);
+                match response {
+                    Response::Query(rows) if max_rows == 0 => {
+                        send_all_rows(client, portal, rows).await
+                    }
+                    response => Ok(response),
+                }
+            }
             Err(error) => Err(user_error(&error)),
         }
     }

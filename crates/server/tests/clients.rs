@@ -1681,6 +1681,68 @@ async fn slow_statements_are_canceled() {
     assert!(!unknown, "no session has that pid");
 }
 
+/// An Execute without a row limit sends its rows as they are made: the
+/// first row of an endless result arrives, a cancel then stops it, and
+/// rows made before an error reach the client ahead of the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extended_results_stream_to_the_client() {
+    use futures::StreamExt;
+    use tokio_postgres::error::SqlState;
+    let server = common::Server::start();
+    let client = server.connect().await;
+    let endless = "SELECT i FROM generate_series(1, 100000000000) AS g(i)";
+    let rows = client
+        .query_raw(endless, Vec::<i64>::new())
+        .await
+        .unwrap();
+    let mut rows = std::pin::pin!(rows);
+    let first = tokio::time::timeout(std::time::Duration::from_secs(20), rows.next())
+        .await
+        .expect("the first row comes before the result ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.get::<_, i64>(0), 1);
+    client
+        .cancel_token()
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let mut received = 1u64;
+    let error = loop {
+        match rows.next().await {
+            Some(Ok(_)) => received += 1,
+            Some(Err(error)) => break error,
+            None => panic!("the endless result ended after {received} rows"),
+        }
+    };
+    assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
+
+    let failing = "SELECT 100 / (i - 90000) AS q FROM generate_series(1, 100000) AS g(i)";
+    let rows = client.query_raw(failing, Vec::<i64>::new()).await.unwrap();
+    let mut rows = std::pin::pin!(rows);
+    let mut before_error = Vec::new();
+    let error = loop {
+        match rows.next().await {
+            Some(Ok(row)) => before_error.push(row.get::<_, i64>(0)),
+            Some(Err(error)) => break error,
+            None => panic!("the division by zero did not fail"),
+        }
+    };
+    assert_eq!(error.code(), Some(&SqlState::DIVISION_BY_ZERO), "{error}");
+    assert!(
+        !before_error.is_empty() && before_error.len() < 90_000,
+        "{} rows before the error",
+        before_error.len()
+    );
+    assert_eq!(before_error[0], 100 / (1 - 90_000));
+    let one: i32 = client
+        .query_one("SELECT 1::integer", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(one, 1);
+}
+
 /// A portal read in batches of rows (Execute with a row limit, then
 /// PortalSuspended), as drivers fetch large results.
 #[tokio::test]

@@ -18,6 +18,7 @@ pub mod binary;
 pub mod datetime;
 pub mod json;
 pub mod text;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -686,6 +686,13 @@ fn format_bytea(bytes: &[u8], out: &mut String) {
     }
 }
 
+/// Appends an integer's decimal digits without a String of its own.
+fn push_display(out: &mut String, value: impl std::fmt::Display) {
+    use std::fmt::Write;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{value}");
+}
+
 /// Formats one value of an Arrow array as PostgreSQL text. Returns false for NULL.
 pub fn format_value(
     array: &dyn Array,
@@ -703,20 +710,14 @@ pub fn format_value(
         } else {
             'f'
         }),
-        DataType::Int8 => out.push_str(&array.as_primitive::<Int8Type>().value(row).to_string()),
-        DataType::Int16 => out.push_str(&array.as_primitive::<Int16Type>().value(row).to_string()),
-        DataType::Int32 => out.push_str(&array.as_primitive::<Int32Type>().value(row).to_string()),
-        DataType::Int64 => out.push_str(&array.as_primitive::<Int64Type>().value(row).to_string()),
-        DataType::UInt8 => out.push_str(&array.as_primitive::<UInt8Type>().value(row).to_string()),
-        DataType::UInt16 => {
-            out.push_str(&array.as_primitive::<UInt16Type>().value(row).to_string())
-        }
-        DataType::UInt32 => {
-            out.push_str(&array.as_primitive::<UInt32Type>().value(row).to_string())
-        }
-        DataType::UInt64 => {
-            out.push_str(&array.as_primitive::<UInt64Type>().value(row).to_string())
-        }
+        DataType::Int8 => push_display(out, array.as_primitive::<Int8Type>().value(row)),
+        DataType::Int16 => push_display(out, array.as_primitive::<Int16Type>().value(row)),
+        DataType::Int32 => push_display(out, array.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => push_display(out, array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => push_display(out, array.as_primitive::<UInt8Type>().value(row)),
+        DataType::UInt16 => push_display(out, array.as_primitive::<UInt16Type>().value(row)),
+        DataType::UInt32 => push_display(out, array.as_primitive::<UInt32Type>().value(row)),
+        DataType::UInt64 => push_display(out, array.as_primitive::<UInt64Type>().value(row)),
         DataType::Float32 => format_float4(array.as_primitive::<Float32Type>().value(row), out),
         DataType::Float64 => format_float(array.as_primitive::<Float64Type>().value(row), 15, out),
         DataType::Decimal128(_, scale) => format_decimal(
