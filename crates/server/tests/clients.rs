@@ -1691,10 +1691,7 @@ async fn extended_results_stream_to_the_client() {
     let server = common::Server::start();
     let client = server.connect().await;
     let endless = "SELECT i FROM generate_series(1, 100000000000) AS g(i)";
-    let rows = client
-        .query_raw(endless, Vec::<i64>::new())
-        .await
-        .unwrap();
+    let rows = client.query_raw(endless, Vec::<i64>::new()).await.unwrap();
     let mut rows = std::pin::pin!(rows);
     let first = tokio::time::timeout(std::time::Duration::from_secs(20), rows.next())
         .await

@@ -289,11 +289,7 @@ fn push_date(out: &mut String, days: i32) -> Result<()> {
     } else {
         (year, false)
     };
-    if display_year < 1000 {
-        out.push_str(&format!("{display_year:04}"));
-    } else {
-        out.push_str(&display_year.to_string());
-    }
+    push_year(out, display_year);
     out.push('-');
     push_two(out, month);
     out.push('-');
@@ -318,11 +314,26 @@ fn push_time(out: &mut String, micros_of_day: i64) {
     push_fraction(out, fraction);
 }
 
+/// A year of at least four digits, as PostgreSQL prints it.
+fn push_year(out: &mut String, year: i32) {
+    use std::fmt::Write;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{year:04}");
+}
+
+/// `.` and the fraction's digits without trailing zeros; nothing for 0.
 fn push_fraction(out: &mut String, fraction_micros: i64) {
     if fraction_micros != 0 {
-        let digits = format!("{fraction_micros:06}");
         out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
+        let mut fraction = fraction_micros;
+        let mut digits = 6;
+        while fraction % 10 == 0 {
+            fraction /= 10;
+            digits -= 1;
+        }
+        for place in (0..digits).rev() {
+            out.push((b'0' + (fraction / 10i64.pow(place) % 10) as u8) as char);
+        }
     }
 }
 
@@ -339,11 +350,7 @@ pub fn format_timestamp(micros: i64, zone_suffix: bool, out: &mut String) -> Res
     let (year, month, day) = ymd_from_days(days).ok_or_else(out_of_range)?;
     let bc = year <= 0;
     let display_year = if bc { 1 - year } else { year };
-    if display_year < 1000 {
-        out.push_str(&format!("{display_year:04}"));
-    } else {
-        out.push_str(&display_year.to_string());
-    }
+    push_year(out, display_year);
     out.push('-');
     push_two(out, month);
     out.push('-');
