@@ -102,6 +102,12 @@ impl<'a> Normalizer<'a> {
             b'{' => self.nested(|parser| parser.object(out)),
             b'[' => self.nested(|parser| parser.array(out)),
             b'"' => {
+                if let Some(text) = self.plain_string() {
+                    out.push('"');
+                    out.push_str(text);
+                    out.push('"');
+                    return Ok(());
+                }
                 let mut text = std::mem::take(&mut self.text);
                 text.clear();
                 let read = self.string(&mut text);
@@ -203,8 +209,10 @@ impl<'a> Normalizer<'a> {
         Ok(())
     }
 
-    /// Reads an object's key: borrowed from the input unless it has escapes.
-    fn key(&mut self) -> Result<Cow<'a, str>, Malformed> {
+    /// Reads a string literal without escapes or control characters, if
+    /// the one at the input is such: its text is then the input's bytes,
+    /// and it prints as it was written.
+    fn plain_string(&mut self) -> Option<&'a str> {
         let input = self.input;
         let start = self.at + 1;
         let mut end = start;
@@ -214,11 +222,19 @@ impl<'a> Normalizer<'a> {
             }
             end += 1;
         }
-        if input.get(end) == Some(&b'"') {
-            self.at = end + 1;
-            return std::str::from_utf8(&input[start..end])
-                .map(Cow::Borrowed)
-                .map_err(|_| Malformed);
+        if input.get(end) != Some(&b'"') {
+            return None;
+        }
+        // The input is a &str, and the run ends at an ASCII byte.
+        let text = std::str::from_utf8(&input[start..end]).ok()?;
+        self.at = end + 1;
+        Some(text)
+    }
+
+    /// Reads an object's key: borrowed from the input unless it has escapes.
+    fn key(&mut self) -> Result<Cow<'a, str>, Malformed> {
+        if let Some(text) = self.plain_string() {
+            return Ok(Cow::Borrowed(text));
         }
         let mut text = String::new();
         self.string(&mut text)?;
