@@ -103,6 +103,10 @@ struct Deferred {
     owed: Vec<Owed>,
 }
 
+/// The deferred messages (Binds and Executes) at which they run without
+/// waiting for another message: 4 096 rows, about a staged batch's worth.
+const DEFERRED_MESSAGES: usize = 8192;
+
 enum Owed {
     /// A Bind of the statement: BindComplete.
     Bind,
@@ -840,6 +844,13 @@ impl ExtendedQueryHandler for Handler {
             && deferred.portal == name
         {
             deferred.owed.push(Owed::Execute(params));
+            let full = deferred.owed.len() >= DEFERRED_MESSAGES;
+            drop(guard);
+            // A long pipeline runs in parts, so that its parameters and
+            // batches stay small in memory; all of it still commits at Sync.
+            if full && let Some(error) = Box::pin(self.run_deferred(client)).await? {
+                return Err(user_error(&error));
+            }
             return Ok(());
         }
         drop(guard);
