@@ -93,8 +93,9 @@ struct Connection {
 
 /// The Executes of one staged INSERT in a row in a pipeline, with the
 /// Binds between them, not yet run: they run together, as one statement
-/// (see `Session::execute_pipelined`), before the next other message, and
-/// their answers are sent then, in order.
+/// (see `Session::execute_pipelined`), before the next other message or
+/// once there are `DEFERRED_MESSAGES` of them, and their answers are sent
+/// then, in order.
 struct Deferred {
     statement: Arc<StoredStatement<Prepared>>,
     /// The portal they are bound to.
@@ -797,10 +798,12 @@ impl ExtendedQueryHandler for Handler {
 
     /// Execute. A staged INSERT (see `Session::stages`) is deferred: the
     /// Executes of one in a row run together before the next other
-    /// message (see `Deferred`), and the last one's CommandComplete is
-    /// held until the message after that: a Sync commits before sending
-    /// it (see `on_sync`). Everything else runs through pgwire's Execute,
-    /// its answers waiting for the Sync or Flush (see `unflushed`).
+    /// message, or in parts of `DEFERRED_MESSAGES` (see `Deferred`), and
+    /// the last one's CommandComplete is held until the message after
+    /// that: a Sync commits before sending it (see `on_sync`). Everything
+    /// else runs through pgwire's Execute, its answers waiting for the
+    /// Sync or Flush (see `unflushed`); a result without a row limit
+    /// streams (see `send_all_rows`).
     async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
