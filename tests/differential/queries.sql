@@ -35,6 +35,13 @@ SELECT id FROM readings WHERE reading BETWEEN 10 AND 20 ORDER BY id;
 SELECT max(recorded_at) - min(recorded_at) FROM readings;
 SELECT id, recorded_at - '2024-03-01 00:00:00+00'::timestamptz FROM readings ORDER BY id LIMIT 10;
 SELECT interval '1 minute' * 1.5, 2 * interval '1 day', interval '1 hour' / 4, interval '1 month' * 0.5;
+-- Intervals compare by length, a month as 30 days and a day as 24 hours.
+SELECT interval '1 day' = interval '24 hours', interval '40 days' < interval '1 mon', interval '25 hours' > interval '1 day', interval '1 mon' BETWEEN interval '29 days' AND interval '31 days', interval '1 mon' <> interval '30 days', interval '-1 day' < interval '1 hour';
+SELECT x FROM (VALUES (interval '40 days'), (interval '1 mon 1 hour'), (interval '29 days 23 hours'), (interval '-1 day'), (interval '23 hours')) v(x) ORDER BY x;
+SELECT x FROM (VALUES (interval '40 days'), (interval '1 mon 1 hour'), (interval '29 days 23 hours'), (interval '-1 day'), (interval '23 hours')) v(x) ORDER BY x DESC;
+SELECT id, duration FROM readings WHERE duration > interval '2 days' ORDER BY duration, id LIMIT 10;
+SELECT count(*) FROM readings WHERE duration BETWEEN interval '12 hours' AND interval '1 day 12 hours';
+SELECT count(*) FROM readings WHERE duration NOT BETWEEN interval '12 hours' AND interval '1 day 12 hours';
 SELECT NULL::integer, true, false, 'a''b', 1.5::real, 2::smallint, 3::bigint;
 SELECT 7 / 2, 7 % 3, -7 / 2, 2 ^ 10;
 SELECT id, sensor_id FROM readings WHERE NOT active AND sensor_id <> 3 ORDER BY id LIMIT 10;

@@ -20,6 +20,7 @@ mod correlated;
 pub mod error;
 pub mod functions;
 pub mod information_schema;
+mod intervals;
 pub mod json;
 pub mod oids;
 pub mod pg_catalog;
@@ -80,6 +81,7 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
         .build();
     state.add_analyzer_rule(Arc::new(casts::PostgresCasts));
     state.add_analyzer_rule(Arc::new(correlated::RunUndecorrelatableSubqueries));
+    state.add_analyzer_rule(Arc::new(intervals::IntervalComparisons));
     // Registering a planner only appends it to the session's list; it cannot fail.
     for planner in [
         Arc::new(json::JsonOperators) as Arc<dyn datafusion::logical_expr::planner::ExprPlanner>,
