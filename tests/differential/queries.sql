@@ -35,6 +35,10 @@ SELECT id FROM readings WHERE reading BETWEEN 10 AND 20 ORDER BY id;
 SELECT max(recorded_at) - min(recorded_at) FROM readings;
 SELECT id, recorded_at - '2024-03-01 00:00:00+00'::timestamptz FROM readings ORDER BY id LIMIT 10;
 SELECT interval '1 minute' * 1.5, 2 * interval '1 day', interval '1 hour' / 4, interval '1 month' * 0.5;
+-- A VALUES column's NULLs take the type of its typed rows.
+SELECT x FROM (VALUES (interval '1 day'), (NULL), (interval '2 hours')) v(x) ORDER BY x;
+SELECT x, y FROM (VALUES (NULL, 1), (timestamptz '2024-01-01 00:00+00', 2), (NULL, NULL)) v(x, y) ORDER BY y;
+SELECT j FROM (VALUES (NULL), ('[1, 2]'::jsonb)) v(j) ORDER BY j;
 -- Intervals compare by length, a month as 30 days and a day as 24 hours.
 SELECT interval '1 day' = interval '24 hours', interval '40 days' < interval '1 mon', interval '25 hours' > interval '1 day', interval '1 mon' BETWEEN interval '29 days' AND interval '31 days', interval '1 mon' <> interval '30 days', interval '-1 day' < interval '1 hour';
 SELECT x FROM (VALUES (interval '40 days'), (interval '1 mon 1 hour'), (interval '29 days 23 hours'), (interval '-1 day'), (interval '23 hours')) v(x) ORDER BY x;

@@ -106,6 +106,9 @@ impl VisitorMut for PostgresNaming {
             }
         }
         alias_duplicates(query.body.as_mut());
+        if let SetExpr::Values(values) = query.body.as_mut() {
+            type_values_nulls(values);
+        }
         ControlFlow::Continue(())
     }
 
@@ -140,6 +143,42 @@ impl VisitorMut for PostgresNaming {
             }];
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// A VALUES column with a typed row (`'{}'::jsonb`, `interval '1 day'`)
+/// gets that type on its bare NULLs, as PostgreSQL gives a VALUES column
+/// the type of its typed rows. DataFusion refuses such a list: the typed
+/// rows carry their PgType in the field metadata and a NULL carries none.
+fn type_values_nulls(values: &mut ast::Values) {
+    let columns = values.rows.first().map_or(0, |row| row.content.len());
+    for column in 0..columns {
+        let typed = values
+            .rows
+            .iter()
+            .find_map(|row| match row.content.get(column) {
+                Some(Expr::Cast { data_type, .. }) => Some(data_type.clone()),
+                Some(Expr::TypedString(typed)) => Some(typed.data_type.clone()),
+                Some(Expr::Interval(_)) => Some(DataType::Interval {
+                    fields: None,
+                    precision: None,
+                }),
+                _ => None,
+            });
+        let Some(data_type) = typed else { continue };
+        for row in &mut values.rows {
+            if let Some(value) = row.content.get_mut(column)
+                && matches!(value, Expr::Value(v) if v.value == ast::Value::Null)
+            {
+                *value = Expr::Cast {
+                    kind: ast::CastKind::DoubleColon,
+                    expr: Box::new(value.clone()),
+                    data_type: data_type.clone(),
+                    array: false,
+                    format: None,
+                };
+            }
+        }
     }
 }
 
