@@ -9,6 +9,8 @@
 //! - A set-returning function in FROM with a table alias and no column list
 //!   (`FROM generate_series(1, 3) g`) names its one column after the alias in
 //!   PostgreSQL; DataFusion calls it `value`. The alias gets that column.
+//! - A VALUES column's bare NULLs take the type of its typed rows
+//!   (`VALUES (interval '1 day'), (NULL)`), as PostgreSQL types the column.
 //!
 //! And where PostgreSQL has syntax DataFusion lacks, which clients' catalog
 //! queries use (psql's `\d`, SQLAlchemy's reflection):
