@@ -1747,12 +1747,13 @@ async fn extended_results_stream_to_the_client() {
         }
     };
     assert_eq!(error.code(), Some(&SqlState::DIVISION_BY_ZERO), "{error}");
+    // generate_series runs in two partitions, so rows past the failing one
+    // may come first; never all of them.
     assert!(
-        !before_error.is_empty() && before_error.len() < 90_000,
+        !before_error.is_empty() && before_error.len() < 100_000,
         "{} rows before the error",
         before_error.len()
     );
-    assert_eq!(before_error[0], 100 / (1 - 90_000));
     let one: i32 = client
         .query_one("SELECT 1::integer", &[])
         .await
