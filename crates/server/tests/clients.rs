@@ -844,6 +844,20 @@ async fn a_failing_row_of_a_pipelined_insert_answers_as_postgres_does() {
     expected.extend(b"2C".repeat(5000));
     expected.extend(b"2EZ");
     assert_eq!(kinds, expected);
+    // The same row failing in a part that fills up, run at its Execute.
+    raw.parse("INSERT INTO piped (n) VALUES ($1)").await;
+    for n in 0..10_000 {
+        let value = if n == 5000 {
+            "x".to_owned()
+        } else {
+            n.to_string()
+        };
+        raw.bind_execute(&[&value]).await;
+    }
+    raw.send(b'S', &[]).await;
+    let (status, kinds, errors) = raw.answers_until_ready().await;
+    assert_eq!((status, errors), ('I', vec!["22P02".to_owned()]));
+    assert_eq!(kinds, expected);
     let row = client
         .query_one("SELECT count(*), count(DISTINCT n), sum(n) FROM piped", &[])
         .await

@@ -213,22 +213,34 @@ impl<'a> Normalizer<'a> {
     /// the one at the input is such: its text is then the input's bytes,
     /// and it prints as it was written.
     fn plain_string(&mut self) -> Option<&'a str> {
-        let input = self.input;
         let start = self.at + 1;
-        let mut end = start;
-        while let Some(&byte) = input.get(end) {
+        let end = self.run_end(start);
+        if self.input.get(end) != Some(&b'"') {
+            return None;
+        }
+        let text = self.run(start, end).ok()?;
+        self.at = end + 1;
+        Some(text)
+    }
+
+    /// Where the run of plain string bytes from `from` ends: at a quote, a
+    /// backslash, a control character or the end of the input.
+    fn run_end(&self, from: usize) -> usize {
+        let mut end = from;
+        while let Some(&byte) = self.input.get(end) {
             if byte == b'"' || byte == b'\\' || byte < 0x20 {
                 break;
             }
             end += 1;
         }
-        if input.get(end) != Some(&b'"') {
-            return None;
-        }
-        // The input is a &str, and the run ends at an ASCII byte.
-        let text = std::str::from_utf8(&input[start..end]).ok()?;
-        self.at = end + 1;
-        Some(text)
+        end
+    }
+
+    /// The text of a run; the input is a &str and a run ends only at an
+    /// ASCII byte, so this fails only on input that is not UTF-8.
+    fn run(&self, start: usize, end: usize) -> Result<&'a str, Malformed> {
+        let input: &'a [u8] = self.input;
+        std::str::from_utf8(&input[start..end]).map_err(|_| Malformed)
     }
 
     /// Reads an object's key: borrowed from the input unless it has escapes.
@@ -245,15 +257,9 @@ impl<'a> Normalizer<'a> {
     fn string(&mut self, text: &mut String) -> Result<(), Malformed> {
         self.at += 1;
         loop {
-            let run = self.at;
-            while let Some(&byte) = self.input.get(self.at) {
-                if byte == b'"' || byte == b'\\' || byte < 0x20 {
-                    break;
-                }
-                self.at += 1;
-            }
-            // The input is a &str and the run stops only at ASCII bytes.
-            text.push_str(std::str::from_utf8(&self.input[run..self.at]).map_err(|_| Malformed)?);
+            let start = self.at;
+            self.at = self.run_end(start);
+            text.push_str(self.run(start, self.at)?);
             match self.input.get(self.at) {
                 Some(b'"') => {
                     self.at += 1;
