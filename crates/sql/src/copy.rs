@@ -351,7 +351,7 @@ impl CopyIn {
         match &self.format {
             CopyFormat::Binary => self.next_binary_record(bytes),
             CopyFormat::Text { delimiter, null } => {
-                let (line, next) = match bytes.iter().position(|b| *b == b'\n') {
+                let (line, next) = match memchr::memchr(b'\n', bytes) {
                     Some(end) => (&bytes[..end], end + 1),
                     None if at_end && !bytes.is_empty() => (bytes, bytes.len()),
                     None => return Ok(None),
@@ -653,30 +653,34 @@ fn split_text_line<'a>(
     let mut index = 0;
     let mut escaped = false;
     loop {
-        let at_end = index >= line.len();
-        if at_end || line[index] == delimiter {
-            let raw = &line[start..index.min(line.len())];
-            fields.push(if raw == null.as_bytes() {
-                None
-            } else if escaped {
-                Some(Cow::Owned(unescape_text(raw, line_number)?))
-            } else {
-                Some(Cow::Borrowed(utf8_field(raw, line_number)?))
-            });
-            if at_end {
-                return Ok(fields);
-            }
+        // Jump to the next delimiter or backslash.
+        let Some(found) = memchr::memchr2(delimiter, b'\\', &line[index..]) else {
+            fields.push(text_field(&line[start..], escaped, null, line_number)?);
+            return Ok(fields);
+        };
+        index += found;
+        if line[index] == delimiter {
+            fields.push(text_field(&line[start..index], escaped, null, line_number)?);
             index += 1;
             start = index;
             escaped = false;
-        } else if line[index] == b'\\' {
+        } else {
             // The escaped byte may be the delimiter itself: skip it.
             escaped = true;
-            index += 2;
-        } else {
-            index += 1;
+            index = (index + 2).min(line.len());
         }
     }
+}
+
+/// One raw text-format field: NULL, borrowed, or unescaped.
+fn text_field<'a>(raw: &'a [u8], escaped: bool, null: &str, line_number: u64) -> Result<Field<'a>> {
+    Ok(if raw == null.as_bytes() {
+        None
+    } else if escaped {
+        Some(Cow::Owned(unescape_text(raw, line_number)?))
+    } else {
+        Some(Cow::Borrowed(utf8_field(raw, line_number)?))
+    })
 }
 
 /// Undoes the text format's backslash escapes in one field.
@@ -922,6 +926,23 @@ mod tests {
                 Some("\\x".into()),
                 Some("A".into())
             ]
+        );
+        // Empty fields at both ends, another delimiter, a backslash ending the line.
+        let fields = split_text_line(b"|x\\\\|\\|y|\\", b'|', "\\N", 1).unwrap();
+        assert_eq!(
+            fields,
+            vec![
+                Some("".into()),
+                Some("x\\".into()),
+                Some("|y".into()),
+                Some("\\".into())
+            ]
+        );
+        assert!(matches!(fields[0], Some(Cow::Borrowed(_))));
+        assert_eq!(split_text_line(b"", b'\t', "", 1).unwrap(), vec![None]);
+        assert_eq!(
+            split_text_line(b"a\\", b'\t', "\\N", 1).unwrap(),
+            vec![Some("a\\".into())]
         );
     }
 

@@ -71,11 +71,20 @@ pub fn parse_int8(input: &str) -> Result<i64> {
 /// Parses float text, accepting PostgreSQL's `NaN`, `Infinity`, `-Infinity`.
 pub fn parse_float8(input: &str) -> Result<f64> {
     let trimmed = input.trim();
-    match trimmed.to_ascii_lowercase().as_str() {
-        "nan" => return Ok(f64::NAN),
-        "infinity" | "+infinity" | "inf" | "+inf" => return Ok(f64::INFINITY),
-        "-infinity" | "-inf" => return Ok(f64::NEG_INFINITY),
-        _ => {}
+    // Only the special values start with a letter after the sign; numbers
+    // skip the comparisons.
+    let unsigned = trimmed.strip_prefix(['+', '-']).unwrap_or(trimmed);
+    if unsigned.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        let special = |words: &[&str]| words.iter().any(|w| trimmed.eq_ignore_ascii_case(w));
+        if special(&["nan"]) {
+            return Ok(f64::NAN);
+        }
+        if special(&["infinity", "+infinity", "inf", "+inf"]) {
+            return Ok(f64::INFINITY);
+        }
+        if special(&["-infinity", "-inf"]) {
+            return Ok(f64::NEG_INFINITY);
+        }
     }
     let value: f64 = trimmed
         .parse()
