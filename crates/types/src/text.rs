@@ -971,6 +971,30 @@ mod tests {
         assert_eq!(out, "\\x00ab");
     }
 
+    #[test]
+    fn float_special_words_in_any_case() {
+        for (text, expected) in [
+            ("NaN", f64::NAN),
+            (" nan ", f64::NAN),
+            ("-NaN", f64::NAN),
+            ("Infinity", f64::INFINITY),
+            ("+INF", f64::INFINITY),
+            ("-infinity", f64::NEG_INFINITY),
+            ("-Inf", f64::NEG_INFINITY),
+            ("+1.5", 1.5),
+            ("-2e3", -2000.0),
+        ] {
+            let value = parse_float8(text).unwrap();
+            assert!(
+                value == expected || (value.is_nan() && expected.is_nan()),
+                "{text}: {value}"
+            );
+        }
+        for text in ["infinit", "nano", "i", "-", "", "1e999", "- 1"] {
+            assert!(parse_float8(text).is_err(), "{text}");
+        }
+    }
+
     proptest! {
         #[test]
         fn float_text_round_trips(value in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL) {
