@@ -64,7 +64,7 @@ use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex;
 
-use tempora_sql::{CopyIn, Engine, Output, Prepared, Session};
+use tempora_sql::{CopyIn, Engine, Output, Param, Prepared, Session};
 use tempora_types::PgType;
 use unflushed::Unflushed;
 
@@ -111,8 +111,8 @@ const DEFERRED_MESSAGES: usize = 8192;
 enum Owed {
     /// A Bind of the statement: BindComplete.
     Bind,
-    /// An Execute, with its parameters as text: CommandComplete.
-    Execute(Vec<Option<String>>),
+    /// An Execute, with its parameters as sent: CommandComplete.
+    Execute(Vec<Param>),
 }
 
 /// `DEALLOCATE` and `DISCARD ALL`: drops prepared statements from the
@@ -674,24 +674,50 @@ impl QueryParser for StatementParser {
     }
 }
 
-/// A portal's parameters as text. Binary parameters need their types:
-/// declared by the client, else inferred.
-async fn text_parameters(
+/// A portal's parameters for a deferred Execute: text ones checked as
+/// UTF-8, binary ones kept as sent with the type they are read as (see
+/// `parameter_types`), to be decoded where the batch is built.
+async fn pipelined_parameters(
     connection: &mut Connection,
     portal: &Portal<Prepared>,
-) -> PgWireResult<Vec<Option<String>>> {
+) -> PgWireResult<Vec<Param>> {
+    let types = parameter_types(connection, portal).await?;
+    portal
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            let Some(bytes) = value else {
+                return Ok(Param::Null);
+            };
+            if portal.parameter_format.is_binary(index) {
+                let pg_type = types.get(index).copied().unwrap_or(PgType::Text);
+                Ok(Param::Binary(pg_type, bytes.clone()))
+            } else {
+                utf8_parameter(bytes).map(Param::Text)
+            }
+        })
+        .collect()
+}
+
+/// The types binary parameters of `portal` are read as: the declared ones,
+/// inferred for the rest when a binary one has none (Text where nothing
+/// says otherwise).
+async fn parameter_types(
+    connection: &mut Connection,
+    portal: &Portal<Prepared>,
+) -> PgWireResult<Vec<PgType>> {
     let prepared = &portal.statement.statement;
     let needs_inference = (0..portal.parameters.len()).any(|i| {
         portal.parameter_format.is_binary(i)
             && prepared.declared_types.get(i).copied().flatten().is_none()
     });
     if !needs_inference {
-        let types: Vec<PgType> = prepared
+        return Ok(prepared
             .declared_types
             .iter()
             .map(|t| t.unwrap_or(PgType::Text))
-            .collect();
-        return parameters_as_text(portal, &types);
+            .collect());
     }
     let known = matches!(&connection.inferred,
         Some((statement, _)) if Arc::ptr_eq(statement, &portal.statement));
@@ -703,8 +729,27 @@ async fn text_parameters(
             .0;
         connection.inferred = Some((portal.statement.clone(), types));
     }
-    let types = connection.inferred.as_ref().map_or(&[][..], |(_, t)| t);
-    parameters_as_text(portal, types)
+    Ok(connection
+        .inferred
+        .as_ref()
+        .map_or_else(Vec::new, |(_, types)| types.clone()))
+}
+
+fn utf8_parameter(bytes: &[u8]) -> PgWireResult<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| {
+        user_error(&tempora_sql::Error::InvalidParameter {
+            message: "invalid byte sequence for encoding \"UTF8\"".to_owned(),
+        })
+    })
+}
+
+/// The bound parameters of `portal` as text.
+async fn text_parameters(
+    connection: &mut Connection,
+    portal: &Portal<Prepared>,
+) -> PgWireResult<Vec<Option<String>>> {
+    let types = parameter_types(connection, portal).await?;
+    parameters_as_text(portal, &types)
 }
 
 /// Decodes bound parameters into their text forms.
@@ -724,11 +769,7 @@ fn parameters_as_text(
                     .map(Some)
                     .map_err(|e| user_error(&e.into()))
             } else {
-                String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| {
-                    user_error(&tempora_sql::Error::InvalidParameter {
-                        message: "invalid byte sequence for encoding \"UTF8\"".to_owned(),
-                    })
-                })
+                utf8_parameter(bytes).map(Some)
             }
         })
         .collect()
@@ -834,7 +875,7 @@ impl ExtendedQueryHandler for Handler {
             self.release_held(client).await?;
             return Err(PgWireError::NotReadyForQuery);
         }
-        let params = match text_parameters(&mut guard, &portal).await {
+        let params = match pipelined_parameters(&mut guard, &portal).await {
             Ok(params) => params,
             Err(error) => {
                 drop(guard);

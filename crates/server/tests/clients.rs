@@ -872,6 +872,86 @@ async fn a_failing_row_of_a_pipelined_insert_answers_as_postgres_does() {
     );
 }
 
+/// Binary parameters of a pipelined INSERT go into their columns without
+/// text in between (see `binary::append_binary`): the values stored are
+/// the ones sent, and a value that does not decode fails its own Execute.
+#[tokio::test]
+async fn binary_parameters_of_a_pipelined_insert_are_stored_as_sent() {
+    type Row = (i32, f64, i64, &'static [u8], &'static str);
+    async fn pipeline(raw: &mut RawConnection, rows: &[Row]) -> (char, Vec<u8>, Vec<String>) {
+        let mut parse = vec![0u8];
+        parse.extend_from_slice(b"INSERT INTO sent VALUES ($1, $2, $3, $4, $5)\0");
+        parse.extend_from_slice(&5i16.to_be_bytes());
+        for oid in [23i32, 701, 1184, 3802, 25] {
+            parse.extend_from_slice(&oid.to_be_bytes());
+        }
+        raw.send(b'P', &parse).await;
+        for (n, x, t, j, text) in rows {
+            // All parameters binary; results in text.
+            let mut bind = vec![0u8, 0, 0, 1, 0, 1, 0, 5];
+            for value in [
+                &n.to_be_bytes()[..],
+                &x.to_be_bytes()[..],
+                &t.to_be_bytes()[..],
+                j,
+                text.as_bytes(),
+            ] {
+                bind.extend_from_slice(&(value.len() as i32).to_be_bytes());
+                bind.extend_from_slice(value);
+            }
+            bind.extend_from_slice(&[0, 0]);
+            raw.send(b'B', &bind).await;
+            raw.send(b'E', &[0, 0, 0, 0, 0]).await;
+        }
+        raw.send(b'S', &[]).await;
+        raw.answers_until_ready().await
+    }
+    let server = common::Server::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE sent (n integer, x double precision, t timestamptz, j jsonb, s text)",
+        )
+        .await
+        .unwrap();
+    let mut raw = RawConnection::open(server.port).await;
+    let first: Row = (1, 1.5, 0, b"\x01{\"b\": 1, \"a\": 2}", "caf\u{e9}");
+    let second: Row = (2, f64::NAN, 86_400_000_001, b"\x01[]", "");
+    let bad_version: Row = (3, -0.0, -1, b"\x02{}", "x");
+    let infinite_time: Row = (4, 1e300, i64::MAX, b"\x01null", "x");
+    for (bad, code) in [(bad_version, "22P03"), (infinite_time, "22008")] {
+        let (status, kinds, errors) = pipeline(&mut raw, &[first, second, bad, first]).await;
+        assert_eq!((status, errors), ('I', vec![code.to_owned()]));
+        assert_eq!(kinds, b"12C2C2EZ");
+    }
+    // Nothing of the failed pipelines stays; a good one stores what it sent.
+    assert!(text_rows(&client, "SELECT * FROM sent").await.is_empty());
+    assert_eq!(
+        pipeline(&mut raw, &[first, second]).await,
+        ('I', b"12C2CZ".to_vec(), vec![])
+    );
+    let text = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        text_rows(&client, "SELECT n, x, t, j, s FROM sent ORDER BY n").await,
+        vec![
+            vec![
+                text("1"),
+                text("1.5"),
+                text("2000-01-01 00:00:00+00"),
+                text("{\"a\": 2, \"b\": 1}"),
+                text("caf\u{e9}")
+            ],
+            vec![
+                text("2"),
+                text("NaN"),
+                text("2000-01-02 00:00:00.000001+00"),
+                text("[]"),
+                text("")
+            ],
+        ]
+    );
+}
+
 /// An error in a Bind, which never reaches the session, still discards
 /// the pipeline's staged rows at Sync; so does a Bind with parameters for
 /// an empty statement (08P01).

@@ -22,6 +22,7 @@ use tempora_types::text::ColumnBuilder;
 
 use crate::fast_insert::{RawValue, ValuesInsert};
 use crate::names::{ident, table_name};
+use crate::params::{Param, ParamRef, ParamSet};
 use crate::session::{Output, Session, query_of, select_of};
 use crate::upsert::Upsert;
 use crate::{Error, Result};
@@ -202,7 +203,8 @@ pub(crate) async fn execute_values(
         .map(|c| ast::ObjectName(vec![ast::ObjectNamePart::Identifier(c.clone())]))
         .collect();
     let targets = target_columns(&table, &columns).ok()?;
-    let rows = insert.rows.iter().map(|row| (row.as_slice(), &[][..]));
+    let no_params: &[Option<String>] = &[];
+    let rows = insert.rows.iter().map(|row| (row.as_slice(), no_params));
     let batch = match build_literal_batch(&table, &targets, insert.rows.len(), rows, |v, _| {
         Some(v.reborrow())
     }) {
@@ -242,6 +244,8 @@ enum Literal<'a> {
     Null,
     Text(&'a str),
     Owned(String),
+    /// A parameter sent in binary as this type.
+    Binary(PgType, &'a [u8]),
 }
 
 /// Whether PostgreSQL would read numeric literal `n` into a column of
@@ -263,10 +267,10 @@ fn number_reads_as_text(n: &str, pg_type: PgType) -> bool {
 }
 
 /// The literal a value written in a VALUES list gives a column of `pg_type`.
-fn literal_of<'a>(
+fn literal_of<'a, P: ParamSet + ?Sized>(
     value: &'a RawValue<'a>,
     pg_type: PgType,
-    params: &'a [Option<String>],
+    params: &'a P,
 ) -> Option<Literal<'a>> {
     let text_column = matches!(pg_type, PgType::Text | PgType::Varchar { .. });
     match value {
@@ -279,9 +283,10 @@ fn literal_of<'a>(
         RawValue::Bool(b) if pg_type == PgType::Bool || text_column => {
             Some(Literal::Text(if *b { "true" } else { "false" }))
         }
-        RawValue::Parameter(index) => match params.get(index.checked_sub(1)?)? {
-            Some(text) => Some(Literal::Text(text)),
-            None => Some(Literal::Null),
+        RawValue::Parameter(index) => match params.param(index.checked_sub(1)?)? {
+            ParamRef::Text(text) => Some(Literal::Text(text)),
+            ParamRef::Binary(sent, bytes) => Some(Literal::Binary(sent, bytes)),
+            ParamRef::Null => Some(Literal::Null),
         },
         _ => None,
     }
@@ -299,6 +304,8 @@ pub(crate) fn literal_text(
         Literal::Null => None,
         Literal::Text(text) => Some(text.to_owned()),
         Literal::Owned(text) => Some(text),
+        // Text parameters are all this reads.
+        Literal::Binary(..) => return None,
     })
 }
 
@@ -377,7 +384,7 @@ fn literal_rows(
 pub(crate) async fn execute_many(
     session: &mut Session,
     insert: &ast::Insert,
-    rows: &[Vec<Option<String>>],
+    rows: &[Vec<Param>],
 ) -> Result<Option<u64>> {
     let table = target_table(session, insert)?;
     let listed = implicit_columns(&table, insert);
@@ -413,11 +420,11 @@ pub(crate) async fn execute_many(
 /// Builds a batch from rows of values, each with the parameters it reads,
 /// each value converted by `raw` to a literal; None as soon as one value is
 /// not a literal the column reads as text.
-fn build_literal_batch<'r, 'p, T: 'r>(
+fn build_literal_batch<'r, 'p, T: 'r, P: ParamSet + ?Sized + 'p>(
     table: &TableDef,
     targets: &[usize],
     row_count: usize,
-    rows: impl Iterator<Item = (&'r [T], &'p [Option<String>])>,
+    rows: impl Iterator<Item = (&'r [T], &'p P)>,
     raw: impl for<'v> Fn(&'v T, PgType) -> Option<RawValue<'v>>,
 ) -> Result<Option<RecordBatch>> {
     let mut builders: Vec<Option<ColumnBuilder>> = Vec::with_capacity(table.columns.len());
@@ -453,6 +460,9 @@ fn build_literal_batch<'r, 'p, T: 'r>(
                 Literal::Null => builder.append_null(),
                 Literal::Text(text) => builder.append_text(text)?,
                 Literal::Owned(text) => builder.append_text(&text)?,
+                Literal::Binary(sent, bytes) => {
+                    tempora_types::binary::append_binary(builder, sent, bytes)?
+                }
             }
         }
     }

@@ -25,6 +25,7 @@ mod indexes;
 mod insert;
 mod locks;
 mod names;
+mod params;
 mod plan_cache;
 mod point;
 mod rewrite;
@@ -45,6 +46,7 @@ use tempora_storage::{Store, StoreOptions};
 
 pub use copy::{CopyFormat, CopyIn};
 pub use error::{Error, Result, SqlState};
+pub use params::Param;
 pub use session::{Notice, Output, Prepared, Session, parse};
 pub use settings::SERVER_VERSION;
 

@@ -24,6 +24,7 @@ use tempora_types::text::ColumnBuilder;
 use tempora_query::visibility::{Resolved, SessionReads};
 
 use crate::copy::CopyIn;
+use crate::params::Param;
 use crate::sequences::SequenceFunction;
 use crate::settings::Settings;
 use crate::transaction::Transaction;
@@ -101,7 +102,7 @@ enum Parameters<'a> {
     /// Once, with these (`$1` is the first).
     One(&'a [Option<String>]),
     /// Once for each of these sets, at once (see `Session::execute_pipelined`).
-    Many(&'a [Vec<Option<String>>]),
+    Many(&'a [Vec<Param>]),
 }
 
 /// One connection's state.
@@ -610,7 +611,7 @@ impl Session {
     pub async fn execute_pipelined(
         &mut self,
         statement: &Statement,
-        rows: &[Vec<Option<String>>],
+        rows: &[Vec<Param>],
     ) -> (Vec<String>, Option<Error>) {
         if rows.len() > 1 {
             match self.run(statement, Parameters::Many(rows)).await {
@@ -626,7 +627,15 @@ impl Session {
         }
         let mut tags = Vec::with_capacity(rows.len());
         for params in rows {
-            match self.execute(statement, params).await {
+            let params = match params
+                .iter()
+                .map(Param::to_text)
+                .collect::<Result<Vec<_>>>()
+            {
+                Ok(params) => params,
+                Err(error) => return (tags, Some(error)),
+            };
+            match self.execute(statement, &params).await {
                 Ok(Output::Command { tag }) => tags.push(tag),
                 Ok(other) => {
                     return (

@@ -3,7 +3,9 @@
 //! Encoding writes one Arrow value in the byte layout PostgreSQL's `*send`
 //! functions produce. Decoding turns a binary parameter into its text form,
 //! which then goes through the same parser as text parameters, so both
-//! formats share one validation path.
+//! formats share one validation path. [`append_binary`] skips the text
+//! where the parameter's type is its column's own and the value is one the
+//! text would carry unchanged; a property test holds it to the text path.
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{
@@ -15,7 +17,7 @@ use datafusion::arrow::datatypes::{
 use crate::datetime::{
     PG_EPOCH_DAYS, PG_EPOCH_MICROS, format_date, format_interval, format_timestamp,
 };
-use crate::text::{format_decimal, format_value, timestamp_micros};
+use crate::text::{ColumnBuilder, format_decimal, format_value, timestamp_micros};
 use crate::{Error, PgType, Result};
 
 fn invalid(pg_type: PgType) -> Error {
@@ -243,6 +245,96 @@ fn take<const N: usize>(bytes: &[u8], pg_type: PgType) -> Result<[u8; N]> {
     bytes.try_into().map_err(|_| invalid(pg_type))
 }
 
+fn datetime_out_of_range() -> Error {
+    Error::DatetimeOutOfRange {
+        input: "timestamp out of range".to_owned(),
+    }
+}
+
+/// The instants from 0001-01-01 to 9999-12-31 (microseconds since 1970):
+/// where the text form of a timestamp reads back as the same value.
+const PLAIN_MICROS: std::ops::RangeInclusive<i64> =
+    -62_135_596_800_000_000..=253_402_300_799_999_999;
+
+/// The days of [`PLAIN_MICROS`], since 1970.
+const PLAIN_DAYS: std::ops::RangeInclusive<i32> = -719_162..=2_932_896;
+
+/// Appends binary parameter `bytes`, sent as `pg_type`, to `builder`, as
+/// appending its text (`decode_to_text`) would.
+pub fn append_binary(builder: &mut ColumnBuilder, pg_type: PgType, bytes: &[u8]) -> Result<()> {
+    if append_exact(builder, pg_type, bytes) {
+        return Ok(());
+    }
+    let utf8 = |bytes| std::str::from_utf8(bytes).map_err(|_| invalid(pg_type));
+    match pg_type {
+        // Text is sent as itself: no copy of it.
+        PgType::Text | PgType::Varchar { .. } | PgType::Json | PgType::Name | PgType::Char => {
+            builder.append_text(utf8(bytes)?)
+        }
+        PgType::Jsonb => match bytes.split_first() {
+            Some((1, rest)) => builder.append_text(utf8(rest)?),
+            _ => Err(invalid(pg_type)),
+        },
+        _ => builder.append_text(&decode_to_text(pg_type, bytes)?),
+    }
+}
+
+/// Appends a binary parameter of the builder's own type straight to it;
+/// false, appending nothing, where the text path must decide.
+fn append_exact(builder: &mut ColumnBuilder, pg_type: PgType, bytes: &[u8]) -> bool {
+    match (builder, pg_type) {
+        (ColumnBuilder::Bool(b), PgType::Bool) => match bytes {
+            [byte] => b.append_value(*byte != 0),
+            _ => return false,
+        },
+        (ColumnBuilder::Int2(b), PgType::Int2) => match bytes.try_into() {
+            Ok(raw) => b.append_value(i16::from_be_bytes(raw)),
+            Err(_) => return false,
+        },
+        (ColumnBuilder::Int4(b), PgType::Int4) => match bytes.try_into() {
+            Ok(raw) => b.append_value(i32::from_be_bytes(raw)),
+            Err(_) => return false,
+        },
+        (ColumnBuilder::Int8(b), PgType::Int8) => match bytes.try_into() {
+            Ok(raw) => b.append_value(i64::from_be_bytes(raw)),
+            Err(_) => return false,
+        },
+        (ColumnBuilder::Float4(b), PgType::Float4) => match bytes.try_into() {
+            Ok(raw) => b.append_value(f32::from_be_bytes(raw)),
+            Err(_) => return false,
+        },
+        (ColumnBuilder::Float8(b), PgType::Float8) => match bytes.try_into() {
+            Ok(raw) => b.append_value(f64::from_be_bytes(raw)),
+            Err(_) => return false,
+        },
+        (
+            ColumnBuilder::Timestamp { builder, with_zone },
+            PgType::Timestamptz | PgType::Timestamp,
+        ) if *with_zone == (pg_type == PgType::Timestamptz) => {
+            let micros = bytes
+                .try_into()
+                .ok()
+                .and_then(|raw| i64::from_be_bytes(raw).checked_add(PG_EPOCH_MICROS));
+            match micros {
+                Some(micros) if PLAIN_MICROS.contains(&micros) => builder.append_value(micros),
+                _ => return false,
+            }
+        }
+        (ColumnBuilder::Date(b), PgType::Date) => {
+            let days = bytes
+                .try_into()
+                .ok()
+                .and_then(|raw| i32::from_be_bytes(raw).checked_add(PG_EPOCH_DAYS));
+            match days {
+                Some(days) if PLAIN_DAYS.contains(&days) => b.append_value(days),
+                _ => return false,
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
 /// Decodes a binary parameter into the text form PostgreSQL would print for it.
 pub fn decode_to_text(pg_type: PgType, bytes: &[u8]) -> Result<String> {
     Ok(match pg_type {
@@ -268,13 +360,17 @@ pub fn decode_to_text(pg_type: PgType, bytes: &[u8]) -> Result<String> {
         }
         PgType::Numeric { .. } => decode_numeric(bytes).ok_or_else(|| invalid(pg_type))?,
         PgType::Timestamptz | PgType::Timestamp => {
-            let micros = i64::from_be_bytes(take(bytes, pg_type)?) + PG_EPOCH_MICROS;
+            let micros = i64::from_be_bytes(take(bytes, pg_type)?)
+                .checked_add(PG_EPOCH_MICROS)
+                .ok_or_else(datetime_out_of_range)?;
             let mut out = String::new();
             format_timestamp(micros, pg_type == PgType::Timestamptz, &mut out)?;
             out
         }
         PgType::Date => {
-            let days = i32::from_be_bytes(take(bytes, pg_type)?) + PG_EPOCH_DAYS;
+            let days = i32::from_be_bytes(take(bytes, pg_type)?)
+                .checked_add(PG_EPOCH_DAYS)
+                .ok_or_else(datetime_out_of_range)?;
             let mut out = String::new();
             format_date(days, &mut out)?;
             out
@@ -506,7 +602,115 @@ mod tests {
         assert_eq!(numeric_round_trip(100000000, 0), "100000000");
     }
 
+    /// What `append_binary` gives, against appending the decoded text:
+    /// the same array, or an error both ways.
+    fn binary_matches_text(column: PgType, sent: PgType, bytes: &[u8]) -> Result<(), String> {
+        let mut direct = ColumnBuilder::new(column, 1).unwrap();
+        let mut text = ColumnBuilder::new(column, 1).unwrap();
+        let direct_result = append_binary(&mut direct, sent, bytes);
+        let text_result = decode_to_text(sent, bytes).and_then(|t| text.append_text(&t));
+        match (direct_result, text_result) {
+            (Ok(()), Ok(())) => {
+                let (a, b) = (direct.finish(), text.finish());
+                if a.to_data() == b.to_data() {
+                    Ok(())
+                } else {
+                    Err(format!("{column} from {sent} {bytes:?}: {a:?} != {b:?}"))
+                }
+            }
+            (Err(_), Err(_)) => Ok(()),
+            (a, b) => Err(format!("{column} from {sent} {bytes:?}: {a:?} vs {b:?}")),
+        }
+    }
+
+    #[test]
+    fn binary_edges_append_as_their_text() {
+        let cases: Vec<(PgType, PgType, Vec<u8>)> = vec![
+            (PgType::Bool, PgType::Bool, vec![2]),
+            (PgType::Bool, PgType::Bool, vec![]),
+            (PgType::Int4, PgType::Int4, vec![0, 0, 1]),
+            (PgType::Int8, PgType::Int4, 7i32.to_be_bytes().to_vec()),
+            (
+                PgType::Float8,
+                PgType::Float8,
+                f64::INFINITY.to_be_bytes().to_vec(),
+            ),
+            (
+                PgType::Float8,
+                PgType::Float8,
+                f64::NAN.to_be_bytes().to_vec(),
+            ),
+            (
+                PgType::Float8,
+                PgType::Float8,
+                (-0.0f64).to_be_bytes().to_vec(),
+            ),
+            (
+                PgType::Float4,
+                PgType::Float4,
+                f32::MIN_POSITIVE.to_be_bytes().to_vec(),
+            ),
+            (
+                PgType::Timestamptz,
+                PgType::Timestamptz,
+                i64::MAX.to_be_bytes().to_vec(),
+            ),
+            (
+                PgType::Timestamptz,
+                PgType::Timestamptz,
+                i64::MIN.to_be_bytes().to_vec(),
+            ),
+            (
+                PgType::Timestamp,
+                PgType::Timestamptz,
+                0i64.to_be_bytes().to_vec(),
+            ),
+            (PgType::Date, PgType::Date, i32::MAX.to_be_bytes().to_vec()),
+            (
+                PgType::Jsonb,
+                PgType::Jsonb,
+                b"\x01{\"b\": 1, \"a\": [2]}".to_vec(),
+            ),
+            (PgType::Jsonb, PgType::Jsonb, b"\x02{}".to_vec()),
+            (PgType::Jsonb, PgType::Text, b"{\"a\":1}".to_vec()),
+            (
+                PgType::Varchar { max_chars: Some(2) },
+                PgType::Text,
+                b"abc".to_vec(),
+            ),
+            (PgType::Text, PgType::Text, vec![0xff]),
+            (PgType::Int4, PgType::Text, b" 12 ".to_vec()),
+        ];
+        for (column, sent, bytes) in cases {
+            binary_matches_text(column, sent, &bytes).unwrap();
+        }
+    }
+
     proptest! {
+        #[test]
+        fn binary_values_append_as_their_text(
+            int in any::<i64>(),
+            float in any::<f64>(),
+            micros in prop_oneof![any::<i64>(), -63_000_000_000_000_000i64..254_000_000_000_000_000],
+            days in prop_oneof![any::<i32>(), -800_000i32..3_000_000],
+            byte in any::<u8>(),
+        ) {
+            let cases = [
+                (PgType::Bool, PgType::Bool, vec![byte]),
+                (PgType::Int2, PgType::Int2, (int as i16).to_be_bytes().to_vec()),
+                (PgType::Int4, PgType::Int4, (int as i32).to_be_bytes().to_vec()),
+                (PgType::Int8, PgType::Int8, int.to_be_bytes().to_vec()),
+                (PgType::Float4, PgType::Float4, (float as f32).to_be_bytes().to_vec()),
+                (PgType::Float8, PgType::Float8, float.to_be_bytes().to_vec()),
+                (PgType::Timestamptz, PgType::Timestamptz, micros.to_be_bytes().to_vec()),
+                (PgType::Timestamp, PgType::Timestamp, micros.to_be_bytes().to_vec()),
+                (PgType::Date, PgType::Date, days.to_be_bytes().to_vec()),
+            ];
+            for (column, sent, bytes) in cases {
+                prop_assert!(binary_matches_text(column, sent, &bytes).is_ok(), "{:?}", binary_matches_text(column, sent, &bytes));
+            }
+        }
+
         #[test]
         fn numeric_binary_matches_text(value in any::<i64>(), scale in 0i8..12) {
             let mut text = String::new();

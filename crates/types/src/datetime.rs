@@ -216,14 +216,17 @@ pub fn parse_timestamp(input: &str) -> Result<i64> {
 
 fn parse_timestamp_inner(input: &str, type_name: &str, apply_zone: bool) -> Result<i64> {
     let trimmed = input.trim();
-    match trimmed.to_ascii_lowercase().as_str() {
-        "epoch" => return Ok(0),
-        "infinity" | "-infinity" => {
+    // Only the special words start with a letter (after a sign).
+    let unsigned = trimmed.strip_prefix('-').unwrap_or(trimmed);
+    if unsigned.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        if trimmed.eq_ignore_ascii_case("epoch") {
+            return Ok(0);
+        }
+        if trimmed.eq_ignore_ascii_case("infinity") || trimmed.eq_ignore_ascii_case("-infinity") {
             return Err(Error::OutOfRange {
                 message: format!("timestamp out of range: \"{input}\""),
             });
         }
-        _ => {}
     }
     let mut cursor = Cursor::new(trimmed);
     let days = parse_date_part(&mut cursor, type_name, input)?;
