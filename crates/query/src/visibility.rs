@@ -437,27 +437,46 @@ pub fn net_writes(staged: Vec<StagedWrite>) -> tempora_storage::Result<Vec<NetWr
     Ok(tables)
 }
 
-/// Joins runs of batches with one schema into one batch each: a pipeline
-/// of 100 000 single-row INSERTs commits as one batch, not as 100 000
-/// (each of which the WAL would frame and encode on its own). A block that
-/// altered its table between INSERTs keeps a batch per schema.
+/// The rows a batch of a commit should reach before it stands alone.
+const COALESCED_ROWS: usize = 4096;
+
+/// Joins runs of small batches with one schema into batches of about
+/// `COALESCED_ROWS`: a pipeline of 100 000 single-row INSERTs commits as
+/// 25 batches, not as 100 000 (each of which the WAL would frame and
+/// encode on its own). Batches that size already (a pipeline's parts, a
+/// multi-row INSERT) are not copied again. A block that altered its table
+/// between INSERTs keeps a run per schema.
 fn coalesce(batches: Vec<RecordBatch>) -> tempora_storage::Result<Vec<RecordBatch>> {
     if batches.len() < 2 {
         return Ok(batches);
     }
-    let mut runs: Vec<Vec<RecordBatch>> = Vec::new();
+    let mut out = Vec::new();
+    let mut run: Vec<RecordBatch> = Vec::new();
+    let mut run_rows = 0;
+    let finish = |run: &mut Vec<RecordBatch>, out: &mut Vec<RecordBatch>| {
+        match run.len() {
+            0 => {}
+            1 => out.extend(run.pop()),
+            _ => out.push(concat_batches(&run[0].schema(), run.iter())?),
+        }
+        run.clear();
+        Ok::<_, datafusion::arrow::error::ArrowError>(())
+    };
     for batch in batches {
-        match runs.last_mut() {
-            Some(run) if same_schema(&run[0], &batch) => run.push(batch),
-            _ => runs.push(vec![batch]),
+        let alone = batch.num_rows() >= COALESCED_ROWS;
+        if !run.is_empty() && (alone || !same_schema(&run[0], &batch)) {
+            finish(&mut run, &mut out)?;
+            run_rows = 0;
+        }
+        run_rows += batch.num_rows();
+        run.push(batch);
+        if run_rows >= COALESCED_ROWS {
+            finish(&mut run, &mut out)?;
+            run_rows = 0;
         }
     }
-    runs.into_iter()
-        .map(|run| match run.len() {
-            1 => Ok(run.into_iter().next().expect("a run has a batch")),
-            _ => Ok(concat_batches(&run[0].schema(), &run)?),
-        })
-        .collect()
+    finish(&mut run, &mut out)?;
+    Ok(out)
 }
 
 fn same_schema(a: &RecordBatch, b: &RecordBatch) -> bool {
@@ -467,3 +486,40 @@ fn same_schema(a: &RecordBatch, b: &RecordBatch) -> bool {
 
 /// One table's part of a transaction's commit: (table, inserts, deletes).
 pub type NetWrite = (Arc<TableDef>, Vec<RecordBatch>, Vec<RecordBatch>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray, Int64Array};
+    use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+    fn batch(schema: &Arc<Schema>, values: std::ops::Range<i64>) -> RecordBatch {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from_iter_values(values))],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn small_batches_join_and_large_ones_stand_alone() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let other = Arc::new(Schema::new(vec![Field::new("m", DataType::Int64, false)]));
+        let mut batches: Vec<RecordBatch> = (0..5000).map(|n| batch(&schema, n..n + 1)).collect();
+        batches.push(batch(&schema, 5000..10_000));
+        batches.push(batch(&schema, 10_000..10_010));
+        batches.push(batch(&other, 0..3));
+        batches.push(batch(&schema, 10_010..10_020));
+        let joined = coalesce(batches).unwrap();
+        let sizes: Vec<usize> = joined.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sizes, vec![4096, 904, 5000, 10, 3, 10]);
+        // Rows keep their order.
+        let values: Vec<i64> = joined
+            .iter()
+            .filter(|b| b.schema() == schema)
+            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        assert_eq!(values, (0..10_020).collect::<Vec<_>>());
+        assert!(joined.iter().all(|b| b.column(0).null_count() == 0));
+    }
+}

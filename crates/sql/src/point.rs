@@ -15,13 +15,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 use datafusion::sql::sqlparser::ast::{self, Expr, SelectItem, Statement};
 
-use tempora_catalog::{ChunkId, TableDef};
+use tempora_catalog::{ChunkId, ROWID_COLUMN, TableDef};
 use tempora_types::PgType;
 use tempora_types::text::ColumnBuilder;
 
@@ -249,18 +249,26 @@ pub(crate) async fn read(
         columns.sort_unstable();
         columns
     });
+    // A projection reading only the key and the row id (a DELETE's, when
+    // the key is the table's one unique key) needs no read of the row:
+    // the lookup returns a row live as of the latest commit, and a commit
+    // deleting it meanwhile makes this one conflict and read again.
+    let from_key = kept
+        .as_ref()
+        .and_then(|projection| key_row_schema(&projection.input, &point.key));
     let store = session.engine().store().clone();
     let (table_id, index, key) = (table.id, point.index.clone(), point.key.clone());
     let found = tokio::task::spawn_blocking(
         move || -> tempora_storage::Result<Option<(RecordBatch, ChunkId)>> {
             let holder = store.lookup_keys(table_id, &index, &key)?;
-            match holder.first().copied().flatten() {
-                Some(row) => Ok(Some((
-                    store.fetch_rows(table_id, row.chunk, &[row.rowid], columns.as_deref())?,
-                    row.chunk,
-                ))),
-                None => Ok(None),
-            }
+            let Some(row) = holder.first().copied().flatten() else {
+                return Ok(None);
+            };
+            let rows = match from_key {
+                Some(schema) => key_row(schema, &key, row.rowid)?,
+                None => store.fetch_rows(table_id, row.chunk, &[row.rowid], columns.as_deref())?,
+            };
+            Ok(Some((rows, row.chunk)))
         },
     )
     .await
@@ -298,6 +306,40 @@ pub(crate) async fn read(
             Ok((plan.schema(), batches?, chunk))
         }
     }
+}
+
+/// The schema of the row a projection reading `input` gets from the key
+/// alone: `input` itself, if each of its columns is the row id or a column
+/// of `key` of the same type.
+fn key_row_schema(input: &SchemaRef, key: &RecordBatch) -> Option<SchemaRef> {
+    input
+        .fields()
+        .iter()
+        .all(|field| {
+            if field.name() == ROWID_COLUMN {
+                return field.data_type() == &DataType::Int64;
+            }
+            key.column_by_name(field.name())
+                .is_some_and(|column| column.data_type() == field.data_type())
+        })
+        .then(|| input.clone())
+}
+
+/// The row a key names, in `schema` (see [`key_row_schema`]).
+fn key_row(
+    schema: SchemaRef,
+    key: &RecordBatch,
+    rowid: i64,
+) -> tempora_storage::Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match key.column_by_name(field.name()) {
+            Some(column) if field.name() != ROWID_COLUMN => column.clone(),
+            _ => Arc::new(Int64Array::from(vec![rowid])) as ArrayRef,
+        })
+        .collect();
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// The point projections a session has planned, by statement text,

@@ -5,9 +5,18 @@
 //!
 //! ```text
 //! file   := header record*
-//! header := magic "TMPRAWAL" (8) | version u32 = 1 | crc32(magic, version) u32
-//! record := payload_len u64 | crc32(payload) u32 | payload
+//! header := magic "TMPRAWAL" (8) | version u32 = 2 | crc32(magic, version) u32
+//! record := payload_len u64 | crc32(payload_len, payload) u32 | payload
+//! tail   := zero bytes, written ahead of the records
 //! ```
+//!
+//! The zeroed tail keeps a commit's fsync from also syncing the file's
+//! growth: overwriting blocks the file already has is one data write, where
+//! appending also writes the file's new size (its inode, or a journal
+//! commit of it). A zero
+//! frame can never pass its checksum (the checksum covers the length), so
+//! the records end at the first zero frame. Version 1 files (no tail, the
+//! checksum over the payload alone) are still read.
 //!
 //! Group commit: appenders add their framed record to a shared buffer; the
 //! first one finding no flush in progress becomes the leader, writes the whole
@@ -26,9 +35,19 @@ use parking_lot::{Condvar, Mutex};
 use crate::{Error, Result, io_error, sync_dir};
 
 pub(crate) const WAL_MAGIC: &[u8; 8] = b"TMPRAWAL";
-pub(crate) const WAL_VERSION: u32 = 1;
+pub(crate) const WAL_VERSION: u32 = 2;
+/// The version before the zeroed tail, still read.
+const WAL_VERSION_UNTAILED: u32 = 1;
 pub(crate) const HEADER_LEN: usize = 16;
 const RECORD_HEADER_LEN: usize = 12;
+/// Zero bytes a file is extended by ahead of its records when a group
+/// outgrows its tail.
+const TAIL: u64 = 4 << 20;
+/// Groups at least this large do not extend the tail: writing them costs
+/// more than syncing the file's growth, and a bulk load would write its
+/// data and as much again in zeros.
+const TAIL_BELOW: u64 = 1 << 20;
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// The file name of WAL file number `seq`.
 pub(crate) fn wal_file_name(seq: u64) -> String {
@@ -65,6 +84,8 @@ fn header_bytes() -> [u8; HEADER_LEN] {
 struct WalState {
     file: File,
     file_seq: u64,
+    /// Where the file's records end and its zeroed tail ends.
+    extent: Extent,
     /// Framed records waiting for the next group flush.
     buffer: Vec<u8>,
     /// Records appended so far (the ticket of the latest appender).
@@ -92,6 +113,7 @@ impl Wal {
             state: Mutex::new(WalState {
                 file,
                 file_seq: seq,
+                extent: Extent::new(),
                 buffer: Vec::new(),
                 appended: 0,
                 durable: 0,
@@ -119,12 +141,9 @@ impl Wal {
             // commit runs to tens of megabytes; copying it into the buffer
             // cost as much as the write itself.
             state.flushing = true;
-            let file = state.file.try_clone();
+            let (file, extent) = (state.file.try_clone(), state.extent);
             drop(state);
-            let result = file.and_then(|mut file| {
-                write_all_vectored(&mut file, &header, payload)?;
-                file.sync_data()
-            });
+            let result = file.and_then(|mut file| extent.write(&mut file, &header, payload));
             state = self.state.lock();
             self.end_flush(&mut state, ticket, result);
         } else {
@@ -149,12 +168,9 @@ impl Wal {
             state.flushing = true;
             let batch = std::mem::take(&mut state.buffer);
             let covered = state.appended;
-            let file = state.file.try_clone();
+            let (file, extent) = (state.file.try_clone(), state.extent);
             drop(state);
-            let result = file.and_then(|mut file| {
-                file.write_all(&batch)?;
-                file.sync_data()
-            });
+            let result = file.and_then(|mut file| extent.write(&mut file, &batch, &[]));
             state = self.state.lock();
             self.end_flush(&mut state, covered, result);
         }
@@ -162,10 +178,13 @@ impl Wal {
 
     /// Records the outcome of a group flush covering records up to `covered`
     /// and wakes the appenders waiting on it.
-    fn end_flush(&self, state: &mut WalState, covered: u64, result: std::io::Result<()>) {
+    fn end_flush(&self, state: &mut WalState, covered: u64, result: std::io::Result<Extent>) {
         state.flushing = false;
         match result {
-            Ok(()) => state.durable = covered,
+            Ok(extent) => {
+                state.durable = covered;
+                state.extent = extent;
+            }
             Err(error) => {
                 tracing::error!(%error, "WAL write failed; refusing further writes");
                 state.failed = Some(error.to_string());
@@ -185,16 +204,63 @@ impl Wal {
         let seq = state.file_seq + 1;
         state.file = create_wal_file(&self.dir, seq)?;
         state.file_seq = seq;
+        state.extent = Extent::new();
         Ok(seq)
     }
 }
 
-/// A record's frame header: payload length and checksum.
+/// Where a file's records end and where its zeroed, synced tail ends.
+#[derive(Clone, Copy)]
+struct Extent {
+    end: u64,
+    zeroed: u64,
+}
+
+impl Extent {
+    /// A file holding its header alone.
+    fn new() -> Extent {
+        Extent {
+            end: HEADER_LEN as u64,
+            zeroed: HEADER_LEN as u64,
+        }
+    }
+
+    /// Writes a group (`first` then `second`) at the end of the records
+    /// (where the file's cursor is) and syncs it; a small group that outgrows
+    /// the tail extends it, in the same sync.
+    fn write(self, file: &mut File, first: &[u8], second: &[u8]) -> std::io::Result<Extent> {
+        use std::os::unix::fs::FileExt;
+        write_all_vectored(file, first, second)?;
+        let length = (first.len() + second.len()) as u64;
+        let end = self.end + length;
+        let mut zeroed = self.zeroed.max(end);
+        if end > self.zeroed && length < TAIL_BELOW {
+            // Positioned writes: the cursor stays where the records end.
+            while zeroed < end + TAIL {
+                let n = ZEROS.len().min((end + TAIL - zeroed) as usize);
+                file.write_all_at(&ZEROS[..n], zeroed)?;
+                zeroed += n as u64;
+            }
+        }
+        file.sync_data()?;
+        Ok(Extent { end, zeroed })
+    }
+}
+
+/// A record's frame header: payload length and the checksum of both.
 fn record_header(payload: &[u8]) -> [u8; RECORD_HEADER_LEN] {
+    let length = (payload.len() as u64).to_le_bytes();
     let mut header = [0u8; RECORD_HEADER_LEN];
-    header[..8].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-    header[8..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    header[..8].copy_from_slice(&length);
+    header[8..].copy_from_slice(&record_crc(&length, payload).to_le_bytes());
     header
+}
+
+fn record_crc(length: &[u8], payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(length);
+    hasher.update(payload);
+    hasher.finalize()
 }
 
 /// Writes `header` then `payload` with as few system calls as the kernel
@@ -249,7 +315,7 @@ pub(crate) fn read_wal_file(path: &Path, truncate_tail: bool) -> Result<Vec<Vec<
         });
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
-    if version != WAL_VERSION {
+    if version != WAL_VERSION && version != WAL_VERSION_UNTAILED {
         return Err(Error::Corrupt {
             path: path.to_owned(),
             reason: format!("unsupported WAL version {version}"),
@@ -270,13 +336,19 @@ pub(crate) fn read_wal_file(path: &Path, truncate_tail: bool) -> Result<Vec<Vec<
         else {
             break;
         };
-        if crc32fast::hash(payload) != crc {
+        let expected = match version {
+            WAL_VERSION_UNTAILED => crc32fast::hash(payload),
+            _ => record_crc(&header[..8], payload),
+        };
+        if expected != crc {
             break;
         }
         records.push(payload.to_vec());
         offset = start + length;
     }
-    if offset < bytes.len() {
+    // The zeroed tail is where the records end, not a torn write.
+    let tail_is_zeroed = version != WAL_VERSION_UNTAILED && bytes[offset..].iter().all(|b| *b == 0);
+    if offset < bytes.len() && !tail_is_zeroed {
         tracing::warn!(path = %path.display(), offset, "discarding torn WAL tail");
         if truncate_tail {
             let file = OpenOptions::new()
@@ -296,8 +368,18 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// The bytes a file's records take: its header and their frames.
+    fn records_end(payloads: &[&[u8]]) -> u64 {
+        (HEADER_LEN
+            + payloads
+                .iter()
+                .map(|p| RECORD_HEADER_LEN + p.len())
+                .sum::<usize>()) as u64
+    }
+
     #[test]
     fn records_round_trip_and_torn_tails_are_dropped() {
+        use std::os::unix::fs::FileExt;
         let dir = tempfile::tempdir().unwrap();
         let wal = Wal::create(dir.path(), 1).unwrap();
         wal.append(b"first").unwrap();
@@ -309,14 +391,15 @@ mod tests {
             vec![b"first".to_vec(), Vec::new(), b"second".to_vec()]
         );
 
-        // A crash in the middle of a record leaves a partial frame behind.
-        let full_len = fs::metadata(&path).unwrap().len();
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(&100u64.to_le_bytes()).unwrap();
-        file.write_all(&[1, 2, 3]).unwrap();
+        // A crash in the middle of a record leaves a partial frame behind,
+        // over the zeroed tail.
+        let end = records_end(&[b"first", b"", b"second"]);
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(&100u64.to_le_bytes(), end).unwrap();
+        file.write_all_at(&[1, 2, 3], end + 12).unwrap();
         drop(file);
         assert_eq!(read_wal_file(&path, true).unwrap().len(), 3);
-        assert_eq!(fs::metadata(&path).unwrap().len(), full_len);
+        assert_eq!(fs::metadata(&path).unwrap().len(), end);
 
         // A flipped bit in the last record fails its checksum.
         let mut bytes = fs::read(&path).unwrap();
@@ -327,6 +410,86 @@ mod tests {
             read_wal_file(&path, false).unwrap(),
             vec![b"first".to_vec(), Vec::new()]
         );
+    }
+
+    #[test]
+    fn small_groups_write_over_a_zeroed_tail_and_large_ones_do_not_extend_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::create(dir.path(), 1).unwrap();
+        let path = dir.path().join(wal_file_name(1));
+        let length = || fs::metadata(&path).unwrap().len();
+        assert_eq!(length(), HEADER_LEN as u64);
+
+        // The first small record extends the file by a tail; the next ones
+        // are written within it, and the file does not grow.
+        wal.append(b"one").unwrap();
+        let extended = length();
+        assert_eq!(extended, records_end(&[b"one"]) + TAIL);
+        wal.append(b"two").unwrap();
+        assert_eq!(length(), extended);
+        // The zeroed tail is the end of the records, not a torn write: it
+        // is not truncated.
+        assert_eq!(
+            read_wal_file(&path, true).unwrap(),
+            vec![b"one".to_vec(), b"two".to_vec()]
+        );
+        assert_eq!(length(), extended);
+
+        // A group past the tail that is large writes just itself.
+        let large = vec![7u8; TAIL as usize + TAIL_BELOW as usize];
+        wal.append(&large).unwrap();
+        let end = records_end(&[b"one", b"two", &large]);
+        assert_eq!(length(), end);
+        // The next small one extends the tail again, from the records' end.
+        wal.append(b"three").unwrap();
+        assert_eq!(length(), end + (RECORD_HEADER_LEN + 5) as u64 + TAIL);
+        let records = read_wal_file(&path, false).unwrap();
+        assert_eq!(records.len(), 4);
+        assert_eq!(records[2], large);
+        assert_eq!(records[3], b"three");
+
+        // A rotated-to file starts without a tail.
+        let seq = wal.rotate().unwrap();
+        assert_eq!(
+            fs::metadata(dir.path().join(wal_file_name(seq)))
+                .unwrap()
+                .len(),
+            HEADER_LEN as u64
+        );
+    }
+
+    #[test]
+    fn a_version_1_file_is_read() {
+        // Version 1: no zeroed tail, each checksum over the payload alone.
+        let mut bytes = b"TMPRAWAL".to_vec();
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
+        for payload in [&b"old"[..], b"", b"records"] {
+            bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+            bytes.extend_from_slice(payload);
+        }
+        let full = bytes.len();
+        // A torn tail: fewer bytes than a frame header.
+        bytes.extend_from_slice(&[9, 0, 0]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(wal_file_name(1));
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(
+            read_wal_file(&path, true).unwrap(),
+            vec![b"old".to_vec(), Vec::new(), b"records".to_vec()]
+        );
+        assert_eq!(fs::metadata(&path).unwrap().len(), full as u64);
+    }
+
+    #[test]
+    fn a_zero_frame_is_no_record() {
+        assert_ne!(record_crc(&[0; 8], &[]), 0);
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::create(dir.path(), 1).unwrap();
+        wal.append(b"").unwrap();
+        let path = dir.path().join(wal_file_name(1));
+        assert_eq!(read_wal_file(&path, false).unwrap(), vec![Vec::<u8>::new()]);
     }
 
     #[test]
