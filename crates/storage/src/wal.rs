@@ -13,10 +13,10 @@
 //! The zeroed tail keeps a commit's fsync from also syncing the file's
 //! growth: overwriting blocks the file already has is one data write, where
 //! appending also writes the file's new size (its inode, or a journal
-//! commit of it). A zero
-//! frame can never pass its checksum (the checksum covers the length), so
-//! the records end at the first zero frame. Version 1 files (no tail, the
-//! checksum over the payload alone) are still read.
+//! commit of it). A zero frame can never pass its checksum (the checksum
+//! covers the length), so the records end at the first zero frame.
+//! Version 1 files (no tail, the checksum over the payload alone) are still
+//! read.
 //!
 //! Group commit: appenders add their framed record to a shared buffer; the
 //! first one finding no flush in progress becomes the leader, writes the whole
