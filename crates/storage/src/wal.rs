@@ -30,7 +30,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{IoSlice, Read, Write};
 use std::path::{Path, PathBuf};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::{Error, Result, io_error, sync_dir};
 
@@ -140,12 +140,7 @@ impl Wal {
             // a group of one, writing the record from where it lies. A COPY's
             // commit runs to tens of megabytes; copying it into the buffer
             // cost as much as the write itself.
-            state.flushing = true;
-            let (file, extent) = (state.file.try_clone(), state.extent);
-            drop(state);
-            let result = file.and_then(|mut file| extent.write(&mut file, &header, payload));
-            state = self.state.lock();
-            self.end_flush(&mut state, ticket, result);
+            state = self.lead(state, ticket, &header, payload);
         } else {
             state.buffer.reserve(RECORD_HEADER_LEN + payload.len());
             state.buffer.extend_from_slice(&header);
@@ -165,15 +160,28 @@ impl Wal {
                 continue;
             }
             // Become the leader of the next group.
-            state.flushing = true;
             let batch = std::mem::take(&mut state.buffer);
             let covered = state.appended;
-            let (file, extent) = (state.file.try_clone(), state.extent);
-            drop(state);
-            let result = file.and_then(|mut file| extent.write(&mut file, &batch, &[]));
-            state = self.state.lock();
-            self.end_flush(&mut state, covered, result);
+            state = self.lead(state, covered, &batch, &[]);
         }
+    }
+
+    /// Writes and syncs a group (`first` then `second`, covering records up
+    /// to `covered`) without holding the lock, then records the outcome.
+    fn lead<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, WalState>,
+        covered: u64,
+        first: &[u8],
+        second: &[u8],
+    ) -> MutexGuard<'a, WalState> {
+        state.flushing = true;
+        let (file, extent) = (state.file.try_clone(), state.extent);
+        drop(state);
+        let result = file.and_then(|mut file| extent.write(&mut file, first, second));
+        let mut state = self.state.lock();
+        self.end_flush(&mut state, covered, result);
+        state
     }
 
     /// Records the outcome of a group flush covering records up to `covered`
@@ -480,6 +488,22 @@ mod tests {
             vec![b"old".to_vec(), Vec::new(), b"records".to_vec()]
         );
         assert_eq!(fs::metadata(&path).unwrap().len(), full as u64);
+    }
+
+    #[test]
+    fn a_failed_write_refuses_every_later_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::create(dir.path(), 1).unwrap();
+        wal.append(b"kept").unwrap();
+        let path = dir.path().join(wal_file_name(1));
+        // A handle that cannot write stands for a disk that fails.
+        wal.state.lock().file = File::open(&path).unwrap();
+        let first = wal.append(b"lost");
+        assert!(matches!(first, Err(Error::WalFailed { .. })), "{first:?}");
+        let second = wal.append(b"refused");
+        assert!(matches!(second, Err(Error::WalFailed { .. })), "{second:?}");
+        // Only the acknowledged record is in the file.
+        assert_eq!(read_wal_file(&path, false).unwrap(), vec![b"kept".to_vec()]);
     }
 
     #[test]
