@@ -167,6 +167,9 @@ pub enum Error {
     /// Not supported, with a message that also says what to do instead.
     #[error("{message}")]
     Unsupported { message: String },
+    /// A fault of tempora's own, such as a storage call that panicked (XX000).
+    #[error("{message}")]
+    Internal { message: String },
     #[error(
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
@@ -278,6 +281,7 @@ impl Error {
             Error::UndefinedFunction { .. } => SqlState::UndefinedFunction,
             Error::InvalidParameter { .. } => SqlState::InvalidParameterValue,
             Error::NotSupported { .. } | Error::Unsupported { .. } => SqlState::FeatureNotSupported,
+            Error::Internal { .. } => SqlState::InternalError,
             Error::NotNull { .. } => SqlState::NotNullViolation,
             Error::DatatypeMismatch { .. } => SqlState::DatatypeMismatch,
             Error::Value { source } => value_sqlstate(source),

@@ -14,6 +14,7 @@
 //! state (settings, its DataFusion context, notices to deliver).
 
 mod alter;
+mod blocking;
 pub mod cancel;
 mod checks;
 pub mod copy;

@@ -258,7 +258,8 @@ pub(crate) async fn read(
         .and_then(|projection| key_row_schema(&projection.input, &point.key));
     let store = session.engine().store().clone();
     let (table_id, index, key) = (table.id, point.index.clone(), point.key.clone());
-    let found = tokio::task::spawn_blocking(
+    let found = crate::blocking::run(
+        "key lookup",
         move || -> tempora_storage::Result<Option<(RecordBatch, ChunkId)>> {
             let holder = store.lookup_keys(table_id, &index, &key)?;
             let Some(row) = holder.first().copied().flatten() else {
@@ -271,8 +272,7 @@ pub(crate) async fn read(
             Ok(Some((rows, row.chunk)))
         },
     )
-    .await
-    .map_err(|e| Error::not_supported(format!("key lookup failed: {e}")))??;
+    .await??;
     let (rows, chunk) = match found {
         // The row may be gone since the key lookup (deleted meanwhile).
         Some((rows, chunk)) if rows.num_rows() > 0 => (rows, Some(chunk)),

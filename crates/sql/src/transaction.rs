@@ -399,7 +399,7 @@ impl Session {
             return Ok(committed);
         }
         let table = table.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::blocking::run("write task", move || {
             store.commit(&[TableWrite {
                 table: &table,
                 inserts,
@@ -407,8 +407,7 @@ impl Session {
                 on_conflict,
             }])
         })
-        .await
-        .map_err(|e| Error::not_supported(format!("write task failed: {e}")))?
+        .await?
         .map_err(Error::from)
     }
 
@@ -440,10 +439,10 @@ impl Session {
             let position = *position;
             let store = self.engine().store().clone();
             let (table_id, name, probe) = (table.id, index.clone(), rows.clone());
-            let committed =
-                tokio::task::spawn_blocking(move || store.lookup_keys(table_id, &name, &probe))
-                    .await
-                    .map_err(|e| Error::not_supported(format!("key lookup failed: {e}")))??;
+            let committed = crate::blocking::run("key lookup", move || {
+                store.lookup_keys(table_id, &name, &probe)
+            })
+            .await??;
             let in_block = self.reads.staged_key_rows(table, index, rows, &deleted)?;
             let earlier = keys::earlier_duplicates(table, index, rows)?;
             for row in 0..rows.num_rows() {
@@ -700,7 +699,7 @@ impl Session {
             .await
             .map_err(|e| Error::not_supported(format!("commit task failed: {e}")))?;
         }
-        tokio::task::spawn_blocking(move || {
+        crate::blocking::run("commit task", move || {
             let writes: Vec<TableWrite<'_>> = tables
                 .iter()
                 .map(|(table, inserts, deletes)| TableWrite {
@@ -712,8 +711,7 @@ impl Session {
                 .collect();
             store.commit(&writes)
         })
-        .await
-        .map_err(|e| Error::not_supported(format!("commit task failed: {e}")))??;
+        .await??;
         Ok(())
     }
 

@@ -382,9 +382,10 @@ async fn key_holders(
 ) -> Result<Vec<Option<i64>>> {
     let store = session.engine().store().clone();
     let (table_id, name, probe) = (table.id, index.to_owned(), rows.clone());
-    let committed = tokio::task::spawn_blocking(move || store.lookup_keys(table_id, &name, &probe))
-        .await
-        .map_err(|e| Error::not_supported(format!("key lookup failed: {e}")))??;
+    let committed = crate::blocking::run("key lookup", move || {
+        store.lookup_keys(table_id, &name, &probe)
+    })
+    .await??;
     if session.transaction.is_none() {
         return Ok(committed.into_iter().map(|r| r.map(|r| r.rowid)).collect());
     }
