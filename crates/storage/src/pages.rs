@@ -1010,8 +1010,21 @@ mod tests {
         );
         // Rows at page and row group edges, nulls (i % 7 == 3) among them,
         // several in one page, and an id that no row has.
+        let page = segment::PAGE_ROWS as i64;
         let positions = [
-            0, 3, 4095, 4096, 4097, 10, 11, 12, 134_999, 135_000, 135_001, 262_143, 262_144,
+            0,
+            3,
+            page - 1,
+            page,
+            page + 1,
+            10,
+            11,
+            12,
+            134_999,
+            135_000,
+            135_001,
+            262_143,
+            262_144,
             269_999,
         ];
         let mut wanted: Vec<i64> = positions.iter().map(|p| rowid_of(rows, *p)).collect();
@@ -1087,7 +1100,7 @@ mod tests {
         let start = location.offset as usize;
         let (header, length) = PageHeader::parse(&bytes[start..]).unwrap();
         assert_eq!(header.page_type, PAGE_DATA);
-        assert_eq!(header.num_values, 4096);
+        assert_eq!(header.num_values as usize, segment::PAGE_ROWS);
         assert_eq!(
             encoding(header.encoding),
             Some(Encoding::DELTA_BINARY_PACKED)
