@@ -153,7 +153,11 @@ impl Tempora {
             .arg(data_dir)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
+            // The server logs warnings, or what TEMPORA_BENCH_LOG asks for.
+            .env(
+                "RUST_LOG",
+                std::env::var("TEMPORA_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .spawn()
             .expect("start tempora (build it with cargo build --release -p tempora)");
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -441,6 +445,10 @@ async fn writes(client: &tokio_postgres::Client, keys: &[(String, String)]) -> W
         .await
         .unwrap()
         .get(0);
+    eprintln!(
+        "point changes: {half} UPDATEs, then {} DELETEs",
+        keys.len() - half
+    );
     let started = Instant::now();
     for (device, time) in &keys[..half] {
         let changed = client

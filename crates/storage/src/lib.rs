@@ -1059,22 +1059,36 @@ impl Store {
         let rowid_index = full_schema.fields().len() - 1;
         let mut found = Vec::new();
         let mut remaining = wanted.len();
+        // A memtable batch is searched row by row (its ids are not known
+        // to be in order); one wanted id, the point change's case, is a
+        // plain comparison that stops at its row (an id is in a chunk once).
         for batch in &chunk.memtable {
             if remaining == 0 {
                 break;
             }
-            let ids = batch.column(rowid_index).as_primitive::<Int64Type>();
-            let values = ids.values();
-            let mask = datafusion::arrow::array::BooleanArray::from(
-                datafusion::arrow::buffer::BooleanBuffer::collect_bool(values.len(), |row| {
-                    wanted.binary_search(&values[row]).is_ok()
-                }),
-            );
-            if mask.true_count() > 0 {
-                remaining = remaining.saturating_sub(mask.true_count());
-                found.push(datafusion::arrow::compute::filter_record_batch(
+            let ids = batch
+                .column(rowid_index)
+                .as_primitive::<Int64Type>()
+                .values();
+            let rows: Vec<u32> = match wanted.as_slice() {
+                [id] => ids
+                    .iter()
+                    .position(|candidate| candidate == id)
+                    .map(|row| row as u32)
+                    .into_iter()
+                    .collect(),
+                _ => ids
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, id)| wanted.binary_search(id).is_ok())
+                    .map(|(row, _)| row as u32)
+                    .collect(),
+            };
+            if !rows.is_empty() {
+                remaining = remaining.saturating_sub(rows.len());
+                found.push(datafusion::arrow::compute::take_record_batch(
                     &batch.project(&columns)?,
-                    &mask,
+                    &datafusion::arrow::array::UInt32Array::from(rows),
                 )?);
             }
         }
