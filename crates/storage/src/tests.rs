@@ -575,3 +575,52 @@ fn a_point_read_finds_rows_in_any_row_group_of_a_segment() {
     expected.sort_by_key(|(id, _)| *id);
     assert_eq!(got, expected);
 }
+
+#[test]
+fn rows_fetched_by_id_are_the_live_ones_from_memtables_and_segments_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let table = create_table(&store);
+    // Three commits into one chunk: its memtable holds three batches.
+    for times in [&[1, 2, 3][..], &[4, 5], &[6, 7, 8, 9]] {
+        store.insert(&table, vec![rows(&table, times)]).unwrap();
+    }
+    let live = visible_rows(&store, &table);
+    let chunk = store.snapshot(table.id).unwrap().chunks[0].chunk.id;
+    let id_of = |time: i64| live.iter().find(|(t, _)| *t == time).unwrap().1;
+    delete_where(&store, &table, |t| t == 5).unwrap();
+    // The values (time doubles as value) of the rows fetched, by time.
+    let fetch = |ids: &[i64]| -> Vec<f64> {
+        let batch = store.fetch_rows(table.id, chunk, ids, Some(&[1])).unwrap();
+        assert_eq!(batch.num_columns(), 1);
+        let mut values: Vec<f64> = batch
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+            .values()
+            .to_vec();
+        values.sort_by(f64::total_cmp);
+        values
+    };
+    for in_segments in [false, true] {
+        if in_segments {
+            store.checkpoint().unwrap();
+            assert!(
+                store.snapshot(table.id).unwrap().chunks[0]
+                    .memtable
+                    .is_empty()
+            );
+        }
+        // One id, as a point change asks, in the first, middle and last batch.
+        assert_eq!(fetch(&[id_of(2)]), vec![2.0], "in segments: {in_segments}");
+        assert_eq!(fetch(&[id_of(4)]), vec![4.0]);
+        assert_eq!(fetch(&[id_of(9)]), vec![9.0]);
+        // Several, across batches, unsorted and repeated: each live row once.
+        assert_eq!(
+            fetch(&[id_of(8), id_of(1), id_of(4), id_of(8)]),
+            vec![1.0, 4.0, 8.0]
+        );
+        // A deleted row and an id no row has are not found.
+        assert!(fetch(&[id_of(5)]).is_empty());
+        assert_eq!(fetch(&[id_of(5), id_of(6), i64::MAX]), vec![6.0]);
+    }
+}
