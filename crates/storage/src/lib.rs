@@ -1074,9 +1074,8 @@ impl Store {
                 [id] => ids
                     .iter()
                     .position(|candidate| candidate == id)
-                    .map(|row| row as u32)
-                    .into_iter()
-                    .collect(),
+                    .map(|row| vec![row as u32])
+                    .unwrap_or_default(),
                 _ => ids
                     .iter()
                     .enumerate()
