@@ -16,12 +16,12 @@
 //! lookup that meets a pending row waits for its commit to finish, as
 //! PostgreSQL waits for the inserting transaction, and then decides.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::row::{RowConverter, SortField};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use tempora_catalog::{ChunkId, IndexDef, ROWID_COLUMN, TableDef, quote_ident};
@@ -188,6 +188,11 @@ pub(crate) fn build(table: &Arc<TableDef>, rows: Vec<(ChunkId, RecordBatch)>) ->
         .unique_indexes()
         .map(|i| KeyIndex::new(table, i))
         .collect::<Result<Vec<_>>>()?;
+    let live: usize = rows.iter().map(|(_, batch)| batch.num_rows()).sum();
+    for index in &mut indexes {
+        // Sized once: growing a table of millions of keys rehashes them all.
+        index.entries.reserve(live);
+    }
     for (chunk, batch) in &rows {
         // A primary key's columns are NOT NULL.
         if let Some(key) = table.primary_key() {
