@@ -5,8 +5,13 @@
 //! read by PostgreSQL's input rules (`'2024-01-02 00:00+00'`, `'epoch'`),
 //! with its errors (22007, 22008), where Arrow's parser differs; text cast
 //! to bytea reads the `\x` hex and escape forms, where Arrow copies bytes,
-//! and text cast to an array reads `{1,2}`, where Arrow makes one element. An analyzer
-//! rule rewrites every such cast, after DataFusion's type coercion has run.
+//! and text cast to an array reads `{1,2}`, where Arrow makes one element.
+//! uuid, json and jsonb are text in Arrow, so a cast of text to them would
+//! change nothing: it is read by their input rules instead (22P02 for bad
+//! input, jsonb normalised as PostgreSQL prints it), and a cast to
+//! `varchar(n)` cuts the text to n characters, as PostgreSQL's explicit
+//! cast does. An analyzer rule rewrites every such cast, after DataFusion's
+//! type coercion has run.
 
 use std::sync::Arc;
 
@@ -24,8 +29,8 @@ use datafusion::logical_expr::{
     Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
-use tempora_types::PgType;
 use tempora_types::text::ColumnBuilder;
+use tempora_types::{PG_TYPE_METADATA_KEY, PgType};
 
 /// `rint`: round to nearest, ties to even, keeping the float type.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -211,6 +216,113 @@ fn text_input(output: &DataType) -> Arc<ScalarUDF> {
     }))
 }
 
+/// Text read as one of the PostgreSQL types Arrow holds as text: uuid,
+/// json and jsonb by their input rules, `varchar(n)` cut to n characters.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TextAsText {
+    signature: Signature,
+    pg_type: PgType,
+}
+
+impl TextAsText {
+    /// The PostgreSQL function that does the same, as EXPLAIN shows it.
+    fn function_name(pg_type: PgType) -> &'static str {
+        match pg_type {
+            PgType::Uuid => "uuid_in",
+            PgType::Json => "json_in",
+            PgType::Jsonb => "jsonb_in",
+            _ => "varchar",
+        }
+    }
+}
+
+impl ScalarUDFImpl for TextAsText {
+    fn name(&self) -> &str {
+        TextAsText::function_name(self.pg_type)
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = args.args[0].to_array(args.number_rows)?;
+        let input = datafusion::arrow::compute::cast(&input, &DataType::Utf8)?;
+        let texts = input.as_string::<i32>();
+        if let PgType::Varchar {
+            max_chars: Some(max_chars),
+        } = self.pg_type
+        {
+            let cut: datafusion::arrow::array::StringArray = texts
+                .iter()
+                .map(|text| {
+                    text.map(|text| match text.char_indices().nth(max_chars as usize) {
+                        Some((end, _)) => &text[..end],
+                        None => text,
+                    })
+                })
+                .collect();
+            return Ok(ColumnarValue::Array(Arc::new(cut)));
+        }
+        let mut builder = ColumnBuilder::new(self.pg_type, input.len())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        for text in texts {
+            match text {
+                Some(text) => builder
+                    .append_text(text)
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?,
+                None => builder.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(builder.finish()))
+    }
+}
+
+/// The type a cast to text-held `field` is read as by [`TextAsText`].
+fn text_as_text_type(field: &datafusion::arrow::datatypes::Field) -> Option<PgType> {
+    if field.data_type() != &DataType::Utf8 {
+        return None;
+    }
+    let pg_type = PgType::parse_name(field.metadata().get(PG_TYPE_METADATA_KEY)?)?;
+    matches!(
+        pg_type,
+        PgType::Uuid
+            | PgType::Json
+            | PgType::Jsonb
+            | PgType::Varchar {
+                max_chars: Some(_)
+            }
+    )
+    .then_some(pg_type)
+}
+
+/// `text::jsonb`, `text::uuid`, `text::varchar(3)`: read by [`TextAsText`],
+/// the cast kept around it for the type it names.
+fn read_text_as_text_casts(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    if let Expr::Cast(Cast { expr: inner, field }) = &expr
+        && let Some(pg_type) = text_as_text_type(field)
+        && !matches!(inner.as_ref(), Expr::ScalarFunction(f)
+            if f.func.name() == TextAsText::function_name(pg_type))
+        && let Ok(source) = inner.get_type(schema)
+        && matches!(
+            source,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        )
+    {
+        let function = Arc::new(ScalarUDF::from(TextAsText {
+            signature: Signature::any(1, Volatility::Immutable),
+            pg_type,
+        }));
+        let read = Expr::ScalarFunction(ScalarFunction::new_udf(function, vec![(**inner).clone()]));
+        return Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
+            Box::new(read),
+            field.clone(),
+        ))));
+    }
+    Ok(Transformed::no(expr))
+}
+
 /// `text::timestamptz` and the like, read by PostgreSQL's rules.
 fn read_text_casts(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     if let Expr::Cast(Cast { expr: inner, field }) = &expr
@@ -270,7 +382,8 @@ impl AnalyzerRule for PostgresCasts {
                     Ok(expr
                         .transform_up(|e| {
                             round_before_integer_casts(e, &schema)?
-                                .transform_data(|e| read_text_casts(e, &schema))
+                                .transform_data(|e| read_text_casts(e, &schema))?
+                                .transform_data(|e| read_text_as_text_casts(e, &schema))
                         })?
                         .update_data(|e| name.restore(e)))
                 })

@@ -47,6 +47,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use tempora_query::system_functions as sys;
+use tempora_query::types::pg_type_of_sql;
+use tempora_types::PgType;
 
 /// Prefix of the aliases given to duplicate select items.
 const DUPLICATE_ALIAS: &str = "__tempora_item_";
@@ -109,7 +111,7 @@ impl VisitorMut for PostgresNaming {
         }
         alias_duplicates(query.body.as_mut());
         if let SetExpr::Values(values) = query.body.as_mut() {
-            type_values_nulls(values);
+            type_values_columns(values);
         }
         ControlFlow::Continue(())
     }
@@ -149,29 +151,56 @@ impl VisitorMut for PostgresNaming {
 }
 
 /// A VALUES column with a typed row (`'{}'::jsonb`, `interval '1 day'`)
-/// gets that type on its bare NULLs, as PostgreSQL gives a VALUES column
-/// the type of its typed rows. DataFusion refuses such a list: the typed
-/// rows carry their PgType in the field metadata and a NULL carries none.
-fn type_values_nulls(values: &mut ast::Values) {
+/// gets one type, as PostgreSQL resolves it (the rules of UNION and CASE):
+/// the typed rows' type if they agree, else the preferred or widest type of
+/// their category (`date` and `timestamptz` give `timestamptz`, `int4` and
+/// `numeric` give `numeric`, `varchar(3)` and `text` give `text`). Its
+/// NULLs, untyped literals and rows of another type are cast to it.
+/// DataFusion refuses a list whose rows differ in field metadata, which
+/// is where a value's PgType lies: a NULL or a plain literal carries none.
+fn type_values_columns(values: &mut ast::Values) {
     let columns = values.rows.first().map_or(0, |row| row.content.len());
     for column in 0..columns {
-        let typed = values
+        let mut typed: Vec<(PgType, DataType)> = values
             .rows
             .iter()
-            .find_map(|row| match row.content.get(column) {
-                Some(Expr::Cast { data_type, .. }) => Some(data_type.clone()),
-                Some(Expr::TypedString(typed)) => Some(typed.data_type.clone()),
-                Some(Expr::Interval(_)) => Some(DataType::Interval {
-                    fields: None,
-                    precision: None,
+            .filter_map(|row| row.content.get(column).and_then(value_type))
+            .collect();
+        if typed.is_empty() {
+            continue;
+        }
+        // A number is an integer, bigint or numeric, by its form; it takes
+        // part where another row names a type.
+        typed.extend(
+            values
+                .rows
+                .iter()
+                .filter_map(|row| match row.content.get(column) {
+                    Some(Expr::Value(v)) => match &v.value {
+                        ast::Value::Number(n, _) => Some(number_type(n)),
+                        _ => None,
+                    },
+                    _ => None,
                 }),
-                _ => None,
-            });
-        let Some(data_type) = typed else { continue };
+        );
+        let Some(data_type) = resolve_values_type(&typed) else {
+            continue;
+        };
+        let resolved = pg_type_of_sql(&data_type);
         for row in &mut values.rows {
-            if let Some(value) = row.content.get_mut(column)
-                && matches!(value, Expr::Value(v) if v.value == ast::Value::Null)
-            {
+            let Some(value) = row.content.get_mut(column) else {
+                continue;
+            };
+            let cast = match &*value {
+                Expr::Value(v) => matches!(
+                    v.value,
+                    ast::Value::Null
+                        | ast::Value::Number(..)
+                        | ast::Value::SingleQuotedString(_)
+                ),
+                other => value_type(other).is_some_and(|(t, _)| Some(t) != resolved),
+            };
+            if cast {
                 *value = Expr::Cast {
                     kind: ast::CastKind::DoubleColon,
                     expr: Box::new(value.clone()),
@@ -182,6 +211,99 @@ fn type_values_nulls(values: &mut ast::Values) {
             }
         }
     }
+}
+
+/// The type PostgreSQL gives a number literal: integer or bigint when it
+/// is a whole number that fits, numeric otherwise.
+fn number_type(number: &str) -> (PgType, DataType) {
+    if number.parse::<i32>().is_ok() {
+        (PgType::Int4, DataType::Integer(None))
+    } else if number.parse::<i64>().is_ok() {
+        (PgType::Int8, DataType::BigInt(None))
+    } else {
+        let numeric = PgType::Numeric {
+            precision: None,
+            scale: None,
+        };
+        (numeric, DataType::Numeric(ast::ExactNumberInfo::None))
+    }
+}
+
+/// The type a VALUES row states for itself: a cast, a typed string or an
+/// interval literal. Untyped literals and other expressions state none.
+fn value_type(value: &Expr) -> Option<(PgType, DataType)> {
+    let data_type = match value {
+        Expr::Cast { data_type, .. } => data_type.clone(),
+        Expr::TypedString(typed) => typed.data_type.clone(),
+        Expr::Interval(_) => DataType::Interval {
+            fields: None,
+            precision: None,
+        },
+        _ => return None,
+    };
+    Some((pg_type_of_sql(&data_type)?, data_type))
+}
+
+/// The type of a VALUES column whose typed rows are `typed`: None when
+/// there are none, or when their types have no common type here (then
+/// DataFusion answers as before).
+fn resolve_values_type(typed: &[(PgType, DataType)]) -> Option<DataType> {
+    let (first, first_sql) = typed.first()?;
+    if typed.iter().all(|(t, _)| t == first) {
+        return Some(first_sql.clone());
+    }
+    // Each category's types in the order of their implicit casts, the
+    // preferred one last.
+    const CATEGORIES: &[&[&str]] = &[
+        &["date", "timestamp", "timestamptz"],
+        &["smallint", "integer", "bigint", "numeric", "real", "double precision"],
+        &["varchar", "text"],
+    ];
+    let rank = |pg_type: &PgType| {
+        let name = match pg_type {
+            PgType::Date => "date",
+            PgType::Timestamp => "timestamp",
+            PgType::Timestamptz => "timestamptz",
+            PgType::Int2 => "smallint",
+            PgType::Int4 => "integer",
+            PgType::Int8 => "bigint",
+            PgType::Numeric { .. } => "numeric",
+            PgType::Float4 => "real",
+            PgType::Float8 => "double precision",
+            PgType::Varchar { .. } => "varchar",
+            PgType::Text => "text",
+            _ => return None,
+        };
+        CATEGORIES.iter().enumerate().find_map(|(category, names)| {
+            names
+                .iter()
+                .position(|n| *n == name)
+                .map(|position| (category, position))
+        })
+    };
+    let ranks = typed
+        .iter()
+        .map(|(t, _)| rank(t))
+        .collect::<Option<Vec<_>>>()?;
+    let category = ranks[0].0;
+    if ranks.iter().any(|(c, _)| *c != category) {
+        return None;
+    }
+    let widest = ranks.iter().map(|(_, position)| *position).max()?;
+    let name = CATEGORIES[category][widest];
+    Some(match name {
+        "date" => DataType::Date,
+        "timestamp" => DataType::Timestamp(None, ast::TimezoneInfo::None),
+        "timestamptz" => DataType::Timestamp(None, ast::TimezoneInfo::WithTimeZone),
+        "smallint" => DataType::SmallInt(None),
+        "integer" => DataType::Integer(None),
+        "bigint" => DataType::BigInt(None),
+        "numeric" => DataType::Numeric(ast::ExactNumberInfo::None),
+        "real" => DataType::Real,
+        "double precision" => DataType::DoublePrecision,
+        "varchar" => DataType::Varchar(None),
+        _ => DataType::Text,
+    })
 }
 
 /// Functions DataFusion runs in FROM itself.
