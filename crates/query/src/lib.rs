@@ -14,6 +14,7 @@
 //! This layer reads; writes go through the sql layer to `tempora_storage::Store`.
 
 pub mod aggregates;
+mod arith;
 pub mod casts;
 mod catalog_table;
 mod correlated;
@@ -80,6 +81,7 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
         .with_optimizer_rule(Arc::new(correlated::RunCorrelatedSubqueries))
         .build();
     state.add_analyzer_rule(Arc::new(casts::PostgresCasts));
+    state.add_analyzer_rule(Arc::new(arith::IntegerOverflow));
     state.add_analyzer_rule(Arc::new(correlated::RunUndecorrelatableSubqueries));
     state.add_analyzer_rule(Arc::new(intervals::IntervalComparisons));
     // Registering a planner only appends it to the session's list; it cannot fail.
