@@ -287,12 +287,7 @@ fn text_as_text_type(field: &datafusion::arrow::datatypes::Field) -> Option<PgTy
     let pg_type = PgType::parse_name(field.metadata().get(PG_TYPE_METADATA_KEY)?)?;
     matches!(
         pg_type,
-        PgType::Uuid
-            | PgType::Json
-            | PgType::Jsonb
-            | PgType::Varchar {
-                max_chars: Some(_)
-            }
+        PgType::Uuid | PgType::Json | PgType::Jsonb | PgType::Varchar { max_chars: Some(_) }
     )
     .then_some(pg_type)
 }

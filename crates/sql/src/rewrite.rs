@@ -194,9 +194,7 @@ fn type_values_columns(values: &mut ast::Values) {
             let cast = match &*value {
                 Expr::Value(v) => matches!(
                     v.value,
-                    ast::Value::Null
-                        | ast::Value::Number(..)
-                        | ast::Value::SingleQuotedString(_)
+                    ast::Value::Null | ast::Value::Number(..) | ast::Value::SingleQuotedString(_)
                 ),
                 other => value_type(other).is_some_and(|(t, _)| Some(t) != resolved),
             };
@@ -256,7 +254,14 @@ fn resolve_values_type(typed: &[(PgType, DataType)]) -> Option<DataType> {
     // preferred one last.
     const CATEGORIES: &[&[&str]] = &[
         &["date", "timestamp", "timestamptz"],
-        &["smallint", "integer", "bigint", "numeric", "real", "double precision"],
+        &[
+            "smallint",
+            "integer",
+            "bigint",
+            "numeric",
+            "real",
+            "double precision",
+        ],
         &["varchar", "text"],
     ];
     let rank = |pg_type: &PgType| {
