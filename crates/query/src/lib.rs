@@ -31,6 +31,7 @@ pub mod session_info;
 mod stored;
 pub mod system_functions;
 pub mod temporal;
+mod to_char;
 pub mod types;
 pub mod views;
 pub mod visibility;
@@ -98,6 +99,8 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
         Arc::new(schemas::DatabaseCatalog::new(reads, session.clone())),
     );
     context.register_udf(ScalarUDF::from(functions::TimeBucket::default()));
+    // PostgreSQL's templates, in place of DataFusion's chrono patterns.
+    context.register_udf(to_char::to_char());
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::first()));
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::last()));
     context.register_udaf(AggregateUDF::from(aggregates::Histogram::default()));
