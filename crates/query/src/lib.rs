@@ -26,6 +26,7 @@ pub mod json;
 pub mod oids;
 pub mod pg_catalog;
 pub mod provider;
+mod random_uuid;
 pub mod schemas;
 pub mod session_info;
 mod stored;
@@ -101,6 +102,7 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
     context.register_udf(ScalarUDF::from(functions::TimeBucket::default()));
     // PostgreSQL's templates, in place of DataFusion's chrono patterns.
     context.register_udf(to_char::to_char());
+    context.register_udf(random_uuid::gen_random_uuid());
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::first()));
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::last()));
     context.register_udaf(AggregateUDF::from(aggregates::Histogram::default()));
