@@ -119,3 +119,8 @@ SELECT 5 + 3, 5 - 3, 5 * 3, 2::int2 + 3::int2, 9223372036854775806 + 1;
 SELECT to_char('2024-01-05 13:04:05.123456+00'::timestamptz, 'YYYY-MM-DD HH24:MI:SS.US TZ'), to_char('2024-12-31 23:59:59+00'::timestamptz, 'FMDay, FMDDth FMMonth YYYY HH12:MI:SS PM');
 SELECT to_char(recorded_at, 'IYYY-"W"IW ID Dy Mon Q') FROM readings ORDER BY id LIMIT 5;
 SELECT to_char('2024-03-22'::date, 'DD/MM/YY'), to_char('2024-03-22 10:00'::timestamp, 'HH24hMI [TZ] OF');
+SELECT '1e400'::float8;
+SELECT '3.4e39'::float4;
+SELECT '99999999999'::int;
+SELECT '12.5'::int;
+SELECT ' 12 '::int, '  -7'::int8, '1.5'::float4, 'NaN'::float8, '-Infinity'::float8, '12.345'::numeric(5,2);

@@ -5,6 +5,8 @@
 //! read by PostgreSQL's input rules (`'2024-01-02 00:00+00'`, `'epoch'`),
 //! with its errors (22007, 22008), where Arrow's parser differs; text cast
 //! to bytea reads the `\x` hex and escape forms, where Arrow copies bytes,
+//! text cast to a number is read as PostgreSQL reads it (`'1e400'::float8`
+//! is out of range, 22003, where Arrow gives Infinity; its messages),
 //! and text cast to an array reads `{1,2}`, where Arrow makes one element.
 //! uuid, json and jsonb are text in Arrow, so a cast of text to them would
 //! change nothing: it is read by their input rules instead (22P02 for bad
@@ -142,7 +144,8 @@ fn numeric_round() -> Arc<ScalarUDF> {
     }))
 }
 
-/// Text read as a PostgreSQL timestamp, timestamptz, date or interval.
+/// Text read as a PostgreSQL timestamp, timestamptz, date, interval, bytea,
+/// array or number.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct TextInput {
     signature: Signature,
@@ -194,6 +197,12 @@ fn reads_text_input(target: &DataType) -> bool {
             | DataType::Interval(IntervalUnit::MonthDayNano)
             | DataType::Binary
             | DataType::List(_)
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Decimal128(..)
     )
 }
 
@@ -210,6 +219,12 @@ fn text_input(output: &DataType) -> Arc<ScalarUDF> {
             DataType::Date32 => "date_in",
             DataType::Binary => "byteain",
             DataType::List(_) => "array_in",
+            DataType::Int16 => "int2in",
+            DataType::Int32 => "int4in",
+            DataType::Int64 => "int8in",
+            DataType::Float32 => "float4in",
+            DataType::Float64 => "float8in",
+            DataType::Decimal128(..) => "numeric_in",
             _ => "interval_in",
         }
         .to_owned(),
