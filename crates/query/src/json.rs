@@ -1,15 +1,16 @@
-//! jsonb operators: `->`, `->>`, `#>`, `#>>`, planned into functions over the
+//! jsonb operators: `->`, `->>`, `#>`, `#>>`, and the containment and key
+//! tests `@>`, `<@`, `?`, `?|`, `?&`, planned into functions over the
 //! stored (normalised) jsonb text.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{DFSchema, Result, exec_err};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Expr, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 use serde_json::Value;
@@ -165,6 +166,131 @@ impl ScalarUDFImpl for JsonGet {
     }
 }
 
+/// A jsonb test giving a boolean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Test {
+    /// `@>`: the left document contains the right.
+    Contains,
+    /// `<@`: the left document is contained in the right.
+    ContainedIn,
+    /// `?`: the key (or array string) exists at the top level.
+    KeyExists,
+    /// `?|`: any of the keys exists.
+    AnyKeyExists,
+    /// `?&`: all of the keys exist.
+    AllKeysExist,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonTest {
+    test: Test,
+    signature: Signature,
+}
+
+/// Whether jsonb `value` contains `wanted`, as PostgreSQL's `@>` decides:
+/// an object contains an object whose every key it has with a contained
+/// value; an array contains an array whose every element one of its own
+/// contains; scalars contain equal scalars (numbers by value). At the top
+/// level only (`top`), an array also contains a scalar equal to one of its
+/// elements.
+fn contains(value: &Value, wanted: &Value, top: bool) -> bool {
+    match (value, wanted) {
+        (Value::Object(have), Value::Object(want)) => want
+            .iter()
+            .all(|(key, w)| have.get(key).is_some_and(|h| contains(h, w, false))),
+        (Value::Array(have), Value::Array(want)) => want
+            .iter()
+            .all(|w| have.iter().any(|h| contains(h, w, false))),
+        (Value::Array(have), scalar) if top && !scalar.is_object() => have
+            .iter()
+            .any(|h| !h.is_array() && !h.is_object() && contains(h, scalar, false)),
+        (Value::Number(a), Value::Number(b)) => a == b || a.as_f64() == b.as_f64(),
+        (a, b) if !a.is_array() && !a.is_object() => a == b,
+        _ => false,
+    }
+}
+
+/// Whether `key` exists at the top level of `value` (`?`).
+fn has_key(value: &Value, key: &str) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key(key),
+        Value::Array(items) => items.iter().any(|item| item.as_str() == Some(key)),
+        Value::String(s) => s == key,
+        _ => false,
+    }
+}
+
+fn parse_document(text: &str) -> Result<Value> {
+    serde_json::from_str::<Value>(text).or_else(|_| exec_err!("invalid input syntax for type json"))
+}
+
+impl ScalarUDFImpl for JsonTest {
+    fn name(&self) -> &str {
+        match self.test {
+            Test::Contains => "jsonb_contains",
+            Test::ContainedIn => "jsonb_contained",
+            Test::KeyExists => "jsonb_exists",
+            Test::AnyKeyExists => "jsonb_exists_any",
+            Test::AllKeysExist => "jsonb_exists_all",
+        }
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let documents = args.args[0].to_array(rows)?;
+        let documents = datafusion::arrow::compute::cast(&documents, &DataType::Utf8)?;
+        let documents = documents.as_string::<i32>();
+        let right = args.args[1].to_array(rows)?;
+        let right_text = match right.data_type() {
+            DataType::List(_) => None,
+            _ => Some(datafusion::arrow::compute::cast(&right, &DataType::Utf8)?),
+        };
+        let mut out = BooleanBuilder::with_capacity(rows);
+        for row in 0..rows {
+            if documents.is_null(row) || right.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            let document = parse_document(documents.value(row))?;
+            let text = right_text.as_ref().map(|t| t.as_string::<i32>().value(row));
+            let result = match self.test {
+                Test::Contains | Test::ContainedIn => {
+                    let Some(text) = text else {
+                        return exec_err!("jsonb containment of a non-jsonb value");
+                    };
+                    let other = parse_document(text)?;
+                    if self.test == Test::Contains {
+                        contains(&document, &other, true)
+                    } else {
+                        contains(&other, &document, true)
+                    }
+                }
+                Test::KeyExists => match text {
+                    Some(key) => has_key(&document, key),
+                    None => return exec_err!("jsonb ? takes a text key"),
+                },
+                Test::AnyKeyExists | Test::AllKeysExist => {
+                    let Some(keys) = path_keys(&right, row) else {
+                        return exec_err!("malformed array literal for jsonb keys");
+                    };
+                    if self.test == Test::AnyKeyExists {
+                        keys.iter().any(|key| has_key(&document, key))
+                    } else {
+                        keys.iter().all(|key| has_key(&document, key))
+                    }
+                }
+            };
+            out.append_value(result);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
 /// Plans PostgreSQL's json operators.
 #[derive(Debug, Default)]
 pub struct JsonOperators;
@@ -173,8 +299,35 @@ impl ExprPlanner for JsonOperators {
     fn plan_binary_op(
         &self,
         expr: RawBinaryExpr,
-        _schema: &DFSchema,
+        schema: &DFSchema,
     ) -> Result<PlannerResult<RawBinaryExpr>> {
+        let test = match expr.op {
+            BinaryOperator::AtArrow => Some(Test::Contains),
+            BinaryOperator::ArrowAt => Some(Test::ContainedIn),
+            BinaryOperator::Question => Some(Test::KeyExists),
+            BinaryOperator::QuestionPipe => Some(Test::AnyKeyExists),
+            BinaryOperator::QuestionAnd => Some(Test::AllKeysExist),
+            _ => None,
+        };
+        // `@>` and `<@` of arrays are array containment, DataFusion's own.
+        let over_arrays = matches!(
+            expr.left.get_type(schema),
+            Ok(DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..))
+        );
+        if let Some(test) = test
+            && !over_arrays
+        {
+            let udf = Arc::new(ScalarUDF::from(JsonTest {
+                test,
+                signature: Signature::any(2, Volatility::Immutable),
+            }));
+            return Ok(PlannerResult::Planned(Expr::ScalarFunction(
+                datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                    udf,
+                    vec![expr.left, expr.right],
+                ),
+            )));
+        }
         let access = match expr.op {
             BinaryOperator::Arrow => Access::Json,
             BinaryOperator::LongArrow => Access::Text,
