@@ -132,3 +132,8 @@ SELECT '{"a":1, "b":null}'::jsonb ? 'b', '{"a":1}'::jsonb ? 'c', '["x","y"]'::js
 SELECT '{"a":1, "b":2}'::jsonb ?| array['c','b'], '{"a":1, "b":2}'::jsonb ?& array['a','c'], '{"a":1, "b":2}'::jsonb ?& '{a,b}';
 SELECT NULL::jsonb @> '{}'::jsonb, '{}'::jsonb @> '{}'::jsonb, '[]'::jsonb @> '[]'::jsonb;
 SELECT ARRAY[1,2,3] @> ARRAY[1,3], ARRAY[1] <@ ARRAY[1,2];
+SELECT jsonb_typeof('{"a":1}'), jsonb_typeof('[1]'), jsonb_typeof('"s"'), jsonb_typeof('1.5'), jsonb_typeof('true'), jsonb_typeof('null'), jsonb_typeof(NULL);
+SELECT jsonb_array_length('[1,2,[3]]'), jsonb_array_length('[]'), json_array_length('[1, 2]'), jsonb_array_length(NULL);
+SELECT jsonb_array_length('{"a":1}');
+SELECT jsonb_array_length('5');
+SELECT jsonb_typeof('{"a":[1]}'::jsonb -> 'a'), pg_typeof(jsonb_array_length('[1]'))::text;

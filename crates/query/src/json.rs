@@ -1,12 +1,15 @@
 //! jsonb operators: `->`, `->>`, `#>`, `#>>`, and the containment and key
 //! tests `@>`, `<@`, `?`, `?|`, `?&`, planned into functions over the
-//! stored (normalised) jsonb text.
+//! stored (normalised) jsonb text; and the functions `jsonb_typeof` and
+//! `jsonb_array_length` (with their `json_` twins).
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, StringBuilder};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Int32Builder, StringBuilder,
+};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{DFSchema, Result, exec_err};
+use datafusion::common::{DFSchema, DataFusionError, Result, exec_err};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
@@ -289,6 +292,106 @@ impl ScalarUDFImpl for JsonTest {
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
+}
+
+/// A function of one json document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Inspect {
+    /// `jsonb_typeof`: object, array, string, number, boolean or null.
+    TypeOf,
+    /// `jsonb_array_length`: the elements of an array (22023 otherwise).
+    ArrayLength,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonInspect {
+    inspect: Inspect,
+    name: &'static str,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for JsonInspect {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match self.inspect {
+            Inspect::TypeOf => DataType::Utf8,
+            Inspect::ArrayLength => DataType::Int32,
+        })
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let documents = args.args[0].to_array(rows)?;
+        let documents = datafusion::arrow::compute::cast(&documents, &DataType::Utf8)?;
+        let documents = documents.as_string::<i32>();
+        let output: ArrayRef = match self.inspect {
+            Inspect::TypeOf => {
+                let mut out = StringBuilder::with_capacity(rows, rows * 6);
+                for row in 0..rows {
+                    if documents.is_null(row) {
+                        out.append_null();
+                        continue;
+                    }
+                    out.append_value(match parse_document(documents.value(row))? {
+                        Value::Object(_) => "object",
+                        Value::Array(_) => "array",
+                        Value::String(_) => "string",
+                        Value::Number(_) => "number",
+                        Value::Bool(_) => "boolean",
+                        Value::Null => "null",
+                    });
+                }
+                Arc::new(out.finish())
+            }
+            Inspect::ArrayLength => {
+                let mut out = Int32Builder::with_capacity(rows);
+                for row in 0..rows {
+                    if documents.is_null(row) {
+                        out.append_null();
+                        continue;
+                    }
+                    let not_array = match parse_document(documents.value(row))? {
+                        Value::Array(items) => {
+                            out.append_value(items.len() as i32);
+                            continue;
+                        }
+                        Value::Object(_) => "a non-array",
+                        _ => "a scalar",
+                    };
+                    return Err(DataFusionError::External(Box::new(
+                        crate::error::Error::InvalidParameter {
+                            message: format!("cannot get array length of {not_array}"),
+                        },
+                    )));
+                }
+                Arc::new(out.finish())
+            }
+        };
+        Ok(ColumnarValue::Array(output))
+    }
+}
+
+/// `jsonb_typeof`, `jsonb_array_length` and their `json_` forms.
+pub fn functions() -> Vec<ScalarUDF> {
+    [
+        (Inspect::TypeOf, "jsonb_typeof"),
+        (Inspect::TypeOf, "json_typeof"),
+        (Inspect::ArrayLength, "jsonb_array_length"),
+        (Inspect::ArrayLength, "json_array_length"),
+    ]
+    .into_iter()
+    .map(|(inspect, name)| {
+        ScalarUDF::from(JsonInspect {
+            inspect,
+            name,
+            signature: Signature::any(1, Volatility::Immutable),
+        })
+    })
+    .collect()
 }
 
 /// Plans PostgreSQL's json operators.

@@ -103,6 +103,9 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
     // PostgreSQL's templates, in place of DataFusion's chrono patterns.
     context.register_udf(to_char::to_char());
     context.register_udf(random_uuid::gen_random_uuid());
+    for function in json::functions() {
+        context.register_udf(function);
+    }
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::first()));
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::last()));
     context.register_udaf(AggregateUDF::from(aggregates::Histogram::default()));
