@@ -137,3 +137,9 @@ SELECT jsonb_array_length('[1,2,[3]]'), jsonb_array_length('[]'), json_array_len
 SELECT jsonb_array_length('{"a":1}');
 SELECT jsonb_array_length('5');
 SELECT jsonb_typeof('{"a":[1]}'::jsonb -> 'a'), pg_typeof(jsonb_array_length('[1]'))::text;
+SELECT generate_series(1, 3);
+SELECT generate_series(1, 3) AS n, 'x' AS t;
+SELECT x, generate_series(1, x) FROM (VALUES (1), (2)) v(x) ORDER BY 1, 2;
+SELECT generate_series('2024-01-01 00:00+00'::timestamptz, '2024-01-01 02:00+00'::timestamptz, interval '1 hour');
+SELECT count(*) FROM (SELECT generate_series(1, 10)) s;
+SELECT * FROM generate_series(1, 2) g;

@@ -110,6 +110,7 @@ impl VisitorMut for PostgresNaming {
             }
         }
         alias_duplicates(query.body.as_mut());
+        for_each_select(query.body.as_mut(), &mut series_as_rows);
         if let SetExpr::Values(values) = query.body.as_mut() {
             type_values_columns(values);
         }
@@ -367,6 +368,47 @@ fn for_each_select(body: &mut SetExpr, f: &mut impl FnMut(&mut ast::Select)) {
         }
         SetExpr::Query(query) => for_each_select(query.body.as_mut(), f),
         _ => {}
+    }
+}
+
+/// `SELECT generate_series(1, 3)` returns three rows in PostgreSQL, a
+/// set-returning function in the select list; DataFusion's scalar
+/// `generate_series` returns one list. A select item that is such a call
+/// is unnested into rows, named `generate_series` as PostgreSQL names it.
+/// Several in one list run side by side, the shorter padded with NULLs,
+/// as since PostgreSQL 10.
+fn series_as_rows(select: &mut ast::Select) {
+    for item in &mut select.projection {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(expr) => (expr, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+            _ => continue,
+        };
+        let Expr::Function(function) = expr else {
+            continue;
+        };
+        let name = function.name.to_string().to_ascii_lowercase();
+        if name != "generate_series" && name != "pg_catalog.generate_series" {
+            continue;
+        }
+        let unnest = Expr::Function(Function {
+            name: ObjectName::from(vec![Ident::new("unnest")]),
+            uses_odbc_syntax: false,
+            parameters: FunctionArguments::None,
+            args: FunctionArguments::List(FunctionArgumentList {
+                duplicate_treatment: None,
+                args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(expr.clone()))],
+                clauses: Vec::new(),
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: Vec::new(),
+        });
+        *item = SelectItem::ExprWithAlias {
+            expr: unnest,
+            alias: alias.unwrap_or_else(|| Ident::new("generate_series")),
+        };
     }
 }
 
