@@ -176,13 +176,8 @@ fn type_values_columns(values: &mut ast::Values) {
             values
                 .rows
                 .iter()
-                .filter_map(|row| match row.content.get(column) {
-                    Some(Expr::Value(v)) => match &v.value {
-                        ast::Value::Number(n, _) => Some(number_type(n)),
-                        _ => None,
-                    },
-                    _ => None,
-                }),
+                .filter_map(|row| row.content.get(column).and_then(number_literal))
+                .map(number_type),
         );
         let Some(data_type) = resolve_values_type(&typed) else {
             continue;
@@ -197,7 +192,10 @@ fn type_values_columns(values: &mut ast::Values) {
                     v.value,
                     ast::Value::Null | ast::Value::Number(..) | ast::Value::SingleQuotedString(_)
                 ),
-                other => value_type(other).is_some_and(|(t, _)| Some(t) != resolved),
+                other => {
+                    number_literal(other).is_some()
+                        || value_type(other).is_some_and(|(t, _)| Some(t) != resolved)
+                }
             };
             if cast {
                 *value = Expr::Cast {
@@ -209,6 +207,21 @@ fn type_values_columns(values: &mut ast::Values) {
                 };
             }
         }
+    }
+}
+
+/// The digits of a number literal, signed or not (`5`, `-2.5`).
+fn number_literal(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            ast::Value::Number(n, _) => Some(n),
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus | ast::UnaryOperator::Plus,
+            expr,
+        } => number_literal(expr),
+        _ => None,
     }
 }
 

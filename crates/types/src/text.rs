@@ -89,7 +89,14 @@ pub fn parse_float8(input: &str) -> Result<f64> {
     let value: f64 = trimmed
         .parse()
         .map_err(|_| invalid("double precision", input))?;
-    if value.is_infinite() {
+    // Too large, or so small it reads as zero though a digit is not (as
+    // PostgreSQL's strtod-based input refuses both; subnormals are kept).
+    let underflow = value == 0.0
+        && trimmed
+            .split(['e', 'E'])
+            .next()
+            .is_some_and(|mantissa| mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b)));
+    if value.is_infinite() || underflow {
         return Err(Error::OutOfRange {
             message: format!("\"{trimmed}\" is out of range for type double precision"),
         });
@@ -98,8 +105,17 @@ pub fn parse_float8(input: &str) -> Result<f64> {
 }
 
 pub fn parse_float4(input: &str) -> Result<f32> {
-    let value = parse_float8(input).map_err(|_| invalid("real", input))?;
+    let out_of_range = || Error::OutOfRange {
+        message: format!("\"{}\" is out of range for type real", input.trim()),
+    };
+    let value = parse_float8(input).map_err(|error| match error {
+        Error::OutOfRange { .. } => out_of_range(),
+        _ => invalid("real", input),
+    })?;
     let narrowed = value as f32;
+    if value != 0.0 && narrowed == 0.0 {
+        return Err(out_of_range());
+    }
     if value.is_finite() && narrowed.is_infinite() {
         return Err(Error::OutOfRange {
             message: format!("\"{}\" is out of range for type real", input.trim()),
