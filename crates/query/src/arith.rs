@@ -12,10 +12,9 @@ use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, DataFusionError, Result, exec_err};
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
     ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -108,24 +107,7 @@ pub(crate) struct IntegerOverflow;
 
 impl AnalyzerRule for IntegerOverflow {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        Ok(plan
-            .transform_up_with_subqueries(|node| {
-                let schema = match node.inputs().as_slice() {
-                    [input] => input.schema().as_ref().clone(),
-                    [] => DFSchema::empty(),
-                    // Joins and unions: their expressions see several inputs; leave them.
-                    _ => return Ok(Transformed::no(node)),
-                };
-                // Keep output column names: `a + b` stays named `a + b`.
-                let names = NamePreserver::new(&node);
-                node.map_expressions(|expr| {
-                    let name = names.save(&expr);
-                    Ok(expr
-                        .transform_up(|e| check_integer_arithmetic(e, &schema))?
-                        .update_data(|e| name.restore(e)))
-                })
-            })?
-            .data)
+        crate::expr_rules::rewrite_plan(plan, check_integer_arithmetic)
     }
 
     fn name(&self) -> &str {

@@ -22,16 +22,17 @@ use datafusion::arrow::datatypes::{
     DECIMAL128_MAX_PRECISION, DataType, Decimal128Type, Float32Type, Float64Type, IntervalUnit,
 };
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, DataFusionError, Result, exec_err};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 use tempora_types::text::ColumnBuilder;
+
+use crate::expr_rules::text_argument;
 use tempora_types::{PG_TYPE_METADATA_KEY, PgType};
 
 /// `rint`: round to nearest, ties to even, keeping the float type.
@@ -144,18 +145,40 @@ fn numeric_round() -> Arc<ScalarUDF> {
     }))
 }
 
-/// Text read as a PostgreSQL timestamp, timestamptz, date, interval, bytea,
-/// array or number.
+/// Text read by the input rules of a PostgreSQL type (those of INSERT and
+/// COPY): timestamps, dates, intervals, bytea, arrays and numbers, and the
+/// types Arrow holds as text (uuid, json, jsonb).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct TextInput {
     signature: Signature,
+    pg_type: PgType,
     output: DataType,
-    name: String,
+}
+
+/// PostgreSQL's input function of `pg_type`, as EXPLAIN shows it.
+fn input_function_name(pg_type: PgType) -> &'static str {
+    match pg_type {
+        PgType::Timestamptz => "timestamptz_in",
+        PgType::Timestamp => "timestamp_in",
+        PgType::Date => "date_in",
+        PgType::Interval => "interval_in",
+        PgType::Bytea => "byteain",
+        PgType::Int2 => "int2in",
+        PgType::Int4 => "int4in",
+        PgType::Int8 => "int8in",
+        PgType::Float4 => "float4in",
+        PgType::Float8 => "float8in",
+        PgType::Numeric { .. } => "numeric_in",
+        PgType::Uuid => "uuid_in",
+        PgType::Json => "json_in",
+        PgType::Jsonb => "jsonb_in",
+        _ => "array_in",
+    }
 }
 
 impl ScalarUDFImpl for TextInput {
     fn name(&self) -> &str {
-        &self.name
+        input_function_name(self.pg_type)
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -164,11 +187,8 @@ impl ScalarUDFImpl for TextInput {
         Ok(self.output.clone())
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let input = args.args[0].to_array(args.number_rows)?;
-        let input = datafusion::arrow::compute::cast(&input, &DataType::Utf8)?;
-        let pg_type =
-            PgType::of_arrow(&self.output).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let mut builder = ColumnBuilder::new(pg_type, input.len())
+        let input = text_argument(&args.args[0], args.number_rows)?;
+        let mut builder = ColumnBuilder::new(self.pg_type, input.len())
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         for text in input.as_string::<i32>() {
             match text {
@@ -206,54 +226,27 @@ fn reads_text_input(target: &DataType) -> bool {
     )
 }
 
-fn text_input(output: &DataType) -> Arc<ScalarUDF> {
+fn text_input(pg_type: PgType, output: &DataType) -> Arc<ScalarUDF> {
     Arc::new(ScalarUDF::from(TextInput {
         // Stable, not immutable: a timestamptz read depends on the time
         // zone; constant folding still reads a literal once per statement.
         signature: Signature::any(1, Volatility::Stable),
+        pg_type,
         output: output.clone(),
-        // PostgreSQL's input functions' names, as EXPLAIN shows them.
-        name: match output {
-            DataType::Timestamp(_, Some(_)) => "timestamptz_in",
-            DataType::Timestamp(_, None) => "timestamp_in",
-            DataType::Date32 => "date_in",
-            DataType::Binary => "byteain",
-            DataType::List(_) => "array_in",
-            DataType::Int16 => "int2in",
-            DataType::Int32 => "int4in",
-            DataType::Int64 => "int8in",
-            DataType::Float32 => "float4in",
-            DataType::Float64 => "float8in",
-            DataType::Decimal128(..) => "numeric_in",
-            _ => "interval_in",
-        }
-        .to_owned(),
     }))
 }
 
-/// Text read as one of the PostgreSQL types Arrow holds as text: uuid,
-/// json and jsonb by their input rules, `varchar(n)` cut to n characters.
+/// `varchar(n)` of text: cut to n characters, as PostgreSQL's explicit
+/// cast does (an assignment refuses longer text instead).
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct TextAsText {
+struct CutToLength {
     signature: Signature,
-    pg_type: PgType,
+    max_chars: u32,
 }
 
-impl TextAsText {
-    /// The PostgreSQL function that does the same, as EXPLAIN shows it.
-    fn function_name(pg_type: PgType) -> &'static str {
-        match pg_type {
-            PgType::Uuid => "uuid_in",
-            PgType::Json => "json_in",
-            PgType::Jsonb => "jsonb_in",
-            _ => "varchar",
-        }
-    }
-}
-
-impl ScalarUDFImpl for TextAsText {
+impl ScalarUDFImpl for CutToLength {
     fn name(&self) -> &str {
-        TextAsText::function_name(self.pg_type)
+        "varchar"
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -262,89 +255,78 @@ impl ScalarUDFImpl for TextAsText {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let input = args.args[0].to_array(args.number_rows)?;
-        let input = datafusion::arrow::compute::cast(&input, &DataType::Utf8)?;
-        let texts = input.as_string::<i32>();
-        if let PgType::Varchar {
-            max_chars: Some(max_chars),
-        } = self.pg_type
-        {
-            let cut: datafusion::arrow::array::StringArray = texts
-                .iter()
-                .map(|text| {
-                    text.map(|text| match text.char_indices().nth(max_chars as usize) {
+        let input = text_argument(&args.args[0], args.number_rows)?;
+        let cut: datafusion::arrow::array::StringArray = input
+            .as_string::<i32>()
+            .iter()
+            .map(|text| {
+                text.map(
+                    |text| match text.char_indices().nth(self.max_chars as usize) {
                         Some((end, _)) => &text[..end],
                         None => text,
-                    })
-                })
-                .collect();
-            return Ok(ColumnarValue::Array(Arc::new(cut)));
-        }
-        let mut builder = ColumnBuilder::new(self.pg_type, input.len())
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        for text in texts {
-            match text {
-                Some(text) => builder
-                    .append_text(text)
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?,
-                None => builder.append_null(),
-            }
-        }
-        Ok(ColumnarValue::Array(builder.finish()))
+                    },
+                )
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(cut)))
     }
 }
 
-/// The type a cast to text-held `field` is read as by [`TextAsText`].
-fn text_as_text_type(field: &datafusion::arrow::datatypes::Field) -> Option<PgType> {
-    if field.data_type() != &DataType::Utf8 {
-        return None;
-    }
-    let pg_type = PgType::parse_name(field.metadata().get(PG_TYPE_METADATA_KEY)?)?;
+/// Whether `expr` is text (of any of Arrow's string types) in `schema`.
+fn is_text(expr: &Expr, schema: &DFSchema) -> bool {
     matches!(
-        pg_type,
-        PgType::Uuid | PgType::Json | PgType::Jsonb | PgType::Varchar { max_chars: Some(_) }
+        expr.get_type(schema),
+        Ok(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
     )
-    .then_some(pg_type)
 }
 
-/// `text::jsonb`, `text::uuid`, `text::varchar(3)`: read by [`TextAsText`],
-/// the cast kept around it for the type it names.
+/// `text::jsonb`, `text::uuid`, `text::varchar(3)`: Arrow holds these
+/// types as text, so the cast alone would pass the text through. The
+/// text is read by [`TextInput`] (or cut by [`CutToLength`]), the cast
+/// kept around it for the type it names.
 fn read_text_as_text_casts(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
-    if let Expr::Cast(Cast { expr: inner, field }) = &expr
-        && let Some(pg_type) = text_as_text_type(field)
-        && !matches!(inner.as_ref(), Expr::ScalarFunction(f)
-            if f.func.name() == TextAsText::function_name(pg_type))
-        && let Ok(source) = inner.get_type(schema)
-        && matches!(
-            source,
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-        )
-    {
-        let function = Arc::new(ScalarUDF::from(TextAsText {
+    let Expr::Cast(Cast { expr: inner, field }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    let Some(pg_type) = field
+        .metadata()
+        .get(PG_TYPE_METADATA_KEY)
+        .and_then(|name| PgType::parse_name(name))
+        .filter(|_| field.data_type() == &DataType::Utf8)
+    else {
+        return Ok(Transformed::no(expr));
+    };
+    let function: Arc<ScalarUDF> = match pg_type {
+        PgType::Uuid | PgType::Json | PgType::Jsonb => text_input(pg_type, &DataType::Utf8),
+        PgType::Varchar {
+            max_chars: Some(max_chars),
+        } => Arc::new(ScalarUDF::from(CutToLength {
             signature: Signature::any(1, Volatility::Immutable),
-            pg_type,
-        }));
-        let read = Expr::ScalarFunction(ScalarFunction::new_udf(function, vec![(**inner).clone()]));
-        return Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
-            Box::new(read),
-            field.clone(),
-        ))));
+            max_chars,
+        })),
+        _ => return Ok(Transformed::no(expr)),
+    };
+    let done =
+        matches!(inner.as_ref(), Expr::ScalarFunction(f) if f.func.name() == function.name());
+    if done || !is_text(inner, schema) {
+        return Ok(Transformed::no(expr));
     }
-    Ok(Transformed::no(expr))
+    let read = Expr::ScalarFunction(ScalarFunction::new_udf(function, vec![(**inner).clone()]));
+    Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
+        Box::new(read),
+        field.clone(),
+    ))))
 }
 
 /// `text::timestamptz` and the like, read by PostgreSQL's rules.
 fn read_text_casts(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     if let Expr::Cast(Cast { expr: inner, field }) = &expr
         && reads_text_input(field.data_type())
-        && let Ok(source) = inner.get_type(schema)
-        && matches!(
-            source,
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-        )
+        && is_text(inner, schema)
+        && let Ok(pg_type) = PgType::of_arrow(field.data_type())
     {
         let read = Expr::ScalarFunction(ScalarFunction::new_udf(
-            text_input(field.data_type()),
+            text_input(pg_type, field.data_type()),
             vec![(**inner).clone()],
         ));
         return Ok(Transformed::yes(read));
@@ -377,28 +359,11 @@ pub struct PostgresCasts;
 
 impl AnalyzerRule for PostgresCasts {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        Ok(plan
-            .transform_up_with_subqueries(|node| {
-                let schema = match node.inputs().as_slice() {
-                    [input] => input.schema().as_ref().clone(),
-                    [] => DFSchema::empty(),
-                    // Joins and unions: their expressions see several inputs; leave them.
-                    _ => return Ok(Transformed::no(node)),
-                };
-                // Keep output column names: the rewrite must not rename `x::int`.
-                let names = NamePreserver::new(&node);
-                node.map_expressions(|expr| {
-                    let name = names.save(&expr);
-                    Ok(expr
-                        .transform_up(|e| {
-                            round_before_integer_casts(e, &schema)?
-                                .transform_data(|e| read_text_casts(e, &schema))?
-                                .transform_data(|e| read_text_as_text_casts(e, &schema))
-                        })?
-                        .update_data(|e| name.restore(e)))
-                })
-            })?
-            .data)
+        crate::expr_rules::rewrite_plan(plan, |e, schema| {
+            round_before_integer_casts(e, schema)?
+                .transform_data(|e| read_text_casts(e, schema))?
+                .transform_data(|e| read_text_as_text_casts(e, schema))
+        })
     }
 
     fn name(&self) -> &str {

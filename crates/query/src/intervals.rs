@@ -14,10 +14,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, AsArray, Decimal128Array};
 use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNanoType, IntervalUnit};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, exec_err};
 use datafusion::logical_expr::expr::{Between, BinaryExpr, ScalarFunction, Sort as SortExpr};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF,
     ScalarUDFImpl, Signature, Volatility,
@@ -140,10 +139,8 @@ impl AnalyzerRule for IntervalComparisons {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         Ok(plan
             .transform_up_with_subqueries(|node| {
-                let schema = match node.inputs().as_slice() {
-                    [input] => input.schema().as_ref().clone(),
-                    [] => DFSchema::empty(),
-                    _ => return Ok(Transformed::no(node)),
+                let Some(schema) = crate::expr_rules::input_schema(&node) else {
+                    return Ok(Transformed::no(node));
                 };
                 if let LogicalPlan::Sort(mut sort) = node {
                     // A sort's keys are not its output: sort by the lengths.
@@ -167,14 +164,7 @@ impl AnalyzerRule for IntervalComparisons {
                         Transformed::no(node)
                     });
                 }
-                // Keep output column names: `a < b` stays named so.
-                let names = NamePreserver::new(&node);
-                node.map_expressions(|expr| {
-                    let name = names.save(&expr);
-                    Ok(expr
-                        .transform_up(|e| compare_lengths(e, &schema))?
-                        .update_data(|e| name.restore(e)))
-                })
+                crate::expr_rules::rewrite_node(node, &schema, &compare_lengths)
             })?
             .data)
     }

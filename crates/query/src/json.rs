@@ -20,6 +20,8 @@ use serde_json::Value;
 
 use tempora_types::PgType;
 
+use crate::expr_rules::text_argument;
+
 /// How a json operator reads its right operand and what it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Access {
@@ -131,8 +133,7 @@ impl ScalarUDFImpl for JsonGet {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let documents = args.args[0].to_array(rows)?;
-        let documents = datafusion::arrow::compute::cast(&documents, &DataType::Utf8)?;
+        let documents = text_argument(&args.args[0], rows)?;
         let documents = documents.as_string::<i32>();
         let keys = args.args[1].to_array(rows)?;
         let mut out = StringBuilder::with_capacity(rows, rows * 8);
@@ -142,9 +143,7 @@ impl ScalarUDFImpl for JsonGet {
                 out.append_null();
                 continue;
             }
-            let Ok(document) = serde_json::from_str::<Value>(documents.value(row)) else {
-                return exec_err!("invalid input syntax for type json");
-            };
+            let document = parse_document(documents.value(row))?;
             let path: Vec<String> = match self.access {
                 Access::Json | Access::Text => {
                     let key =
@@ -223,6 +222,7 @@ fn has_key(value: &Value, key: &str) -> bool {
     }
 }
 
+/// A stored json or jsonb text, parsed.
 fn parse_document(text: &str) -> Result<Value> {
     serde_json::from_str::<Value>(text).or_else(|_| exec_err!("invalid input syntax for type json"))
 }
@@ -245,13 +245,12 @@ impl ScalarUDFImpl for JsonTest {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let documents = args.args[0].to_array(rows)?;
-        let documents = datafusion::arrow::compute::cast(&documents, &DataType::Utf8)?;
+        let documents = text_argument(&args.args[0], rows)?;
         let documents = documents.as_string::<i32>();
         let right = args.args[1].to_array(rows)?;
         let right_text = match right.data_type() {
             DataType::List(_) => None,
-            _ => Some(datafusion::arrow::compute::cast(&right, &DataType::Utf8)?),
+            _ => Some(text_argument(&args.args[1], rows)?),
         };
         let mut out = BooleanBuilder::with_capacity(rows);
         for row in 0..rows {
@@ -325,8 +324,7 @@ impl ScalarUDFImpl for JsonInspect {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let documents = args.args[0].to_array(rows)?;
-        let documents = datafusion::arrow::compute::cast(&documents, &DataType::Utf8)?;
+        let documents = text_argument(&args.args[0], rows)?;
         let documents = documents.as_string::<i32>();
         let output: ArrayRef = match self.inspect {
             Inspect::TypeOf => {

@@ -19,6 +19,7 @@ pub mod casts;
 mod catalog_table;
 mod correlated;
 pub mod error;
+mod expr_rules;
 pub mod functions;
 pub mod information_schema;
 mod intervals;

@@ -16,6 +16,8 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use crate::expr_rules::text_argument;
+
 /// One field of a template.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Field {
@@ -29,11 +31,11 @@ enum Field {
     Fraction(u32),
     SecondsOfDay,
     Meridiem {
-        upper: bool,
+        case: Case,
         dots: bool,
     },
     Era {
-        upper: bool,
+        case: Case,
         dots: bool,
     },
     YearComma,
@@ -55,12 +57,8 @@ enum Field {
     Century,
     Julian,
     Quarter,
-    RomanMonth {
-        upper: bool,
-    },
-    Zone {
-        upper: bool,
-    },
+    RomanMonth(Case),
+    Zone(Case),
     ZoneHours,
     ZoneMinutes,
     Offset,
@@ -108,112 +106,112 @@ const KEYWORDS: &[(&str, Field)] = &[
     (
         "A.M.",
         Field::Meridiem {
-            upper: true,
+            case: Case::Upper,
             dots: true,
         },
     ),
     (
         "P.M.",
         Field::Meridiem {
-            upper: true,
+            case: Case::Upper,
             dots: true,
         },
     ),
     (
         "a.m.",
         Field::Meridiem {
-            upper: false,
+            case: Case::Lower,
             dots: true,
         },
     ),
     (
         "p.m.",
         Field::Meridiem {
-            upper: false,
+            case: Case::Lower,
             dots: true,
         },
     ),
     (
         "AM",
         Field::Meridiem {
-            upper: true,
+            case: Case::Upper,
             dots: false,
         },
     ),
     (
         "PM",
         Field::Meridiem {
-            upper: true,
+            case: Case::Upper,
             dots: false,
         },
     ),
     (
         "am",
         Field::Meridiem {
-            upper: false,
+            case: Case::Lower,
             dots: false,
         },
     ),
     (
         "pm",
         Field::Meridiem {
-            upper: false,
+            case: Case::Lower,
             dots: false,
         },
     ),
     (
         "A.D.",
         Field::Era {
-            upper: true,
+            case: Case::Upper,
             dots: true,
         },
     ),
     (
         "B.C.",
         Field::Era {
-            upper: true,
+            case: Case::Upper,
             dots: true,
         },
     ),
     (
         "a.d.",
         Field::Era {
-            upper: false,
+            case: Case::Lower,
             dots: true,
         },
     ),
     (
         "b.c.",
         Field::Era {
-            upper: false,
+            case: Case::Lower,
             dots: true,
         },
     ),
     (
         "AD",
         Field::Era {
-            upper: true,
+            case: Case::Upper,
             dots: false,
         },
     ),
     (
         "BC",
         Field::Era {
-            upper: true,
+            case: Case::Upper,
             dots: false,
         },
     ),
     (
         "ad",
         Field::Era {
-            upper: false,
+            case: Case::Lower,
             dots: false,
         },
     ),
     (
         "bc",
         Field::Era {
-            upper: false,
+            case: Case::Lower,
             dots: false,
         },
     ),
@@ -271,14 +269,14 @@ const KEYWORDS: &[(&str, Field)] = &[
     ("j", Field::Julian),
     ("Q", Field::Quarter),
     ("q", Field::Quarter),
-    ("RM", Field::RomanMonth { upper: true }),
-    ("rm", Field::RomanMonth { upper: false }),
+    ("RM", Field::RomanMonth(Case::Upper)),
+    ("rm", Field::RomanMonth(Case::Lower)),
     ("TZH", Field::ZoneHours),
     ("tzh", Field::ZoneHours),
     ("TZM", Field::ZoneMinutes),
     ("tzm", Field::ZoneMinutes),
-    ("TZ", Field::Zone { upper: true }),
-    ("tz", Field::Zone { upper: false }),
+    ("TZ", Field::Zone(Case::Upper)),
+    ("tz", Field::Zone(Case::Lower)),
     ("OF", Field::Offset),
     ("of", Field::Offset),
 ];
@@ -422,11 +420,31 @@ fn ordinal_suffix(n: i64, upper: bool) -> &'static str {
     }
 }
 
+/// `name` (as the tables spell it) in `case`; Capitalized keeps it.
 fn cased(name: &str, case: Case) -> String {
     match case {
         Case::Upper => name.to_uppercase(),
         Case::Capitalized => name.to_owned(),
         Case::Lower => name.to_lowercase(),
+    }
+}
+
+/// A year for `YYYY` (all its digits, at least 4) or `YYY`, `YY`, `Y`
+/// (its last digits), with the width to pad it to.
+fn last_digits(year: i32, digits: u32) -> (i64, usize) {
+    let year = i64::from(year);
+    match digits {
+        4 => (year, 4),
+        n => (year % 10i64.pow(n), n as usize),
+    }
+}
+
+/// `text` blank-padded to `width` characters, unless in fill mode (`FM`).
+fn padded(out: &mut String, text: &str, width: usize, fill: bool) {
+    if fill {
+        out.push_str(text);
+    } else {
+        let _ = write!(out, "{text:<width$}");
     }
 }
 
@@ -453,7 +471,7 @@ fn format(at: &NaiveDateTime, zoned: bool, pieces: &[Piece], out: &mut String) {
         };
         // Numeric fields: (value, width without FM).
         let number: Option<(i64, usize)> = match field {
-            Field::Hour12 => Some(((at.hour() + 11) % 12 + 1).into()).map(|h: i64| (h, 2)),
+            Field::Hour12 => Some((((at.hour() + 11) % 12 + 1).into(), 2)),
             Field::Hour24 => Some((at.hour().into(), 2)),
             Field::Minute => Some((at.minute().into(), 2)),
             Field::Second => Some((at.second().into(), 2)),
@@ -464,20 +482,8 @@ fn format(at: &NaiveDateTime, zoned: bool, pieces: &[Piece], out: &mut String) {
                 digits as usize,
             )),
             Field::SecondsOfDay => Some((at.num_seconds_from_midnight().into(), 0)),
-            Field::Year(digits) => {
-                let year = i64::from(display_year);
-                Some(match digits {
-                    4 => (year, 4),
-                    n => (year % 10i64.pow(n), n as usize),
-                })
-            }
-            Field::IsoYear(digits) => {
-                let year = i64::from(iso.year());
-                Some(match digits {
-                    4 => (year, 4),
-                    n => (year % 10i64.pow(n), n as usize),
-                })
-            }
+            Field::Year(digits) => Some(last_digits(display_year, digits)),
+            Field::IsoYear(digits) => Some(last_digits(iso.year(), digits)),
             Field::MonthNumber => Some((at.month().into(), 2)),
             Field::DayOfYear => Some((at.ordinal().into(), 3)),
             Field::IsoDayOfYear => Some((
@@ -519,77 +525,46 @@ fn format(at: &NaiveDateTime, zoned: bool, pieces: &[Piece], out: &mut String) {
             Field::YearComma => {
                 let _ = write!(out, "{},{:03}", display_year / 1000, display_year % 1000);
             }
-            Field::Meridiem { upper, dots } => {
-                let pm = at.hour() >= 12;
-                let text = match (pm, dots) {
+            Field::Meridiem { case, dots } => {
+                let text = match (at.hour() >= 12, dots) {
                     (false, false) => "AM",
                     (true, false) => "PM",
                     (false, true) => "A.M.",
                     (true, true) => "P.M.",
                 };
-                out.push_str(&if upper {
-                    text.to_owned()
-                } else {
-                    text.to_lowercase()
-                });
+                out.push_str(&cased(text, case));
             }
-            Field::Era { upper, dots } => {
+            Field::Era { case, dots } => {
                 let text = match (era_bc, dots) {
                     (false, false) => "AD",
                     (true, false) => "BC",
                     (false, true) => "A.D.",
                     (true, true) => "B.C.",
                 };
-                out.push_str(&if upper {
-                    text.to_owned()
-                } else {
-                    text.to_lowercase()
-                });
+                out.push_str(&cased(text, case));
             }
             Field::Month(case) => {
-                let name = cased(MONTHS[at.month0() as usize], case);
-                if fill {
-                    out.push_str(&name);
-                } else {
-                    let _ = write!(out, "{name:<9}");
-                }
+                padded(out, &cased(MONTHS[at.month0() as usize], case), 9, fill);
             }
             Field::MonthAbbrev(case) => {
                 out.push_str(&cased(&MONTHS[at.month0() as usize][..3], case));
             }
             Field::Day(case) => {
-                let name = cased(DAYS[at.weekday().num_days_from_sunday() as usize], case);
-                if fill {
-                    out.push_str(&name);
-                } else {
-                    let _ = write!(out, "{name:<9}");
-                }
+                let name = DAYS[at.weekday().num_days_from_sunday() as usize];
+                padded(out, &cased(name, case), 9, fill);
             }
             Field::DayAbbrev(case) => {
                 let name = DAYS[at.weekday().num_days_from_sunday() as usize];
                 out.push_str(&cased(&name[..3], case));
             }
-            Field::RomanMonth { upper } => {
-                let roman = ROMAN[at.month0() as usize];
-                let roman = if upper {
-                    roman.to_owned()
-                } else {
-                    roman.to_lowercase()
-                };
-                if fill {
-                    out.push_str(&roman);
-                } else {
-                    let _ = write!(out, "{roman:<4}");
-                }
+            Field::RomanMonth(case) => {
+                padded(out, &cased(ROMAN[at.month0() as usize], case), 4, fill);
             }
             // A timestamp has no zone to name.
-            Field::Zone { upper } if zoned => out.push_str(if upper { "UTC" } else { "utc" }),
+            Field::Zone(case) if zoned => out.push_str(&cased("UTC", case)),
             // The offset from UTC, which a timestamp has too.
-            Field::ZoneHours => out.push_str("+00"),
-            // The offset from UTC, which a timestamp has too.
+            Field::ZoneHours | Field::Offset => out.push_str("+00"),
             Field::ZoneMinutes => out.push_str("00"),
-            // The offset from UTC, which a timestamp has too.
-            Field::Offset => out.push_str("+00"),
             _ => {}
         }
     }
@@ -639,8 +614,7 @@ impl ScalarUDFImpl for ToChar {
             &DataType::Timestamp(TimeUnit::Microsecond, None),
         )?;
         let micros = micros.as_primitive::<TimestampMicrosecondType>();
-        let templates = args.args[1].to_array(rows)?;
-        let templates = datafusion::arrow::compute::cast(&templates, &DataType::Utf8)?;
+        let templates = text_argument(&args.args[1], rows)?;
         let templates = templates.as_string::<i32>();
         // A constant template is parsed once.
         let constant = matches!(args.args[1], ColumnarValue::Scalar(_));
