@@ -149,3 +149,13 @@ SELECT '1e400'::float4;
 SELECT '1e-50'::float4;
 SELECT 'abc'::float4;
 SELECT pg_typeof(column1)::text, column1 FROM (VALUES (1::int), (-5), (+2)) v;
+-- sum of a bigint is a numeric, which does not wrap past the bigint range;
+-- of a smallint or an integer a bigint; of a numeric a numeric.
+SELECT sum(x), pg_typeof(sum(x))::text FROM (VALUES (9223372036854775807::bigint), (9223372036854775807::bigint), (5::bigint)) v(x);
+SELECT sum(y), pg_typeof(sum(y))::text, sum(z), pg_typeof(sum(z))::text FROM (VALUES (2147483647::integer, 32767::smallint), (2147483647::integer, 1::smallint)) v(y, z);
+SELECT sum(counter), pg_typeof(sum(counter))::text, sum(price), pg_typeof(sum(price))::text FROM readings;
+SELECT sensor_id, sum(x) FROM (SELECT sensor_id, counter::bigint * 1000000000000000 AS x FROM readings) s GROUP BY sensor_id ORDER BY sensor_id;
+SELECT id, sum(counter::bigint) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM readings ORDER BY id LIMIT 10;
+SELECT sum(x) FROM (VALUES (1::bigint)) v(x) WHERE false;
+SELECT sum(name) FROM sensors;
+SELECT pg_typeof(price)::text, pg_typeof(price * 2)::text, pg_typeof(note::varchar(3))::text FROM readings LIMIT 1;

@@ -1,5 +1,6 @@
 //! TimescaleDB's aggregates: `first(value, time)`, `last(value, time)` and
-//! `histogram(value, min, max, nbuckets)`.
+//! `histogram(value, min, max, nbuckets)`; and PostgreSQL's `sum`, whose
+//! result types DataFusion's does not have.
 //!
 //! `first`/`last` keep the value of the row with the smallest/largest time;
 //! rows whose time is NULL are ignored, a NULL value is kept like any other.
@@ -7,12 +8,17 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, ListArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::utils::AggregateOrderSensitivity;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, ReversedUDAF,
+    SetMonotonicity, Signature, Volatility,
+};
+use tempora_types::PgType;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct FirstLast {
@@ -303,5 +309,254 @@ impl Accumulator for HistogramAccumulator {
     }
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.counts.len() * 8
+    }
+}
+
+/// PostgreSQL's `sum`: of smallint and integer a bigint, of bigint a numeric
+/// (DataFusion's sums a bigint into a bigint and wraps on overflow: the sum
+/// of 9223372036854775807 and 2 came out negative), of numeric a numeric.
+/// The summing is DataFusion's, fed the argument cast to the result type.
+///
+/// The argument is not coerced to that type: DataFusion coerces an already
+/// coerced argument again when it recomputes a plan's types, and an integer
+/// made a bigint would then be summed as one, into a numeric.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PgSum {
+    signature: Signature,
+}
+
+impl Default for PgSum {
+    fn default() -> Self {
+        PgSum {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+/// The unconstrained numeric's Arrow type: a bigint sum's.
+fn numeric_type() -> DataType {
+    PgType::Numeric {
+        precision: None,
+        scale: None,
+    }
+    .arrow_type()
+}
+
+impl PgSum {
+    fn inner() -> Arc<AggregateUDF> {
+        datafusion::functions_aggregate::sum::sum_udaf()
+    }
+
+    /// The type an argument of type `arg` is summed in: the result's.
+    fn summed_as(arg: &DataType) -> Option<DataType> {
+        Some(match arg {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32 => DataType::Int64,
+            DataType::Int64 | DataType::UInt64 => numeric_type(),
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => DataType::Float64,
+            DataType::Decimal32(..)
+            | DataType::Decimal64(..)
+            | DataType::Decimal128(..)
+            | DataType::Decimal256(..)
+            | DataType::Interval(_)
+            | DataType::Duration(_) => arg.clone(),
+            _ => return None,
+        })
+    }
+
+    /// The inner sum's arguments: its result type is the one summed in.
+    fn summing<'a>(args: &AccumulatorArgs<'a>) -> Result<(DataType, DataType)> {
+        let input = args.expr_fields[0].data_type().clone();
+        match Self::summed_as(&input) {
+            Some(summed) => Ok((input, summed)),
+            None => plan_err!("function sum({input}) does not exist"),
+        }
+    }
+}
+
+impl AggregateUDFImpl for PgSum {
+    fn name(&self) -> &str {
+        "sum"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let [arg] = arg_types else {
+            return plan_err!("function sum takes one argument, got {}", arg_types.len());
+        };
+        match arg {
+            // sum(NULL): DataFusion's types it bigint's sum.
+            DataType::Null => Ok(vec![DataType::Int32]),
+            other if Self::summed_as(other).is_some() => Ok(vec![other.clone()]),
+            other => {
+                let name = PgType::of_arrow(other)
+                    .map_or_else(|_| other.to_string(), |t| t.without_modifier().to_string());
+                plan_err!("function sum({name}) does not exist")
+            }
+        }
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types.first().and_then(Self::summed_as) {
+            Some(summed) => Self::inner().return_type(&[summed]),
+            None => plan_err!("function sum does not take {arg_types:?}"),
+        }
+    }
+    /// A sum of a bigint or of an unconstrained numeric is an unconstrained
+    /// numeric: it keeps that Arrow type, and says so, so it prints as one.
+    fn return_field(&self, arg_fields: &[FieldRef]) -> Result<FieldRef> {
+        let Some(arg) = arg_fields.first() else {
+            return plan_err!("function sum takes one argument");
+        };
+        let data_type = self.return_type(&[arg.data_type().clone()])?;
+        let constrained = arg
+            .metadata()
+            .get(tempora_types::PG_TYPE_METADATA_KEY)
+            .and_then(|name| PgType::parse_name(name))
+            .is_some_and(|t| {
+                matches!(
+                    t,
+                    PgType::Numeric {
+                        precision: Some(_),
+                        ..
+                    }
+                )
+            });
+        if data_type == numeric_type() && !constrained {
+            let numeric = PgType::Numeric {
+                precision: None,
+                scale: None,
+            };
+            return Ok(Arc::new(numeric.arrow_field(self.name(), true)));
+        }
+        Ok(Arc::new(Field::new(self.name(), data_type, true)))
+    }
+    fn accumulator(&self, args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
+        let (input, summed) = Self::summing(&args)?;
+        let inner = Self::inner().accumulator(args)?;
+        Ok(Box::new(CastInput::new(inner, &input, summed)))
+    }
+    fn state_fields(&self, args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {
+        Self::inner().state_fields(args)
+    }
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs<'_>) -> bool {
+        Self::inner().groups_accumulator_supported(args)
+    }
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs<'_>,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        let (input, summed) = Self::summing(&args)?;
+        let inner = Self::inner().create_groups_accumulator(args)?;
+        Ok(Box::new(CastInput::new(inner, &input, summed)))
+    }
+    fn create_sliding_accumulator(
+        &self,
+        args: AccumulatorArgs<'_>,
+    ) -> Result<Box<dyn Accumulator>> {
+        let (input, summed) = Self::summing(&args)?;
+        let inner = Self::inner().create_sliding_accumulator(args)?;
+        Ok(Box::new(CastInput::new(inner, &input, summed)))
+    }
+    fn reverse_expr(&self) -> ReversedUDAF {
+        ReversedUDAF::Identical
+    }
+    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
+        AggregateOrderSensitivity::Insensitive
+    }
+    fn set_monotonicity(&self, data_type: &DataType) -> SetMonotonicity {
+        Self::inner().inner().set_monotonicity(data_type)
+    }
+}
+
+/// An accumulator handed its argument cast to the type it sums in (none
+/// when that is the argument's type); states and results pass unchanged.
+#[derive(Debug)]
+struct CastInput<A> {
+    inner: A,
+    to: Option<DataType>,
+}
+
+impl<A> CastInput<A> {
+    fn new(inner: A, input: &DataType, summed: DataType) -> Self {
+        let to = (*input != summed).then_some(summed);
+        CastInput { inner, to }
+    }
+
+    fn cast(&self, values: &[ArrayRef]) -> Result<Vec<ArrayRef>> {
+        match &self.to {
+            Some(to) => values.iter().map(|v| Ok(cast(v, to)?)).collect(),
+            None => Ok(values.to_vec()),
+        }
+    }
+}
+
+impl Accumulator for CastInput<Box<dyn Accumulator>> {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let values = self.cast(values)?;
+        self.inner.update_batch(&values)
+    }
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let values = self.cast(values)?;
+        self.inner.retract_batch(&values)
+    }
+    fn supports_retract_batch(&self) -> bool {
+        self.inner.supports_retract_batch()
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.inner.merge_batch(states)
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.inner.state()
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.inner.evaluate()
+    }
+    fn size(&self) -> usize {
+        self.inner.size() + std::mem::size_of::<Self>()
+    }
+}
+
+impl GroupsAccumulator for CastInput<Box<dyn GroupsAccumulator>> {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        let values = self.cast(values)?;
+        self.inner
+            .update_batch(&values, group_indices, opt_filter, total_num_groups)
+    }
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.inner
+            .merge_batch(values, group_indices, total_num_groups)
+    }
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        self.inner.evaluate(emit_to)
+    }
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        self.inner.state(emit_to)
+    }
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let values = self.cast(values)?;
+        self.inner.convert_to_state(&values, opt_filter)
+    }
+    fn size(&self) -> usize {
+        self.inner.size() + std::mem::size_of::<Self>()
     }
 }

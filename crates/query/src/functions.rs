@@ -96,7 +96,16 @@ impl ScalarUDFImpl for TimeBucket {
                     Some(Arc::from(tempora_types::UTC_ZONE)),
                 )
             }
-            other => return plan_err!("function time_bucket(interval, {other}) does not exist"),
+            _ => {
+                let names: Vec<String> = arg_types
+                    .iter()
+                    .map(|t| {
+                        tempora_types::PgType::of_arrow(t)
+                            .map_or_else(|_| t.to_string(), |t| t.without_modifier().to_string())
+                    })
+                    .collect();
+                return plan_err!("function time_bucket({}) does not exist", names.join(", "));
+            }
         };
         let mut types = vec![interval_type(), target.clone()];
         if let Some(third) = arg_types.get(2) {

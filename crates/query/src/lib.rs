@@ -110,6 +110,7 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::first()));
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::last()));
     context.register_udaf(AggregateUDF::from(aggregates::Histogram::default()));
+    context.register_udaf(AggregateUDF::from(aggregates::PgSum::default()));
     for function in system_functions::all(store, session) {
         context.register_udf(function);
     }

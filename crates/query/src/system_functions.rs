@@ -918,7 +918,8 @@ impl ScalarUDFImpl for Subscripts {
     }
 }
 
-/// `pg_typeof(x)`: the name of the argument's type, from its field.
+/// `pg_typeof(x)`: the name of the argument's type, from its field (a
+/// regtype, so without a modifier: `numeric`, never `numeric(10,2)`).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct TypeOf {
     signature: Signature,
@@ -938,7 +939,7 @@ impl ScalarUDFImpl for TypeOf {
         let name = match args.arg_fields.first() {
             Some(field) if field.data_type() == &DataType::Null => "unknown".to_owned(),
             Some(field) => tempora_types::PgType::of_field(field)
-                .map(|t| t.to_string())
+                .map(|t| t.without_modifier().to_string())
                 .unwrap_or_else(|_| "unknown".to_owned()),
             None => "unknown".to_owned(),
         };

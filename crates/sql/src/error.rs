@@ -427,7 +427,9 @@ fn arrow_sqlstate(error: &ArrowError) -> SqlState {
 /// Classifies DataFusion's plan and execution errors, which are free text.
 fn message_sqlstate(message: &str) -> Option<SqlState> {
     let lower = message.to_ascii_lowercase();
-    let rules: [(&str, SqlState); 14] = [
+    let rules: [(&str, SqlState); 15] = [
+        // A function's own argument check: "function f(text) does not exist".
+        ("coercion failed", SqlState::UndefinedFunction),
         ("not found", SqlState::UndefinedTable),
         ("does not exist", SqlState::UndefinedTable),
         ("no field named", SqlState::UndefinedColumn),
@@ -568,6 +570,19 @@ fn postgres_wording(message: &str) -> String {
     {
         let name = name.rsplit('.').next().unwrap_or(name);
         return format!("relation \"{name}\" does not exist");
+    }
+    // "Function 'sum' user-defined coercion failed with: Error during
+    // planning: function sum(text) does not exist. No function matches ...":
+    // the function's own words.
+    if let Some((_, reason)) = message.split_once("coercion failed with: ") {
+        let reason = reason
+            .strip_prefix("Error during planning: ")
+            .unwrap_or(reason);
+        let reason = reason
+            .split(". No function matches")
+            .next()
+            .unwrap_or(reason);
+        return reason.to_owned();
     }
     // "Invalid function 'nope'."
     if let Some(rest) = message.strip_prefix("Invalid function '")

@@ -460,6 +460,19 @@ impl PgType {
         }
     }
 
+    /// The type without its modifier (`numeric(10,2)` is `numeric`), as
+    /// `pg_typeof` and `format_type(oid, NULL)` name it.
+    pub fn without_modifier(&self) -> PgType {
+        match self {
+            PgType::Numeric { .. } => PgType::Numeric {
+                precision: None,
+                scale: None,
+            },
+            PgType::Varchar { .. } => PgType::Varchar { max_chars: None },
+            other => *other,
+        }
+    }
+
     /// Whether values of this type are integers usable as an integer time dimension.
     pub fn is_integer(&self) -> bool {
         matches!(self, PgType::Int2 | PgType::Int4 | PgType::Int8)
