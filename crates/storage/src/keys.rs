@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
-use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
@@ -75,6 +75,12 @@ impl KeyIndex {
             .collect()
     }
 
+    /// The rows' keys in row format, to look up without copying each one
+    /// out; [`has_null`] tells which are not keys.
+    fn key_rows(&self, columns: &[ArrayRef]) -> Result<Rows> {
+        Ok(self.converter.convert_columns(columns)?)
+    }
+
     /// Each row's key, None for a key with a NULL.
     fn keys(&self, columns: &[ArrayRef]) -> Result<Vec<Option<Box<[u8]>>>> {
         let rows = self.converter.convert_columns(columns)?;
@@ -88,6 +94,11 @@ impl KeyIndex {
             })
             .collect())
     }
+}
+
+/// Whether row `row`'s key has a NULL column (and so is no key).
+fn has_null(columns: &[ArrayRef], row: usize) -> bool {
+    columns.iter().any(|c| c.null_count() > 0 && c.is_null(row))
 }
 
 /// The key values of one row as PostgreSQL's DETAIL shows them:
@@ -268,13 +279,18 @@ pub(crate) fn register(
     mut guard: MutexGuard<'_, Option<TableKeys>>,
     write: &KeyedWrite<'_>,
 ) -> Result<(Kept, Registration)> {
-    let deleted: HashSet<i64> = write
+    let deleted_ids: Vec<i64> = write
         .deletes
         .iter()
         .filter_map(|b| b.column_by_name(ROWID_COLUMN))
         .filter_map(|c| c.as_primitive_opt::<Int64Type>())
-        .flat_map(|ids| ids.values().iter().copied().collect::<Vec<_>>())
+        .flat_map(|ids| ids.values().iter().copied())
         .collect();
+    // Asked of inserted rows' keys only: a DELETE alone needs no set.
+    let deleted: HashSet<i64> = match write.inserts.is_empty() {
+        true => HashSet::new(),
+        false => deleted_ids.iter().copied().collect(),
+    };
     loop {
         let Some(keys) = guard.as_mut() else {
             return Err(Error::CorruptRecord {
@@ -324,12 +340,21 @@ pub(crate) fn register(
                     stale = true;
                     continue;
                 };
-                for (row, key) in index.keys(&columns)?.into_iter().enumerate() {
-                    let Some(key) = key else { continue };
-                    if let Some(entry) = index.entries.get(&key).copied()
-                        && entry.rowid == ids.value(row)
+                // Looked up in place: a day's DELETE removes hundreds of
+                // thousands of keys, and copying each out to look it up
+                // cost as much as the lookups.
+                let rows = index.key_rows(&columns)?;
+                for row in 0..rows.num_rows() {
+                    if has_null(&columns, row) {
+                        continue;
+                    }
+                    let key = rows.row(row);
+                    if index
+                        .entries
+                        .get(key.as_ref())
+                        .is_some_and(|entry| entry.rowid == ids.value(row))
+                        && let Some((key, entry)) = index.entries.remove_entry(key.as_ref())
                     {
-                        index.entries.remove(&key);
                         undo.push(Undo {
                             index: position,
                             key,
@@ -411,7 +436,7 @@ pub(crate) fn register(
             undo_changes(keys, undo);
             return Err(error);
         }
-        let mut rows: Vec<i64> = deleted.iter().copied().collect();
+        let mut rows = deleted_ids;
         for ((_, batch), keep) in write.inserts.iter().zip(&kept) {
             if let Some(ids) = batch
                 .column_by_name(ROWID_COLUMN)
