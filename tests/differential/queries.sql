@@ -159,3 +159,7 @@ SELECT id, sum(counter::bigint) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND C
 SELECT sum(x) FROM (VALUES (1::bigint)) v(x) WHERE false;
 SELECT sum(name) FROM sensors;
 SELECT pg_typeof(price)::text, pg_typeof(price * 2)::text, pg_typeof(note::varchar(3))::text FROM readings LIMIT 1;
+-- pg_column_size: the bytes PostgreSQL stores a table's value in.
+SELECT id, pg_column_size(body), pg_column_size(raw), pg_column_size(blob), pg_column_size(id) FROM documents ORDER BY id;
+SELECT sum(pg_column_size(body)), percentile_cont(0.5) WITHIN GROUP (ORDER BY pg_column_size(body)) FROM documents;
+SELECT id, pg_column_size(note), pg_column_size(price), pg_column_size(recorded_at), pg_column_size(duration), pg_column_size(active), pg_column_size(day), pg_column_size(reading) FROM readings ORDER BY id LIMIT 12;

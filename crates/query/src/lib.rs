@@ -17,6 +17,7 @@ pub mod aggregates;
 mod arith;
 pub mod casts;
 mod catalog_table;
+mod column_size;
 mod correlated;
 pub mod error;
 mod expr_rules;
@@ -104,6 +105,7 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
     // PostgreSQL's templates, in place of DataFusion's chrono patterns.
     context.register_udf(to_char::to_char());
     context.register_udf(random_uuid::gen_random_uuid());
+    context.register_udf(column_size::pg_column_size());
     for function in json::functions() {
         context.register_udf(function);
     }

@@ -122,6 +122,8 @@ fn setup_statements() -> Vec<String> {
         "CREATE TABLE sensors (sensor_id integer PRIMARY KEY, name text UNIQUE, site varchar(20))".to_owned(),
         "CREATE TABLE readings (id bigint PRIMARY KEY, sensor_id integer, recorded_at timestamptz NOT NULL, reading double precision, counter bigint, price numeric(10,3), active boolean, note text, day date, duration interval)".to_owned(),
         "INSERT INTO sensors VALUES (1, 'alpha', 'north'), (2, 'beta', 'south'), (3, 'gamma', 'north'), (4, 'delta', 'east'), (5, 'unused', 'west')".to_owned(),
+        "CREATE TABLE documents (id integer PRIMARY KEY, body jsonb, raw json, blob bytea)".to_owned(),
+        r#"INSERT INTO documents VALUES (1, '{"a": 1}', '{"a":1}', '\x0102'), (2, '{"page": "/p/7", "ms": 250, "tags": ["x", "y"], "ok": true, "n": null}', '[1, 2]', ''), (3, '[]', '1', NULL), (4, '"text"', 'null', NULL), (5, '{"k\u00e9y": [{"x": -0.5e-2}, 123456789012345678901234567890, 1.000]}', NULL, NULL), (6, NULL, NULL, NULL), (7, '12.5', '"s"', NULL)"#.to_owned(),
     ];
     let mut state: u64 = 42;
     let mut next = || {

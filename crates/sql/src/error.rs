@@ -584,6 +584,27 @@ fn postgres_wording(message: &str) -> String {
             .unwrap_or(reason);
         return reason.to_owned();
     }
+    // "... No function matches the given name and argument types
+    // 'f(Int64, Utf8)'. ...": named with PostgreSQL's type names.
+    if let Some((_, rest)) =
+        message.split_once("No function matches the given name and argument types '")
+        && let Some((signature, _)) = rest.split_once('\'')
+        && let Some((name, arguments)) = signature.split_once('(')
+    {
+        let arguments: Vec<String> = arguments
+            .trim_end_matches(')')
+            .split(", ")
+            .filter(|a| !a.is_empty())
+            .map(|argument| {
+                argument
+                    .parse::<datafusion::arrow::datatypes::DataType>()
+                    .ok()
+                    .and_then(|t| tempora_types::PgType::of_arrow(&t).ok())
+                    .map_or_else(|| argument.to_owned(), |t| t.without_modifier().to_string())
+            })
+            .collect();
+        return format!("function {name}({}) does not exist", arguments.join(", "));
+    }
     // "Invalid function 'nope'."
     if let Some(rest) = message.strip_prefix("Invalid function '")
         && let Some((name, _)) = rest.split_once('\'')

@@ -17,6 +17,7 @@
 pub mod binary;
 pub mod datetime;
 pub mod json;
+pub mod storage_size;
 pub mod text;
 pub mod wire;
 
