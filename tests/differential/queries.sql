@@ -163,3 +163,15 @@ SELECT pg_typeof(price)::text, pg_typeof(price * 2)::text, pg_typeof(note::varch
 SELECT id, pg_column_size(body), pg_column_size(raw), pg_column_size(blob), pg_column_size(id) FROM documents ORDER BY id;
 SELECT sum(pg_column_size(body)), percentile_cont(0.5) WITHIN GROUP (ORDER BY pg_column_size(body)) FROM documents;
 SELECT id, pg_column_size(note), pg_column_size(price), pg_column_size(recorded_at), pg_column_size(duration), pg_column_size(active), pg_column_size(day), pg_column_size(reading) FROM readings ORDER BY id LIMIT 12;
+-- Making json and jsonb: to_json(b), json(b)_build_object/array, json(b)_agg, jsonb || and -.
+SELECT id, to_json(recorded_at), to_jsonb(note), to_json(active), to_json(day), to_json(duration), to_jsonb(reading), to_json(sensor_id) FROM readings ORDER BY id LIMIT 8;
+SELECT id, json_build_object('id', id, 'at', recorded_at, 'note', note, 'ok', active), jsonb_build_object('id', id, 'reading', reading, 'note', note), json_build_array(id, note, day), jsonb_build_array(id, active, NULL) FROM readings ORDER BY id LIMIT 8;
+SELECT id, body || '{"extra": [1]}', body || '[true]'::jsonb, body - 'a', body - 0, to_json(body), json_build_object('doc', body, 'raw', raw) FROM documents WHERE body IS NOT NULL AND jsonb_typeof(body) <> 'string' AND jsonb_typeof(body) <> 'number' ORDER BY id;
+SELECT sensor_id, json_agg(id ORDER BY id), jsonb_agg(note ORDER BY id DESC), count(*) FROM readings WHERE id < 30 GROUP BY sensor_id ORDER BY sensor_id;
+SELECT json_agg(name ORDER BY sensor_id), jsonb_agg(jsonb_build_object('name', name, 'site', site) ORDER BY name) FROM sensors;
+SELECT json_agg(id) FROM readings WHERE false;
+SELECT jsonb_build_object(NULL, 1);
+SELECT json_build_object('a');
+SELECT '1'::jsonb - 'a';
+SELECT '{"a": 1}'::jsonb - 1;
+SELECT '{"a": 1, "b": 2, "c": 3}'::jsonb - ARRAY['a', 'c'], '["x", "y", "x"]'::jsonb - 'x', '[1, 2, 3]'::jsonb - -1, '{"a": 1}'::jsonb || '{"a": 2}'::jsonb;

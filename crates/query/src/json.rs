@@ -1,5 +1,6 @@
-//! jsonb operators: `->`, `->>`, `#>`, `#>>`, and the containment and key
-//! tests `@>`, `<@`, `?`, `?|`, `?&`, planned into functions over the
+//! jsonb operators: `->`, `->>`, `#>`, `#>>`, the containment and key
+//! tests `@>`, `<@`, `?`, `?|`, `?&`, and `||` and `-` (whose functions are
+//! in [`crate::json_build`]), planned into functions over the
 //! stored (normalised) jsonb text; and the functions `jsonb_typeof` and
 //! `jsonb_array_length` (with their `json_` twins).
 
@@ -21,6 +22,7 @@ use serde_json::Value;
 use tempora_types::PgType;
 
 use crate::expr_rules::text_argument;
+use crate::json_build::{Edit, JsonEdit};
 
 /// How a json operator reads its right operand and what it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -425,6 +427,29 @@ impl ExprPlanner for JsonOperators {
             return Ok(PlannerResult::Planned(Expr::ScalarFunction(
                 datafusion::logical_expr::expr::ScalarFunction::new_udf(
                     udf,
+                    vec![expr.left, expr.right],
+                ),
+            )));
+        }
+        // `||` and `-` of a jsonb make a new document (`||` with a jsonb on
+        // either side: PostgreSQL types an untyped literal beside it as one).
+        let is_jsonb = |e: &Expr| {
+            e.to_field(schema)
+                .ok()
+                .and_then(|(_, field)| PgType::of_field(&field).ok())
+                == Some(PgType::Jsonb)
+        };
+        let edit = match expr.op {
+            BinaryOperator::StringConcat if is_jsonb(&expr.left) || is_jsonb(&expr.right) => {
+                Some(Edit::Concat)
+            }
+            BinaryOperator::Minus if is_jsonb(&expr.left) => Some(Edit::Remove),
+            _ => None,
+        };
+        if let Some(edit) = edit {
+            return Ok(PlannerResult::Planned(Expr::ScalarFunction(
+                datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                    Arc::new(JsonEdit::udf(edit)),
                     vec![expr.left, expr.right],
                 ),
             )));

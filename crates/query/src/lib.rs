@@ -25,6 +25,7 @@ pub mod functions;
 pub mod information_schema;
 mod intervals;
 pub mod json;
+mod json_build;
 pub mod oids;
 pub mod pg_catalog;
 pub mod provider;
@@ -106,8 +107,11 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
     context.register_udf(to_char::to_char());
     context.register_udf(random_uuid::gen_random_uuid());
     context.register_udf(column_size::pg_column_size());
-    for function in json::functions() {
+    for function in json::functions().into_iter().chain(json_build::functions()) {
         context.register_udf(function);
+    }
+    for aggregate in json_build::aggregates() {
+        context.register_udaf(aggregate);
     }
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::first()));
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::last()));

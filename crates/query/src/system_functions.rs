@@ -407,79 +407,6 @@ fn function_by_oid(oid: u32) -> Option<&'static pg_catalog::Function> {
         .map(|(_, f)| f)
 }
 
-/// `json_build_object(k1, v1, ...)`, with values as PostgreSQL's JSON.
-fn json_build_object(args: &[ScalarValue]) -> Result<ScalarValue> {
-    if !args.len().is_multiple_of(2) {
-        return Err(Error::InvalidParameter {
-            message: "argument list must have even number of elements".to_owned(),
-        }
-        .into());
-    }
-    let mut object = serde_json::Map::new();
-    for pair in args.chunks(2) {
-        let key = match &pair[0] {
-            value if value.is_null() => {
-                return Err(Error::InvalidParameter {
-                    message: "null value not allowed for object key".to_owned(),
-                }
-                .into());
-            }
-            value => text(value).unwrap_or_else(|| value.to_string()),
-        };
-        let value = match &pair[1] {
-            v if v.is_null() => serde_json::Value::Null,
-            ScalarValue::Boolean(Some(b)) => serde_json::Value::Bool(*b),
-            v if integer(v).is_some() && text(v).is_none() => {
-                serde_json::Value::from(integer(v).unwrap_or_default())
-            }
-            ScalarValue::Float64(Some(f)) => serde_json::json!(f),
-            ScalarValue::Float32(Some(f)) => serde_json::json!(f),
-            v => serde_json::Value::String(text(v).unwrap_or_else(|| v.to_string())),
-        };
-        object.insert(key, value);
-    }
-    let rendered = serde_json::Value::Object(object).to_string();
-    Ok(text_value(Some(pretty_json(&rendered))))
-}
-
-/// PostgreSQL prints `json_build_object`'s result as `{"a" : 1, "b" : 2}`.
-fn pretty_json(compact: &str) -> String {
-    let mut out = String::with_capacity(compact.len() + 8);
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut depth = 0;
-    for c in compact.chars() {
-        if in_string {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
-            '{' | '[' => {
-                depth += 1;
-                out.push(c);
-            }
-            '}' | ']' => {
-                depth -= 1;
-                out.push(c);
-            }
-            ':' if depth == 1 => out.push_str(" : "),
-            ',' if depth == 1 => out.push_str(", "),
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 /// Every function of this module, bound to the store and the session.
 pub fn all(store: Arc<Store>, session: Arc<SessionInfo>) -> Vec<ScalarUDF> {
     let utf8 = DataType::Utf8;
@@ -769,12 +696,6 @@ pub fn all(store: Arc<Store>, session: Arc<SessionInfo>) -> Vec<ScalarUDF> {
                 .map(|t| tempora_catalog::quote_ident(&t)),
         ))
     }));
-    functions.push(function(
-        "json_build_object",
-        0..=32,
-        DataType::Utf8,
-        json_build_object,
-    ));
     let texts = DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)));
     functions.push(function("parse_ident", 1..=2, texts, |a| {
         let Some(name) = a.first().and_then(text) else {
@@ -1092,17 +1013,5 @@ mod tests {
             (Some("pg_catalog".to_owned()), "pg_class".to_owned())
         );
         assert_eq!(split_qualified("\"Mixed\""), (None, "Mixed".to_owned()));
-    }
-
-    #[test]
-    fn json_objects_print_like_postgres() {
-        let value = json_build_object(&[
-            ScalarValue::Utf8(Some("a".into())),
-            ScalarValue::Int64(Some(1)),
-            ScalarValue::Utf8(Some("b".into())),
-            ScalarValue::Utf8(None),
-        ])
-        .unwrap();
-        assert_eq!(text(&value).unwrap(), "{\"a\" : 1, \"b\" : null}");
     }
 }
