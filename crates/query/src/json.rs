@@ -1,8 +1,10 @@
 //! jsonb operators: `->`, `->>`, `#>`, `#>>`, the containment and key
 //! tests `@>`, `<@`, `?`, `?|`, `?&`, and `||` and `-` (whose functions are
 //! in [`crate::json_build`]), planned into functions over the
-//! stored (normalised) jsonb text; and the functions `jsonb_typeof` and
-//! `jsonb_array_length` (with their `json_` twins).
+//! stored (normalised) jsonb text; the functions `jsonb_typeof` and
+//! `jsonb_array_length` (with their `json_` twins); and the set-returning
+//! `jsonb_array_elements`, `jsonb_array_elements_text`, `jsonb_object_keys`
+//! and `json_object_keys`, as lists the sql layer unnests.
 
 use std::sync::Arc;
 
@@ -375,6 +377,111 @@ impl ScalarUDFImpl for JsonInspect {
     }
 }
 
+/// What a set-returning jsonb function yields for a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Elements {
+    /// `jsonb_array_elements`: an array's elements, as jsonb.
+    Values,
+    /// `jsonb_array_elements_text`: an array's elements, as text.
+    Texts,
+    /// `jsonb_object_keys` (true) and `json_object_keys`: an object's keys.
+    Keys { jsonb: bool },
+}
+
+/// The set-returning jsonb functions, as a list per document: the sql
+/// layer unnests a select item calling one into rows, as PostgreSQL
+/// returns them.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonElements {
+    elements: Elements,
+    name: &'static str,
+    signature: Signature,
+}
+
+impl JsonElements {
+    fn element_field(&self) -> Field {
+        match self.elements {
+            Elements::Values => PgType::Jsonb.arrow_field("item", true),
+            Elements::Texts | Elements::Keys { .. } => Field::new("item", DataType::Utf8, true),
+        }
+    }
+}
+
+impl ScalarUDFImpl for JsonElements {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(self.element_field())))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let documents = text_argument(&args.args[0], rows)?;
+        let documents = documents.as_string::<i32>();
+        let field = Arc::new(self.element_field());
+        let mut out =
+            datafusion::arrow::array::ListBuilder::new(StringBuilder::new()).with_field(field);
+        for row in 0..rows {
+            if documents.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            let refused = match (self.elements, parse_document(documents.value(row))?) {
+                (Elements::Values | Elements::Texts, Value::Array(items)) => {
+                    for item in &items {
+                        match item {
+                            Value::Null if self.elements == Elements::Texts => {
+                                out.values().append_null()
+                            }
+                            Value::String(s) if self.elements == Elements::Texts => {
+                                out.values().append_value(s)
+                            }
+                            other => {
+                                let mut text = String::new();
+                                tempora_types::json::write_jsonb(other, &mut text);
+                                out.values().append_value(text);
+                            }
+                        }
+                    }
+                    out.append(true);
+                    continue;
+                }
+                (Elements::Keys { jsonb }, Value::Object(members)) => {
+                    // A json's keys as written; a jsonb's in its order, by
+                    // length then bytes (an untyped literal is not stored
+                    // in that order yet).
+                    let mut keys: Vec<&String> = members.keys().collect();
+                    if jsonb {
+                        keys.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+                    }
+                    for key in keys {
+                        out.values().append_value(key);
+                    }
+                    out.append(true);
+                    continue;
+                }
+                (Elements::Values | Elements::Texts, Value::Object(_)) => {
+                    "cannot extract elements from an object".to_owned()
+                }
+                (Elements::Values | Elements::Texts, _) => {
+                    "cannot extract elements from a scalar".to_owned()
+                }
+                (Elements::Keys { .. }, Value::Array(_)) => {
+                    format!("cannot call {} on an array", self.name)
+                }
+                (Elements::Keys { .. }, _) => format!("cannot call {} on a scalar", self.name),
+            };
+            return Err(DataFusionError::External(Box::new(
+                crate::error::Error::InvalidParameter { message: refused },
+            )));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
 /// `jsonb_typeof`, `jsonb_array_length` and their `json_` forms.
 pub fn functions() -> Vec<ScalarUDF> {
     [
@@ -391,6 +498,22 @@ pub fn functions() -> Vec<ScalarUDF> {
             signature: Signature::any(1, Volatility::Immutable),
         })
     })
+    .chain(
+        [
+            (Elements::Values, "jsonb_array_elements"),
+            (Elements::Texts, "jsonb_array_elements_text"),
+            (Elements::Keys { jsonb: true }, "jsonb_object_keys"),
+            (Elements::Keys { jsonb: false }, "json_object_keys"),
+        ]
+        .into_iter()
+        .map(|(elements, name)| {
+            ScalarUDF::from(JsonElements {
+                elements,
+                name,
+                signature: Signature::any(1, Volatility::Immutable),
+            })
+        }),
+    )
     .collect()
 }
 

@@ -117,6 +117,19 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
     context.register_udaf(AggregateUDF::from(aggregates::FirstLast::last()));
     context.register_udaf(AggregateUDF::from(aggregates::Histogram::default()));
     context.register_udaf(AggregateUDF::from(aggregates::PgSum::default()));
+    // PostgreSQL's other names of DataFusion's aggregates.
+    context.register_udaf(
+        datafusion::functions_aggregate::variance::var_samp_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["variance"]),
+    );
+    context.register_udaf(
+        datafusion::functions_aggregate::bool_and_or::bool_and_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["every"]),
+    );
     for function in system_functions::all(store, session) {
         context.register_udf(function);
     }

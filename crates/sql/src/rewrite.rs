@@ -384,10 +384,21 @@ fn for_each_select(body: &mut SetExpr, f: &mut impl FnMut(&mut ast::Select)) {
     }
 }
 
+/// Set-returning functions that return a list per call, unnested in a
+/// select list: DataFusion's scalar `generate_series`, and tempora's jsonb
+/// element functions.
+const SET_RETURNING_LISTS: &[&str] = &[
+    "generate_series",
+    "jsonb_array_elements",
+    "jsonb_array_elements_text",
+    "jsonb_object_keys",
+    "json_object_keys",
+];
+
 /// `SELECT generate_series(1, 3)` returns three rows in PostgreSQL, a
 /// set-returning function in the select list; DataFusion's scalar
 /// `generate_series` returns one list. A select item that is such a call
-/// is unnested into rows, named `generate_series` as PostgreSQL names it.
+/// is unnested into rows, named after the function as PostgreSQL names it.
 /// Several in one list run side by side, the shorter padded with NULLs,
 /// as since PostgreSQL 10.
 fn series_as_rows(select: &mut ast::Select) {
@@ -401,9 +412,11 @@ fn series_as_rows(select: &mut ast::Select) {
             continue;
         };
         let name = function.name.to_string().to_ascii_lowercase();
-        if name != "generate_series" && name != "pg_catalog.generate_series" {
+        let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+        if !SET_RETURNING_LISTS.contains(&name) {
             continue;
         }
+        let name = Ident::new(name);
         let unnest = Expr::Function(Function {
             name: ObjectName::from(vec![Ident::new("unnest")]),
             uses_odbc_syntax: false,
@@ -420,7 +433,7 @@ fn series_as_rows(select: &mut ast::Select) {
         });
         *item = SelectItem::ExprWithAlias {
             expr: unnest,
-            alias: alias.unwrap_or_else(|| Ident::new("generate_series")),
+            alias: alias.unwrap_or(name),
         };
     }
 }
