@@ -186,3 +186,6 @@ SELECT jsonb_object_keys('[1]');
 SELECT jsonb_array_elements_text('1');
 -- variance and every are var_samp and bool_and; a float variance can differ in its last digit.
 SELECT variance(x), every(x > 1), every(x > 0) FROM (VALUES (1::float8), (2), (3)) v(x);
+-- date ± interval is a timestamp.
+SELECT id, day + interval '1 day', day - interval '90 minutes', interval '1 month' + day, pg_typeof(day + interval '1 hour')::text FROM readings ORDER BY id LIMIT 8;
+SELECT count(*) FROM readings WHERE day + interval '12 hours' > timestamp '2024-03-15 00:00';

@@ -1,6 +1,7 @@
 //! Date/time arithmetic PostgreSQL has and DataFusion lacks:
 //! `timestamptz - timestamptz` (an interval in days and time) and
-//! `number * interval` / `interval * number` / `interval / number`.
+//! `number * interval` / `interval * number` / `interval / number`; and
+//! `date ± interval`, a timestamp in PostgreSQL.
 
 use std::sync::Arc;
 
@@ -17,6 +18,10 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 
 use tempora_types::datetime::MICROS_PER_DAY;
 use tempora_types::text::timestamp_micros;
+
+fn timestamp_type() -> DataType {
+    DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None)
+}
 
 fn interval_type() -> DataType {
     DataType::Interval(IntervalUnit::MonthDayNano)
@@ -179,6 +184,22 @@ impl ExprPlanner for TemporalOperators {
                     )),
                 ],
             ),
+            // A date and an interval make a timestamp in PostgreSQL (the
+            // date at midnight); DataFusion kept a date, dropping the time.
+            (BinaryOperator::Plus | BinaryOperator::Minus, DataType::Date32, r)
+                if is_interval(r) =>
+            {
+                return Ok(PlannerResult::Original(RawBinaryExpr {
+                    left: datafusion::logical_expr::cast(expr.left, timestamp_type()),
+                    ..expr
+                }));
+            }
+            (BinaryOperator::Plus, l, DataType::Date32) if is_interval(l) => {
+                return Ok(PlannerResult::Original(RawBinaryExpr {
+                    right: datafusion::logical_expr::cast(expr.right, timestamp_type()),
+                    ..expr
+                }));
+            }
             _ => return Ok(PlannerResult::Original(expr)),
         };
         Ok(PlannerResult::Planned(planned))
