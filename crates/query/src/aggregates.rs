@@ -390,7 +390,7 @@ impl AggregateUDFImpl for PgSum {
             return plan_err!("function sum takes one argument, got {}", arg_types.len());
         };
         match arg {
-            // sum(NULL): DataFusion's types it bigint's sum.
+            // sum(NULL): a bigint NULL, as the sum of an integer.
             DataType::Null => Ok(vec![DataType::Int32]),
             other if Self::summed_as(other).is_some() => Ok(vec![other.clone()]),
             other => {

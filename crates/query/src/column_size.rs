@@ -8,13 +8,15 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, Int32Array};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, Result, exec_err, not_impl_err};
+use datafusion::common::{Result, exec_err, not_impl_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use tempora_types::PgType;
 use tempora_types::storage_size::{jsonb_data_size, numeric_data_size, stored_varlena};
 use tempora_types::text::format_value;
+
+use crate::error::from_types;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ColumnSize {
@@ -25,10 +27,6 @@ pub(crate) fn pg_column_size() -> ScalarUDF {
     ScalarUDF::from(ColumnSize {
         signature: Signature::any(1, Volatility::Immutable),
     })
-}
-
-fn external(error: tempora_types::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(error))
 }
 
 /// The width of a fixed-width type, None for a varlena.
@@ -77,7 +75,7 @@ impl ScalarUDFImpl for ColumnSize {
                 array.len(),
             ))));
         }
-        let pg_type = PgType::of_field(field).map_err(external)?;
+        let pg_type = PgType::of_field(field).map_err(from_types)?;
         let size = |row: usize| -> Result<Option<i32>> {
             if array.is_null(row) {
                 return Ok(None);
@@ -99,7 +97,7 @@ impl ScalarUDFImpl for ColumnSize {
                 }
                 PgType::Numeric { .. } => {
                     let mut text = String::new();
-                    format_value(array.as_ref(), row, pg_type, &mut text).map_err(external)?;
+                    format_value(array.as_ref(), row, pg_type, &mut text).map_err(from_types)?;
                     match numeric_data_size(&text) {
                         Some(size) => size,
                         None => return exec_err!("invalid numeric value {text:?}"),

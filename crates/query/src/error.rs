@@ -31,3 +31,9 @@ impl From<Error> for DataFusionError {
         DataFusionError::External(Box::new(error))
     }
 }
+
+/// An error of tempora's type functions, carried as DataFusion carries
+/// external errors (the sql layer reads its SQLSTATE from it).
+pub(crate) fn from_types(error: tempora_types::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
+}

@@ -28,11 +28,7 @@ use tempora_types::PgType;
 use tempora_types::json::{normalize_jsonb, write_jsonb, write_string};
 use tempora_types::text::format_value;
 
-use crate::error::Error;
-
-fn external(error: tempora_types::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(error))
-}
+use crate::error::{Error, from_types};
 
 fn invalid(message: impl Into<String>) -> DataFusionError {
     Error::InvalidParameter {
@@ -43,7 +39,7 @@ fn invalid(message: impl Into<String>) -> DataFusionError {
 
 /// The PgType of a value of `field`; of an array's elements for a list.
 fn pg_type_of(field: &Field) -> Result<PgType> {
-    PgType::of_field(field).map_err(external)
+    PgType::of_field(field).map_err(from_types)
 }
 
 /// Writes row `row` of `array` (of type `pg_type`) as JSON, as `to_json`
@@ -72,7 +68,7 @@ pub(crate) fn write_json(
         return Ok(());
     }
     let mut text = String::new();
-    format_value(array, row, pg_type, &mut text).map_err(external)?;
+    format_value(array, row, pg_type, &mut text).map_err(from_types)?;
     match pg_type {
         PgType::Bool => out.push_str(if text == "t" { "true" } else { "false" }),
         PgType::Int2 | PgType::Int4 | PgType::Int8 | PgType::Oid => out.push_str(&text),
@@ -126,7 +122,7 @@ fn fragments(arrays: &[ArrayRef], types: &[PgType], row: usize) -> Result<Vec<St
 
 /// A document as jsonb's stored form.
 fn as_jsonb(json: &str) -> Result<String> {
-    normalize_jsonb(json).map_err(external)
+    normalize_jsonb(json).map_err(from_types)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -177,7 +173,7 @@ impl JsonBuild {
                     }
                     let mut key = String::new();
                     format_value(key_array.as_ref(), row, types[index], &mut key)
-                        .map_err(external)?;
+                        .map_err(from_types)?;
                     let mut member = String::new();
                     write_string(&key, &mut member);
                     member.push_str(" : ");
@@ -528,7 +524,7 @@ fn remove(document: Value, operand: &ScalarValue) -> Result<Value> {
 
 fn parse_jsonb(text: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|_| {
-        external(tempora_types::Error::InvalidText {
+        from_types(tempora_types::Error::InvalidText {
             type_name: "json".to_owned(),
             input: text.to_owned(),
         })
@@ -565,13 +561,13 @@ impl ScalarUDFImpl for JsonEdit {
                 continue;
             }
             let mut left_text = String::new();
-            format_value(left.as_ref(), row, PgType::Jsonb, &mut left_text).map_err(external)?;
+            format_value(left.as_ref(), row, PgType::Jsonb, &mut left_text).map_err(from_types)?;
             let document = parse_jsonb(&left_text)?;
             let result = match self.edit {
                 Edit::Concat => {
                     let mut right_text = String::new();
                     format_value(right.as_ref(), row, right_type, &mut right_text)
-                        .map_err(external)?;
+                        .map_err(from_types)?;
                     concat(document, parse_jsonb(&right_text)?)
                 }
                 Edit::Remove => {
