@@ -189,3 +189,11 @@ SELECT variance(x), every(x > 1), every(x > 0) FROM (VALUES (1::float8), (2), (3
 -- date ± interval is a timestamp.
 SELECT id, day + interval '1 day', day - interval '90 minutes', interval '1 month' + day, pg_typeof(day + interval '1 hour')::text FROM readings ORDER BY id LIMIT 8;
 SELECT count(*) FROM readings WHERE day + interval '12 hours' > timestamp '2024-03-15 00:00';
+-- A value cast to text is written by its type's output function, as on the wire.
+SELECT id, recorded_at::text, day::text, duration::text, price::text, active::text, reading::text, id::text, (reading * 2)::text FROM readings ORDER BY 1 LIMIT 12;
+SELECT 'at ' || recorded_at, day || '', recorded_at::varchar(10), array[id, sensor_id]::text, (id + 1)::text FROM readings ORDER BY id LIMIT 6;
+SELECT id, blob::text, body::text FROM documents ORDER BY id;
+SELECT 1e20::float8::text, '-infinity'::float8::text, 'NaN'::float4::text, 1.5::float4::text, interval '1 year 2 mons -3 days 04:05:06'::text, timestamp '2024-02-29 12:00:00.5'::text;
+-- Unnamed select items are named as PostgreSQL names them.
+SELECT id::text, 1::text, (id + 1)::text, CASE WHEN id > 1 THEN 'a' ELSE note END, CASE WHEN id > 1 THEN 1 END, (note), sensors.name, count(*) OVER () FROM readings JOIN sensors USING (sensor_id) ORDER BY readings.id LIMIT 3;
+SELECT 1 AS a, 2 AS a, id, id::text, (SELECT max(sensor_id) FROM sensors s), (SELECT 1), (SELECT sensor_id AS sid FROM sensors LIMIT 1) FROM readings ORDER BY 3 LIMIT 2;

@@ -7,7 +7,9 @@
 //! to bytea reads the `\x` hex and escape forms, where Arrow copies bytes,
 //! text cast to a number is read as PostgreSQL reads it (`'1e400'::float8`
 //! is out of range, 22003, where Arrow gives Infinity; its messages),
-//! and text cast to an array reads `{1,2}`, where Arrow makes one element.
+//! and text cast to an array reads `{1,2}`, where Arrow makes one element;
+//! a value cast to text is written as the type's output function writes it,
+//! where Arrow writes its own forms (`2024-01-01T00:00:00Z`, `1 days`).
 //! uuid, json and jsonb are text in Arrow, so a cast of text to them would
 //! change nothing: it is read by their input rules instead (22P02 for bad
 //! input, jsonb normalised as PostgreSQL prints it), and a cast to
@@ -17,7 +19,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, Decimal128Array, Float32Array, Float64Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Decimal128Array, Float32Array, Float64Array, StringBuilder,
+};
 use datafusion::arrow::datatypes::{
     DECIMAL128_MAX_PRECISION, DataType, Decimal128Type, Float32Type, Float64Type, IntervalUnit,
 };
@@ -272,6 +276,81 @@ impl ScalarUDFImpl for CutToLength {
     }
 }
 
+/// A value cast to text, written by its type's output function as the
+/// wire shows it (`2024-01-01 00:00:00+00`, `1 day`, `1e+20`, `{1,2}`),
+/// where Arrow's cast writes its own forms (`2024-01-01T00:00:00Z`,
+/// `1 days`, `100000000000000000000`, `[1, 2]`). A boolean is `true` or
+/// `false`, as PostgreSQL's cast to text writes it (its output is `t`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct OutputText {
+    signature: Signature,
+    pg_type: PgType,
+}
+
+impl ScalarUDFImpl for OutputText {
+    fn name(&self) -> &str {
+        "text"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = args.args[0].to_array(args.number_rows)?;
+        let mut builder = StringBuilder::with_capacity(input.len(), input.len() * 8);
+        let mut text = String::new();
+        for row in 0..input.len() {
+            text.clear();
+            let present = match input.as_boolean_opt() {
+                Some(booleans) if booleans.is_valid(row) => {
+                    text.push_str(if booleans.value(row) { "true" } else { "false" });
+                    true
+                }
+                _ => tempora_types::text::format_value(&input, row, self.pg_type, &mut text)
+                    .map_err(crate::error::from_types)?,
+            };
+            match present {
+                true => builder.append_value(&text),
+                false => builder.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(builder.finish())))
+    }
+}
+
+/// `x::text` (and `varchar`, and the casts coercion adds, as for `||`) of
+/// a value that is not text: written by [`OutputText`].
+fn write_casts_to_text(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::Cast(Cast { expr: inner, field }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    if field.data_type() != &DataType::Utf8 || is_text(inner, schema) {
+        return Ok(Transformed::no(expr));
+    }
+    let (_, source) = inner.to_field(schema)?;
+    if matches!(
+        source.data_type(),
+        DataType::Null | DataType::Dictionary(..)
+    ) || (source.data_type().is_integer() && !source.data_type().is_unsigned_integer())
+    {
+        return Ok(Transformed::no(expr));
+    }
+    let Ok(pg_type) = PgType::of_field(&source) else {
+        return Ok(Transformed::no(expr));
+    };
+    let function = Arc::new(ScalarUDF::from(OutputText {
+        signature: Signature::any(1, Volatility::Immutable),
+        pg_type,
+    }));
+    let written = Expr::ScalarFunction(ScalarFunction::new_udf(function, vec![(**inner).clone()]));
+    Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
+        Box::new(written),
+        field.clone(),
+    ))))
+}
+
 /// Whether `expr` is text (of any of Arrow's string types) in `schema`.
 fn is_text(expr: &Expr, schema: &DFSchema) -> bool {
     matches!(
@@ -361,6 +440,7 @@ impl AnalyzerRule for PostgresCasts {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         crate::expr_rules::rewrite_plan(plan, |e, schema| {
             round_before_integer_casts(e, schema)?
+                .transform_data(|e| write_casts_to_text(e, schema))?
                 .transform_data(|e| read_text_casts(e, schema))?
                 .transform_data(|e| read_text_as_text_casts(e, schema))
         })

@@ -1,11 +1,16 @@
 //! Rewrites of the parsed statement where PostgreSQL and DataFusion name
 //! things differently, applied just before DataFusion plans a statement.
 //!
-//! - Two unaliased select items with the same text (`SELECT random(),
-//!   random()`) are legal in PostgreSQL, but DataFusion requires unique
-//!   expression names: later duplicates (by DataFusion's name, which is the
-//!   same for every scalar subquery) get a private alias. The names a
-//!   client sees come from the original statement (`postgres_names`).
+//! - Two select items of one name (`SELECT random(), random()`, `SELECT
+//!   id, id::text`, `SELECT 1 AS a, 2 AS a`) are legal in PostgreSQL, but
+//!   DataFusion requires unique expression names: later duplicates (by
+//!   DataFusion's name, which is the same for every scalar subquery) get a
+//!   private alias. The names a client sees come from the original
+//!   statement (`postgres_names`). So do casts without an alias in a
+//!   SELECT with ORDER BY (`SELECT id::text FROM t ORDER BY t.id`), which
+//!   DataFusion names as the column they cast; a bare ORDER BY name that is
+//!   such an item's output name (`ORDER BY id`) becomes its position, as it
+//!   means that item in PostgreSQL.
 //! - A set-returning function in FROM with a table alias and no column list
 //!   (`FROM generate_series(1, 3) g`) names its one column after the alias in
 //!   PostgreSQL; DataFusion calls it `value`. The alias gets that column.
@@ -109,6 +114,7 @@ impl VisitorMut for PostgresNaming {
                 show_reg_cast(&mut item.expr);
             }
         }
+        order_by_casts(query);
         alias_duplicates(query.body.as_mut());
         for_each_select(query.body.as_mut(), &mut series_as_rows);
         if let SetExpr::Values(values) = query.body.as_mut() {
@@ -996,28 +1002,115 @@ fn array_of_subquery(query: &Query) -> Expr {
     }
 }
 
-/// What DataFusion names an unaliased item, as far as duplicates go: its
-/// text, except that every scalar subquery is `(<subquery>)`.
-fn datafusion_name(expr: &Expr) -> String {
-    match expr {
-        Expr::Subquery(_) => "(<subquery>)".to_owned(),
-        other => other.to_string(),
+/// What DataFusion names a select item, as far as duplicates go: its
+/// alias; a column's name, qualified or not; a cast is named by what it
+/// casts (`id::text` is `id`); every scalar subquery is `(<subquery>)`;
+/// else the item's text.
+fn datafusion_name(item: &SelectItem) -> Option<String> {
+    fn of_expr(expr: &Expr) -> String {
+        match expr {
+            Expr::Subquery(_) => "(<subquery>)".to_owned(),
+            Expr::Identifier(ident) => crate::names::ident(ident),
+            Expr::CompoundIdentifier(parts) => {
+                parts.last().map(crate::names::ident).unwrap_or_default()
+            }
+            Expr::Cast { expr, .. } | Expr::Nested(expr) => of_expr(expr),
+            other => other.to_string(),
+        }
+    }
+    match item {
+        SelectItem::UnnamedExpr(expr) => Some(of_expr(expr)),
+        SelectItem::ExprWithAlias { alias, .. } => Some(crate::names::ident(alias)),
+        _ => None,
     }
 }
 
+/// A SELECT with ORDER BY whose items cast a value without an alias
+/// (`SELECT id::text FROM t ORDER BY id`): DataFusion names the cast as
+/// the column it casts, which collides with that column when sorting adds
+/// it to the projection. A bare name in ORDER BY that is such an item's
+/// output name means that item, as in PostgreSQL, and becomes its position;
+/// then the casts get private aliases.
+fn order_by_casts(query: &mut ast::Query) {
+    let (
+        SetExpr::Select(select),
+        Some(ast::OrderBy {
+            kind: ast::OrderByKind::Expressions(keys),
+            ..
+        }),
+    ) = (query.body.as_mut(), &mut query.order_by)
+    else {
+        return;
+    };
+    let is_cast = |item: &SelectItem| {
+        matches!(
+            item,
+            SelectItem::UnnamedExpr(Expr::Cast { .. } | Expr::Nested(_))
+        )
+    };
+    if !select.projection.iter().any(is_cast) {
+        return;
+    }
+    let output_names: Vec<Option<String>> = select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(expr) => Some(crate::session::expression_name(expr)),
+            SelectItem::ExprWithAlias { alias, .. } => Some(crate::names::ident(alias)),
+            _ => None,
+        })
+        .collect();
+    for key in keys.iter_mut() {
+        let Expr::Identifier(ident) = &key.expr else {
+            continue;
+        };
+        let name = crate::names::ident(ident);
+        let mut named = output_names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.as_deref() == Some(name.as_str()));
+        if let (Some((position, _)), None) = (named.next(), named.next())
+            && is_cast(&select.projection[position])
+        {
+            key.expr = Expr::value(ast::Value::Number((position + 1).to_string(), false));
+        }
+    }
+    for (index, item) in select.projection.iter_mut().enumerate() {
+        if let SelectItem::UnnamedExpr(expr) = item
+            && matches!(expr, Expr::Cast { .. } | Expr::Nested(_))
+        {
+            *item = SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias: Ident::new(format!("{DUPLICATE_ALIAS}{index}")),
+            };
+        }
+    }
+}
+
+/// Gives later select items that DataFusion would name as an earlier one
+/// a private alias: PostgreSQL allows two output columns of one name
+/// (`SELECT id, id::text`, `SELECT 1 AS a, 2 AS a`), DataFusion does not.
 fn alias_duplicates(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
             let mut seen = HashSet::new();
             for (index, item) in select.projection.iter_mut().enumerate() {
-                if let SelectItem::UnnamedExpr(expr) = item
-                    && !seen.insert(datafusion_name(expr))
-                {
-                    *item = SelectItem::ExprWithAlias {
-                        expr: expr.clone(),
-                        alias: Ident::new(format!("{DUPLICATE_ALIAS}{index}")),
-                    };
+                let Some(name) = datafusion_name(item) else {
+                    continue;
+                };
+                if seen.insert(name) {
+                    continue;
                 }
+                let expr = match item {
+                    SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+                        expr.clone()
+                    }
+                    _ => continue,
+                };
+                *item = SelectItem::ExprWithAlias {
+                    expr,
+                    alias: Ident::new(format!("{DUPLICATE_ALIAS}{index}")),
+                };
             }
         }
         SetExpr::SetOperation { left, right, .. } => {
@@ -1039,8 +1132,16 @@ mod tests {
     #[test]
     fn duplicate_items_get_private_aliases() {
         assert_eq!(
-            rewritten("SELECT random(), random(), 1 AS a, 1 AS a"),
-            "SELECT random(), random() AS __tempora_item_1, 1 AS a, 1 AS a"
+            rewritten("SELECT random(), random(), 1 AS a, 2 AS a"),
+            "SELECT random(), random() AS __tempora_item_1, 1 AS a, 2 AS __tempora_item_3"
+        );
+        assert_eq!(
+            rewritten("SELECT id, t.id::text, (id) FROM t"),
+            "SELECT id, t.id::TEXT AS __tempora_item_1, (id) AS __tempora_item_2 FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT id::text, x FROM t ORDER BY id, t.id"),
+            "SELECT id::TEXT AS __tempora_item_0, x FROM t ORDER BY 1, t.id"
         );
         assert_eq!(
             rewritten("SELECT * FROM (SELECT x + 1, x + 1 FROM t) s"),
@@ -1064,7 +1165,7 @@ mod tests {
             rewritten(
                 "SELECT c.oid::pg_catalog.regclass, x::regtype::text FROM t WHERE classoid = 'pg_class'::regclass ORDER BY c.oid::regclass"
             ),
-            "SELECT __tempora_regclass_name(c.oid), __tempora_regtype_name(x) FROM t WHERE classoid = __tempora_regclass_oid('pg_class') ORDER BY __tempora_regclass_name(c.oid)"
+            "SELECT __tempora_regclass_name(c.oid), __tempora_regtype_name(x) AS __tempora_item_1 FROM t WHERE classoid = __tempora_regclass_oid('pg_class') ORDER BY __tempora_regclass_name(c.oid)"
         );
         assert_eq!(
             rewritten(

@@ -1314,8 +1314,8 @@ fn catalog_change(statement: &Statement) -> Option<&'static str> {
     }
 }
 
-/// The output column names PostgreSQL gives a SELECT's unaliased items: the
-/// column or function name, the type name of a cast constant, else `?column?`.
+/// The output column names PostgreSQL gives a SELECT's items: the alias, or
+/// for an unaliased item the name [`expression_name`] figures.
 pub(crate) fn postgres_names(statement: &Statement, schema: &Schema) -> SchemaRef {
     let renamed = || -> Option<Vec<String>> {
         let Statement::Query(query) = statement else {
@@ -1353,7 +1353,13 @@ pub(crate) fn postgres_names(statement: &Statement, schema: &Schema) -> SchemaRe
                     );
                     index += expanded;
                 }
-                ast::SelectItem::ExprWithAlias { .. } | ast::SelectItem::ExprWithAliases { .. } => {
+                // Named by the original alias: planning may have given a
+                // duplicate a private one (see `rewrite`).
+                ast::SelectItem::ExprWithAlias { alias, .. } => {
+                    names.push(crate::names::ident(alias));
+                    index += 1;
+                }
+                ast::SelectItem::ExprWithAliases { .. } => {
                     names.push(schema.fields().get(index)?.name().clone());
                     index += 1;
                 }
@@ -1379,38 +1385,75 @@ pub(crate) fn postgres_names(statement: &Statement, schema: &Schema) -> SchemaRe
     }
 }
 
-fn expression_name(expr: &Expr) -> String {
+/// The name PostgreSQL gives an unnamed select item (its FigureColname):
+/// `?column?` when nothing in it names it.
+pub(crate) fn expression_name(expr: &Expr) -> String {
+    figured_name(expr)
+        .map(|(name, _)| name)
+        .unwrap_or_else(|| "?column?".to_owned())
+}
+
+/// How surely a name was figured: a cast's type names its value only when
+/// nothing inside it names it surely (`x::text` is `x`, `'1'::int` and
+/// `(a + b)::text` are named by the type).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Naming {
+    Weak,
+    Strong,
+}
+
+fn figured_name(expr: &Expr) -> Option<(String, Naming)> {
+    let strong = |name: &str| Some((name.to_owned(), Naming::Strong));
+    let type_name = |data_type: &ast::DataType| {
+        tempora_query::types::pg_type_of_sql(data_type)
+            .map(|t| (t.typname().to_owned(), Naming::Weak))
+    };
     match expr {
-        Expr::Identifier(ident) => crate::names::ident(ident),
-        Expr::CompoundIdentifier(parts) => {
-            parts.last().map(crate::names::ident).unwrap_or_default()
-        }
+        Expr::Identifier(ident) => Some((crate::names::ident(ident), Naming::Strong)),
+        Expr::CompoundIdentifier(parts) => parts
+            .last()
+            .map(|part| (crate::names::ident(part), Naming::Strong)),
         Expr::Function(function) => match function.name.0.last() {
-            Some(ast::ObjectNamePart::Identifier(ident)) => crate::names::ident(ident),
-            _ => "?column?".to_owned(),
+            Some(ast::ObjectNamePart::Identifier(ident)) => {
+                Some((crate::names::ident(ident), Naming::Strong))
+            }
+            _ => None,
         },
         Expr::Cast {
             expr, data_type, ..
-        } => match expr.as_ref() {
-            Expr::Value(_) => tempora_query::types::pg_type_of_sql(data_type)
-                .map(|t| t.typname().to_owned())
-                .unwrap_or_else(|| "?column?".to_owned()),
-            inner => expression_name(inner),
+        } => match figured_name(expr) {
+            Some(named) if named.1 == Naming::Strong => Some(named),
+            _ => type_name(data_type),
         },
-        Expr::Nested(inner) => expression_name(inner),
-        Expr::Case { .. } => "case".to_owned(),
-        Expr::Exists { .. } => "exists".to_owned(),
-        Expr::Extract { .. } => "extract".to_owned(),
-        Expr::Substring { .. } => "substring".to_owned(),
-        Expr::Trim { .. } => "btrim".to_owned(),
-        Expr::Position { .. } => "position".to_owned(),
-        Expr::Ceil { .. } => "ceil".to_owned(),
-        Expr::Floor { .. } => "floor".to_owned(),
-        Expr::TypedString(typed) => tempora_query::types::pg_type_of_sql(&typed.data_type)
-            .map(|t| t.typname().to_owned())
-            .unwrap_or_else(|| "?column?".to_owned()),
-        Expr::Array(_) => "array".to_owned(),
-        _ => "?column?".to_owned(),
+        Expr::Nested(inner) => figured_name(inner),
+        // A CASE is named by its ELSE, if that names it surely.
+        Expr::Case { else_result, .. } => match else_result.as_deref().and_then(figured_name) {
+            Some(named) if named.1 == Naming::Strong => Some(named),
+            _ => Some(("case".to_owned(), Naming::Weak)),
+        },
+        Expr::Exists { .. } => strong("exists"),
+        Expr::Extract { .. } => strong("extract"),
+        Expr::Substring { .. } => strong("substring"),
+        Expr::Trim { .. } => strong("btrim"),
+        Expr::Position { .. } => strong("position"),
+        Expr::Ceil { .. } => strong("ceil"),
+        Expr::Floor { .. } => strong("floor"),
+        Expr::TypedString(typed) => type_name(&typed.data_type),
+        Expr::Array(_) => strong("array"),
+        // A scalar subquery is named by its one item.
+        Expr::Subquery(query) => match query.body.as_ref() {
+            SetExpr::Select(select) => match select.projection.first()? {
+                ast::SelectItem::ExprWithAlias { alias, .. } => {
+                    Some((crate::names::ident(alias), Naming::Strong))
+                }
+                ast::SelectItem::UnnamedExpr(inner) => figured_name(inner)
+                    .map(|(name, _)| (name, Naming::Strong))
+                    .or_else(|| strong("?column?")),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -156,10 +156,23 @@ pub async fn text_rows(
     client: &tokio_postgres::Client,
     sql: &str,
 ) -> Result<Vec<Vec<Option<String>>>, String> {
+    named_text_rows(client, sql, false).await
+}
+
+/// Like [`text_rows`]; with `names`, each result's column names come
+/// first, as a row of their own.
+pub async fn named_text_rows(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    names: bool,
+) -> Result<Vec<Vec<Option<String>>>, String> {
     match client.simple_query(sql).await {
         Ok(messages) => Ok(messages
             .into_iter()
             .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::RowDescription(columns) if names => {
+                    Some(columns.iter().map(|c| Some(c.name().to_owned())).collect())
+                }
                 tokio_postgres::SimpleQueryMessage::Row(row) => Some(
                     (0..row.len())
                         .map(|i| row.get(i).map(str::to_owned))
