@@ -43,6 +43,7 @@
 
 mod deletes;
 pub mod keys;
+mod page_values;
 mod pages;
 mod record;
 pub mod segment;

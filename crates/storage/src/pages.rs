@@ -7,8 +7,10 @@
 //! faulted in anew. Here the offset index gives each page's byte range, the
 //! page header is parsed from the file (Thrift compact protocol, see
 //! `docs/formats/segment.md`), the page is decompressed with a zstd context
-//! kept per thread, and Parquet's column decoder (`ColumnReaderImpl`)
-//! decodes only the rows asked for.
+//! kept per thread, and the value is read from it: floats and byte arrays
+//! straight from their position in the page (`page_values`), other columns
+//! by Parquet's column decoder (`ColumnReaderImpl`), which decodes only
+//! the rows asked for.
 //!
 //! The path covers the Arrow types tempora stores in segments but `oid`
 //! (UInt32); for other columns, or a segment without an offset index,
@@ -40,7 +42,7 @@ use parquet::data_type::{
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::page_index::offset_index::PageLocation;
 
-use crate::{Error, Result, io_error};
+use crate::{Error, Result, io_error, page_values};
 
 thread_local! {
     /// One zstd decompression context per thread, made on first use.
@@ -163,6 +165,9 @@ impl<'a> PointReader<'a> {
     pub(crate) fn column(&self, column: usize, rows: &[usize]) -> Result<ArrayRef> {
         let leaf = self.metadata.file_metadata().schema_descr().column(column);
         let data_type = self.schema.field(column).data_type().clone();
+        if let Some(array) = self.column_directly(column, &data_type, rows)? {
+            return Ok(array);
+        }
         let array: ArrayRef = match (&data_type, leaf.physical_type()) {
             (DataType::Boolean, PhysicalType::BOOLEAN) => {
                 Arc::new(BooleanArray::from(self.values::<BoolType>(column, rows)?))
@@ -255,6 +260,172 @@ impl<'a> PointReader<'a> {
             }
         };
         Ok(array)
+    }
+
+    /// The values of `column` at `rows` read straight from their pages
+    /// (see `page_values`), for floats and byte arrays; None where a page
+    /// is of a layout that module does not read, for the column reader.
+    fn column_directly(
+        &self,
+        column: usize,
+        data_type: &DataType,
+        rows: &[usize],
+    ) -> Result<Option<ArrayRef>> {
+        let array: ArrayRef = match data_type {
+            DataType::Float64 => {
+                let Some(values) =
+                    self.direct_values(column, rows, |page| match page.encoding {
+                        Encoding::BYTE_STREAM_SPLIT => page_values::byte_stream_split::<8>(
+                            page.values,
+                            page.stored,
+                            page.index,
+                        ),
+                        Encoding::PLAIN => page_values::plain_fixed::<8>(page.values, page.index),
+                        _ => None,
+                    })?
+                else {
+                    return Ok(None);
+                };
+                Arc::new(Float64Array::from_iter(
+                    values.into_iter().map(|v| v.map(f64::from_le_bytes)),
+                ))
+            }
+            DataType::Float32 => {
+                let Some(values) =
+                    self.direct_values(column, rows, |page| match page.encoding {
+                        Encoding::BYTE_STREAM_SPLIT => page_values::byte_stream_split::<4>(
+                            page.values,
+                            page.stored,
+                            page.index,
+                        ),
+                        Encoding::PLAIN => page_values::plain_fixed::<4>(page.values, page.index),
+                        _ => None,
+                    })?
+                else {
+                    return Ok(None);
+                };
+                Arc::new(Float32Array::from_iter(
+                    values.into_iter().map(|v| v.map(f32::from_le_bytes)),
+                ))
+            }
+            DataType::Utf8 | DataType::Binary => {
+                let Some(values) = self.direct_values(column, rows, |page| {
+                    let bytes = match (page.encoding, page.dictionary) {
+                        (
+                            Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY,
+                            Some(dictionary),
+                        ) => {
+                            let entry = page_values::dictionary_index(page.values, page.index)?;
+                            page_values::plain_byte_array(dictionary, entry)?
+                        }
+                        (Encoding::PLAIN, _) => {
+                            page_values::plain_byte_array(page.values, page.index)?
+                        }
+                        _ => return None,
+                    };
+                    Some(bytes.to_vec())
+                })?
+                else {
+                    return Ok(None);
+                };
+                if data_type == &DataType::Binary {
+                    Arc::new(BinaryArray::from_iter(values))
+                } else {
+                    let strings = values
+                        .into_iter()
+                        .map(|v| v.map(String::from_utf8).transpose())
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                        .map_err(|_| self.corrupt("text column holds invalid UTF-8"))?;
+                    Arc::new(StringArray::from(strings))
+                }
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(array))
+    }
+
+    /// The value of `column` at each of `rows` that `decode` reads from
+    /// its located page; None when a page is not a v1 data page with RLE
+    /// levels, or `decode` cannot read it.
+    fn direct_values<T>(
+        &self,
+        column: usize,
+        rows: &[usize],
+        decode: impl Fn(&LocatedValue<'_>) -> Option<T>,
+    ) -> Result<Option<Vec<Option<T>>>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for &row in rows {
+            if row >= self.rows {
+                return Err(self.corrupt("point read beyond the last row"));
+            }
+            let group = self.group_starts.partition_point(|s| *s <= row) - 1;
+            let in_group = row - self.group_starts[group];
+            let locations = self.locations(group, column)?;
+            let page = locations
+                .partition_point(|l| l.first_row_index <= in_group as i64)
+                .checked_sub(1)
+                .ok_or_else(|| self.corrupt("offset index does not start at row 0"))?;
+            let location = &locations[page];
+            let chunk = self.metadata.row_group(group).column(column);
+            let compressed = !matches!(chunk.compression(), Compression::UNCOMPRESSED);
+            let nullable = chunk.column_descr().max_def_level() > 0;
+            let length = usize::try_from(location.compressed_page_size)
+                .map_err(|_| self.corrupt("negative page size"))?;
+            let Page::DataPage {
+                buf,
+                num_values,
+                encoding,
+                def_level_encoding,
+                ..
+            } = self.load(location.offset, length, compressed)?
+            else {
+                return Ok(None);
+            };
+            if nullable && def_level_encoding != Encoding::RLE {
+                return Ok(None);
+            }
+            let in_page = in_group - location.first_row_index as usize;
+            let Some((index, stored, values)) =
+                page_values::locate(&buf, num_values as usize, nullable, in_page)
+            else {
+                return Ok(None);
+            };
+            let Some(index) = index else {
+                out.push(None);
+                continue;
+            };
+            let dictionary = match (encoding, chunk.dictionary_page_offset()) {
+                (Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY, Some(offset)) => {
+                    let first = locations
+                        .first()
+                        .map(|l| l.offset)
+                        .ok_or_else(|| self.corrupt("column chunk without pages"))?;
+                    let length = usize::try_from(first - offset)
+                        .map_err(|_| self.corrupt("dictionary page after the data pages"))?;
+                    match self.load(offset, length, compressed)? {
+                        Page::DictionaryPage {
+                            buf,
+                            encoding: Encoding::PLAIN | Encoding::PLAIN_DICTIONARY,
+                            ..
+                        } => Some(buf),
+                        _ => return Ok(None),
+                    }
+                }
+                _ => None,
+            };
+            let located = LocatedValue {
+                encoding,
+                values,
+                stored,
+                index,
+                dictionary: dictionary.as_deref(),
+            };
+            match decode(&located) {
+                Some(value) => out.push(Some(value)),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
     }
 
     /// The values of `column` at `rows`, grouped page by page.
@@ -471,6 +642,17 @@ impl<'a> PointReader<'a> {
         }
         Ok(Bytes::from(out))
     }
+}
+
+/// A stored value found in a data page: value `index` of the page's
+/// `stored` values, in its value section, with the column chunk's
+/// dictionary when the page is dictionary-encoded.
+struct LocatedValue<'a> {
+    encoding: Encoding,
+    values: &'a [u8],
+    stored: usize,
+    index: usize,
+    dictionary: Option<&'a [u8]>,
 }
 
 /// Whether `PointReader::column` decodes Arrow type `data_type` stored as
@@ -1046,6 +1228,42 @@ mod tests {
         // Nothing wanted is there.
         let (paged, _) = both_paths(&path, &metadata, &[rows * 10, rows * 11], &all);
         assert_eq!(paged.num_rows(), 0);
+    }
+
+    #[test]
+    fn floats_and_byte_arrays_are_read_straight_from_their_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = 20_000;
+        let (path, batch) = write_all_types(dir.path(), rows, false);
+        let metadata = segment::load_metadata(&path).unwrap();
+        let all: Vec<usize> = (0..metadata.schema().fields().len()).collect();
+        let (starts, file_rows) = segment::row_group_starts(metadata.metadata());
+        let reader = PointReader::open(&path, &metadata, &all, &starts, file_rows)
+            .unwrap()
+            .unwrap();
+        // Nulls, page edges, and rows of the note column's plain pages
+        // (its dictionary overflows part way).
+        let page = segment::PAGE_ROWS;
+        let positions = [0, 3, 10, page - 1, page, 2 * page + 3, 17_000, 19_999];
+        let indices = UInt32Array::from_iter_values(positions.iter().map(|p| *p as u32));
+        for name in ["real", "double", "device", "note", "blob"] {
+            let column = batch.schema().index_of(name).unwrap();
+            let data_type = batch.schema().field(column).data_type().clone();
+            let direct = reader
+                .column_directly(column, &data_type, &positions)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{name} is read straight from its pages"));
+            let written = take_record_batch(&batch, &indices).unwrap();
+            assert_eq!(&direct, written.column(column), "{name}");
+        }
+        let time = batch.schema().index_of("big").unwrap();
+        assert!(
+            reader
+                .column_directly(time, &DataType::Int64, &positions)
+                .unwrap()
+                .is_none(),
+            "delta-packed integers are left to the column reader"
+        );
     }
 
     #[test]
