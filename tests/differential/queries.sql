@@ -197,3 +197,8 @@ SELECT 1e20::float8::text, '-infinity'::float8::text, 'NaN'::float4::text, 1.5::
 -- Unnamed select items are named as PostgreSQL names them.
 SELECT id::text, 1::text, (id + 1)::text, CASE WHEN id > 1 THEN 'a' ELSE note END, CASE WHEN id > 1 THEN 1 END, (note), sensors.name, count(*) OVER () FROM readings JOIN sensors USING (sensor_id) ORDER BY readings.id LIMIT 3;
 SELECT 1 AS a, 2 AS a, id, id::text, (SELECT max(sensor_id) FROM sensors s), (SELECT 1), (SELECT sensor_id AS sid FROM sensors LIMIT 1) FROM readings ORDER BY 3 LIMIT 2;
+-- SIMILAR TO matches the whole text, % and _ as wildcards, with an optional escape.
+SELECT name, name SIMILAR TO '%a', name NOT SIMILAR TO '_e%', name SIMILAR TO '(alpha|beta)', name SIMILAR TO 'g#%%' ESCAPE '#', site SIMILAR TO '[ns]%' FROM sensors ORDER BY sensor_id;
+SELECT 'a.c' SIMILAR TO 'a.c', 'abc' SIMILAR TO 'a.c', NULL SIMILAR TO 'a', similar_to_escape('a%_.'), similar_to_escape('a%', '');
+SELECT 'abc' SIMILAR TO 'a' ESCAPE 'xy';
+SELECT sign(-3), sign(2.5::float8), sign(0::float8), sign(-2.5::numeric);

@@ -24,6 +24,12 @@ pub enum Error {
     /// 21000.
     #[error("more than one row returned by a subquery used as an expression")]
     SubqueryRows,
+    /// 22025.
+    #[error("invalid escape string")]
+    InvalidEscape,
+    /// 2201B.
+    #[error("{message}")]
+    InvalidRegex { message: String },
 }
 
 impl From<Error> for DataFusionError {

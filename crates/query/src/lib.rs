@@ -35,6 +35,7 @@ pub mod session_info;
 mod stored;
 pub mod system_functions;
 pub mod temporal;
+mod text_patterns;
 mod to_char;
 pub mod types;
 pub mod views;
@@ -107,6 +108,15 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
     context.register_udf(to_char::to_char());
     context.register_udf(random_uuid::gen_random_uuid());
     context.register_udf(column_size::pg_column_size());
+    context.register_udf(text_patterns::similar_to_escape());
+    // PostgreSQL's name of DataFusion's signum (a float; PostgreSQL's
+    // sign of a numeric is a numeric of the same value).
+    context.register_udf(
+        datafusion::functions::math::signum()
+            .as_ref()
+            .clone()
+            .with_aliases(["sign"]),
+    );
     for function in json::functions().into_iter().chain(json_build::functions()) {
         context.register_udf(function);
     }

@@ -69,6 +69,8 @@ pub enum SqlState {
     CheckViolation,
     InvalidColumnReference,
     CardinalityViolation,
+    InvalidEscapeSequence,
+    InvalidRegularExpression,
 }
 
 impl SqlState {
@@ -88,6 +90,8 @@ impl SqlState {
             SqlState::AmbiguousColumn => "42702",
             SqlState::DatatypeMismatch => "42804",
             SqlState::InvalidParameterValue => "22023",
+            SqlState::InvalidEscapeSequence => "22025",
+            SqlState::InvalidRegularExpression => "2201B",
             SqlState::InvalidTextRepresentation => "22P02",
             SqlState::InvalidBinaryRepresentation => "22P03",
             SqlState::InvalidDatetimeFormat => "22007",
@@ -349,6 +353,8 @@ fn query_sqlstate(error: &tempora_query::error::Error) -> SqlState {
         E::UndefinedSchema { .. } => SqlState::UndefinedSchema,
         E::InvalidParameter { .. } => SqlState::InvalidParameterValue,
         E::SubqueryRows => SqlState::CardinalityViolation,
+        E::InvalidEscape => SqlState::InvalidEscapeSequence,
+        E::InvalidRegex { .. } => SqlState::InvalidRegularExpression,
     }
 }
 

@@ -19,6 +19,8 @@
 //!
 //! And where PostgreSQL has syntax DataFusion lacks, which clients' catalog
 //! queries use (psql's `\d`, SQLAlchemy's reflection):
+//! - `x SIMILAR TO p` is `x ~ similar_to_escape(p)`, as in PostgreSQL
+//!   (DataFusion read `p` as a regular expression).
 //! - `a OPERATOR(pg_catalog.~) b` is `a ~ b`; `COLLATE` clauses are dropped
 //!   (every text compares bytewise); `pg_catalog.f(...)` is `f(...)`.
 //! - `x::regclass` (and `regtype`, `regnamespace`, `regproc`) becomes a call
@@ -619,6 +621,29 @@ fn rewrite_postgres_syntax(expr: &mut Expr) {
                 if let Expr::BinaryOp { op: current, .. } = expr {
                     *current = op;
                 }
+            }
+            // `x SIMILAR TO p [ESCAPE e]`: `x ~ similar_to_escape(p [, e])`,
+            // as PostgreSQL plans it (see `tempora_query::text_patterns`).
+            Expr::SimilarTo {
+                negated,
+                expr: text,
+                pattern,
+                escape_char,
+            } => {
+                let mut args = vec![(**pattern).clone()];
+                if let Some(escape) = escape_char {
+                    args.push(Expr::Value(escape.clone()));
+                }
+                *expr = Expr::BinaryOp {
+                    left: text.clone(),
+                    op: if *negated {
+                        BinaryOperator::PGRegexNotMatch
+                    } else {
+                        BinaryOperator::PGRegexMatch
+                    },
+                    right: Box::new(call("similar_to_escape", args)),
+                };
+                return;
             }
             // `(record).field`: the field of a composite value.
             Expr::CompoundFieldAccess { root, access_chain }
