@@ -202,3 +202,9 @@ SELECT name, name SIMILAR TO '%a', name NOT SIMILAR TO '_e%', name SIMILAR TO '(
 SELECT 'a.c' SIMILAR TO 'a.c', 'abc' SIMILAR TO 'a.c', NULL SIMILAR TO 'a', similar_to_escape('a%_.'), similar_to_escape('a%', '');
 SELECT 'abc' SIMILAR TO 'a' ESCAPE 'xy';
 SELECT sign(-3), sign(2.5::float8), sign(0::float8), sign(-2.5::numeric);
+-- An integer cast out of its type's range is 22003, in PostgreSQL's words.
+SELECT 99999999999::int4;
+SELECT 1::int2 * 40000::int2;
+SELECT reading::int2 FROM readings ORDER BY id LIMIT 3;
+-- Items whose names differ only in casts are separate columns.
+SELECT -10 / 3, (-10)::int8 / 3, (id + 1)::float8 * 2, (id + 1) * 2 FROM readings ORDER BY id LIMIT 3;

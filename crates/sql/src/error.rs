@@ -393,10 +393,25 @@ fn catalog_sqlstate(error: &tempora_catalog::Error) -> SqlState {
     }
 }
 
+/// PostgreSQL's words for Arrow's "Can't cast value 40000 to type Int16",
+/// a number that does not fit the integer type it is cast to.
+fn cast_out_of_range(message: &str) -> Option<&'static str> {
+    let (_, rest) = message.split_once("Can't cast value ")?;
+    let (value, target) = rest.split_once(" to type ")?;
+    value.parse::<f64>().ok()?;
+    match target.trim() {
+        "Int16" => Some("smallint out of range"),
+        "Int32" => Some("integer out of range"),
+        "Int64" => Some("bigint out of range"),
+        _ => None,
+    }
+}
+
 fn arrow_sqlstate(error: &ArrowError) -> SqlState {
     match error {
         ArrowError::CastError(message) | ArrowError::ParseError(message) => {
             if message.contains("overflow")
+                || cast_out_of_range(message).is_some()
                 || message.contains("too large")
                 || message.contains("out of range")
             {
@@ -543,7 +558,7 @@ fn datafusion_message(error: &DataFusionError) -> String {
         DataFusionError::Shared(inner) => datafusion_message(inner),
         DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
             ArrowError::CastError(m) | ArrowError::ParseError(m) | ArrowError::ComputeError(m) => {
-                m.clone()
+                cast_out_of_range(m).map_or_else(|| m.clone(), str::to_owned)
             }
             ArrowError::DivideByZero => "division by zero".to_owned(),
             other => other.to_string(),
@@ -569,6 +584,9 @@ fn datafusion_message(error: &DataFusionError) -> String {
 fn postgres_wording(message: &str) -> String {
     if message.eq_ignore_ascii_case("timestamp out of range") {
         return "timestamp out of range".to_owned();
+    }
+    if let Some(words) = cast_out_of_range(message) {
+        return words.to_owned();
     }
     // "table 'postgres.public.nope' not found"
     if let Some(rest) = message.strip_prefix("table '")

@@ -1029,8 +1029,8 @@ fn array_of_subquery(query: &Query) -> Expr {
 
 /// What DataFusion names a select item, as far as duplicates go: its
 /// alias; a column's name, qualified or not; a cast is named by what it
-/// casts (`id::text` is `id`); every scalar subquery is `(<subquery>)`;
-/// else the item's text.
+/// casts (`id::text` is `id`, `(-10)::numeric / 3` is `-10 / 3`); every
+/// scalar subquery is `(<subquery>)`; else the item's text.
 fn datafusion_name(item: &SelectItem) -> Option<String> {
     fn of_expr(expr: &Expr) -> String {
         match expr {
@@ -1040,7 +1040,17 @@ fn datafusion_name(item: &SelectItem) -> Option<String> {
                 parts.last().map(crate::names::ident).unwrap_or_default()
             }
             Expr::Cast { expr, .. } | Expr::Nested(expr) => of_expr(expr),
-            other => other.to_string(),
+            // DataFusion's name of any expression leaves out its casts.
+            other => {
+                let mut bare = other.clone();
+                let _ = ast::visit_expressions_mut(&mut bare, |e| {
+                    while let Expr::Cast { expr: inner, .. } | Expr::Nested(inner) = e {
+                        *e = (**inner).clone();
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+                bare.to_string()
+            }
         }
     }
     match item {
@@ -1163,6 +1173,10 @@ mod tests {
         assert_eq!(
             rewritten("SELECT id, t.id::text, (id) FROM t"),
             "SELECT id, t.id::TEXT AS __tempora_item_1, (id) AS __tempora_item_2 FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT -10 / 3, (-10)::numeric / 3 FROM t"),
+            "SELECT -10 / 3, (-10)::NUMERIC / 3 AS __tempora_item_1 FROM t"
         );
         assert_eq!(
             rewritten("SELECT id::text, x FROM t ORDER BY id, t.id"),
