@@ -208,3 +208,8 @@ SELECT 1::int2 * 40000::int2;
 SELECT reading::int2 FROM readings ORDER BY id LIMIT 3;
 -- Items whose names differ only in casts are separate columns.
 SELECT -10 / 3, (-10)::int8 / 3, (id + 1)::float8 * 2, (id + 1) * 2 FROM readings ORDER BY id LIMIT 3;
+-- AT TIME ZONE: a timestamptz becomes the zone's wall-clock time, a timestamp that time's instant.
+SELECT id, recorded_at AT TIME ZONE 'UTC', recorded_at AT TIME ZONE 'America/New_York', (recorded_at AT TIME ZONE 'UTC') AT TIME ZONE 'Asia/Kolkata', recorded_at AT TIME ZONE '+02', pg_typeof(recorded_at AT TIME ZONE 'UTC')::text FROM readings ORDER BY id LIMIT 6;
+SELECT date_trunc('day', recorded_at AT TIME ZONE 'Asia/Tokyo') AS day, count(*) FROM readings GROUP BY 1 ORDER BY 1;
+SELECT timestamp '2024-11-03 01:30' AT TIME ZONE 'America/New_York', timestamp '2024-03-10 02:30' AT TIME ZONE 'America/New_York', timestamptz '2024-03-01 10:00+00' AT TIME ZONE '-05:30';
+SELECT now() AT TIME ZONE 'Nowhere/X';

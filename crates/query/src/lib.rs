@@ -36,6 +36,7 @@ mod stored;
 pub mod system_functions;
 pub mod temporal;
 mod text_patterns;
+mod time_zones;
 mod to_char;
 pub mod types;
 pub mod views;
@@ -109,6 +110,7 @@ pub fn session_context(reads: Arc<SessionReads>, session: Arc<SessionInfo>) -> S
     context.register_udf(random_uuid::gen_random_uuid());
     context.register_udf(column_size::pg_column_size());
     context.register_udf(text_patterns::similar_to_escape());
+    context.register_udf(time_zones::timezone());
     // PostgreSQL's name of DataFusion's signum (a float; PostgreSQL's
     // sign of a numeric is a numeric of the same value).
     context.register_udf(

@@ -19,8 +19,9 @@
 //!
 //! And where PostgreSQL has syntax DataFusion lacks, which clients' catalog
 //! queries use (psql's `\d`, SQLAlchemy's reflection):
-//! - `x SIMILAR TO p` is `x ~ similar_to_escape(p)`, as in PostgreSQL
-//!   (DataFusion read `p` as a regular expression).
+//! - `x SIMILAR TO p` is `x ~ similar_to_escape(p)`, and `ts AT TIME ZONE
+//!   z` is `timezone(z, ts)`, as in PostgreSQL (DataFusion read `p` as a
+//!   regular expression, and kept a timestamptz at a time zone one).
 //! - `a OPERATOR(pg_catalog.~) b` is `a ~ b`; `COLLATE` clauses are dropped
 //!   (every text compares bytewise); `pg_catalog.f(...)` is `f(...)`.
 //! - `x::regclass` (and `regtype`, `regnamespace`, `regproc`) becomes a call
@@ -621,6 +622,18 @@ fn rewrite_postgres_syntax(expr: &mut Expr) {
                 if let Expr::BinaryOp { op: current, .. } = expr {
                     *current = op;
                 }
+            }
+            // `ts AT TIME ZONE z`: `timezone(z, ts)`, as in PostgreSQL (see
+            // `tempora_query::time_zones`).
+            Expr::AtTimeZone {
+                timestamp,
+                time_zone,
+            } => {
+                *expr = call(
+                    "timezone",
+                    vec![(**time_zone).clone(), (**timestamp).clone()],
+                );
+                return;
             }
             // `x SIMILAR TO p [ESCAPE e]`: `x ~ similar_to_escape(p [, e])`,
             // as PostgreSQL plans it (see `tempora_query::text_patterns`).

@@ -1440,6 +1440,7 @@ fn figured_name(expr: &Expr) -> Option<(String, Naming)> {
         Expr::Floor { .. } => strong("floor"),
         Expr::TypedString(typed) => type_name(&typed.data_type),
         Expr::Array(_) => strong("array"),
+        Expr::AtTimeZone { .. } => strong("timezone"),
         // A scalar subquery is named by its one item.
         Expr::Subquery(query) => match query.body.as_ref() {
             SetExpr::Select(select) => match select.projection.first()? {
