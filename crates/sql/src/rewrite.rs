@@ -16,12 +16,12 @@
 //!   PostgreSQL; DataFusion calls it `value`. The alias gets that column.
 //! - A VALUES column's bare NULLs take the type of its typed rows
 //!   (`VALUES (interval '1 day'), (NULL)`), as PostgreSQL types the column.
-//!
-//! And where PostgreSQL has syntax DataFusion lacks, which clients' catalog
-//! queries use (psql's `\d`, SQLAlchemy's reflection):
 //! - `x SIMILAR TO p` is `x ~ similar_to_escape(p)`, and `ts AT TIME ZONE
 //!   z` is `timezone(z, ts)`, as in PostgreSQL (DataFusion read `p` as a
 //!   regular expression, and kept a timestamptz at a time zone one).
+//!
+//! And where PostgreSQL has syntax DataFusion lacks, which clients' catalog
+//! queries use (psql's `\d`, SQLAlchemy's reflection):
 //! - `a OPERATOR(pg_catalog.~) b` is `a ~ b`; `COLLATE` clauses are dropped
 //!   (every text compares bytewise); `pg_catalog.f(...)` is `f(...)`.
 //! - `x::regclass` (and `regtype`, `regnamespace`, `regproc`) becomes a call
