@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use chrono::{Offset, TimeZone};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, Int16Array, Int32Array, Int64Array,
     TimestampMicrosecondArray,
@@ -335,18 +334,9 @@ fn parse_zone(name: &str) -> Result<chrono_tz::Tz> {
 
 /// Buckets in local time of `zone`: shift to wall-clock time, bucket, shift back.
 fn bucket_in_zone(width: IntervalMonthDayNano, micros: i64, zone: &chrono_tz::Tz) -> Result<i64> {
-    let offset_of = |utc_micros: i64| -> i64 {
-        let seconds = utc_micros.div_euclid(1_000_000);
-        match chrono::DateTime::from_timestamp(seconds, 0) {
-            Some(utc) => {
-                zone.offset_from_utc_datetime(&utc.naive_utc())
-                    .fix()
-                    .local_minus_utc() as i64
-                    * 1_000_000
-            }
-            None => 0,
-        }
-    };
+    let zone = crate::time_zones::Zone::Named(*zone);
+    let offset_of =
+        |utc_micros: i64| -> i64 { zone.offset_at(utc_micros.div_euclid(1_000_000)) * 1_000_000 };
     let local = micros + offset_of(micros);
     let bucket_local = bucket_micros(width, local, None)?;
     // Resolve the local bucket start back to UTC with the offset in force then.

@@ -13,9 +13,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, StringArray};
+use datafusion::arrow::array::{Array, AsArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, Result};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -41,19 +41,12 @@ impl ScalarUDFImpl for SimilarToEscape {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let patterns = text_argument(&args.args[0], rows)?;
+        let patterns = patterns.as_string::<i32>();
         let escapes = match args.args.get(1) {
             Some(escape) => Some(text_argument(escape, rows)?),
             None => None,
         };
-        let patterns = patterns
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| DataFusionError::Internal("similar_to_escape of non-text".into()))?;
-        let escapes = escapes
-            .as_ref()
-            .map(|e| e.as_any().downcast_ref::<StringArray>().cloned())
-            .map(|e| e.ok_or_else(|| DataFusionError::Internal("escape of non-text".into())))
-            .transpose()?;
+        let escapes = escapes.as_ref().map(|e| e.as_string::<i32>());
         let mut out = Vec::with_capacity(rows);
         for row in 0..patterns.len() {
             let escape = match &escapes {

@@ -83,12 +83,7 @@ impl ScalarUDFImpl for AtTimeZone {
         let array = TimestampMicrosecondArray::from(out);
         let array: Arc<dyn Array> = match to_local {
             true => Arc::new(array),
-            false => Arc::new(
-                array.with_timezone_opt(match PgType::Timestamptz.arrow_type() {
-                    DataType::Timestamp(_, zone) => zone,
-                    _ => None,
-                }),
-            ),
+            false => Arc::new(array.with_timezone(tempora_types::UTC_ZONE)),
         };
         Ok(ColumnarValue::Array(array))
     }
@@ -102,7 +97,7 @@ pub(crate) fn timezone() -> ScalarUDF {
 
 /// A time zone as AT TIME ZONE reads one.
 #[derive(Debug, Clone, Copy)]
-enum Zone {
+pub(crate) enum Zone {
     Named(chrono_tz::Tz),
     /// Seconds east of UTC.
     Fixed(i64),
@@ -127,7 +122,7 @@ impl Zone {
     }
 
     /// Seconds east of UTC in force at UTC instant `utc_seconds`.
-    fn offset_at(&self, utc_seconds: i64) -> i64 {
+    pub(crate) fn offset_at(&self, utc_seconds: i64) -> i64 {
         match self {
             Zone::Fixed(east) => *east,
             Zone::Named(zone) => chrono::DateTime::from_timestamp(utc_seconds, 0)

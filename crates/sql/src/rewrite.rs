@@ -1124,8 +1124,8 @@ fn order_by_casts(query: &mut ast::Query) {
         }
     }
     for (index, item) in select.projection.iter_mut().enumerate() {
-        if let SelectItem::UnnamedExpr(expr) = item
-            && matches!(expr, Expr::Cast { .. } | Expr::Nested(_))
+        if is_cast(item)
+            && let SelectItem::UnnamedExpr(expr) = item
         {
             *item = SelectItem::ExprWithAlias {
                 expr: expr.clone(),

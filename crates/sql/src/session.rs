@@ -1396,7 +1396,7 @@ pub(crate) fn expression_name(expr: &Expr) -> String {
 /// How surely a name was figured: a cast's type names its value only when
 /// nothing inside it names it surely (`x::text` is `x`, `'1'::int` and
 /// `(a + b)::text` are named by the type).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Naming {
     Weak,
     Strong,

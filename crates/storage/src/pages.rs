@@ -273,16 +273,7 @@ impl<'a> PointReader<'a> {
     ) -> Result<Option<ArrayRef>> {
         let array: ArrayRef = match data_type {
             DataType::Float64 => {
-                let Some(values) =
-                    self.direct_values(column, rows, |page| match page.encoding {
-                        Encoding::BYTE_STREAM_SPLIT => page_values::byte_stream_split::<8>(
-                            page.values,
-                            page.stored,
-                            page.index,
-                        ),
-                        Encoding::PLAIN => page_values::plain_fixed::<8>(page.values, page.index),
-                        _ => None,
-                    })?
+                let Some(values) = self.direct_values(column, rows, |page| page.fixed::<8>())?
                 else {
                     return Ok(None);
                 };
@@ -291,16 +282,7 @@ impl<'a> PointReader<'a> {
                 ))
             }
             DataType::Float32 => {
-                let Some(values) =
-                    self.direct_values(column, rows, |page| match page.encoding {
-                        Encoding::BYTE_STREAM_SPLIT => page_values::byte_stream_split::<4>(
-                            page.values,
-                            page.stored,
-                            page.index,
-                        ),
-                        Encoding::PLAIN => page_values::plain_fixed::<4>(page.values, page.index),
-                        _ => None,
-                    })?
+                let Some(values) = self.direct_values(column, rows, |page| page.fixed::<4>())?
                 else {
                     return Ok(None);
                 };
@@ -309,22 +291,8 @@ impl<'a> PointReader<'a> {
                 ))
             }
             DataType::Utf8 | DataType::Binary => {
-                let Some(values) = self.direct_values(column, rows, |page| {
-                    let bytes = match (page.encoding, page.dictionary) {
-                        (
-                            Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY,
-                            Some(dictionary),
-                        ) => {
-                            let entry = page_values::dictionary_index(page.values, page.index)?;
-                            page_values::plain_byte_array(dictionary, entry)?
-                        }
-                        (Encoding::PLAIN, _) => {
-                            page_values::plain_byte_array(page.values, page.index)?
-                        }
-                        _ => return None,
-                    };
-                    Some(bytes.to_vec())
-                })?
+                let Some(values) =
+                    self.direct_values(column, rows, |page| page.byte_array().map(<[u8]>::to_vec))?
                 else {
                     return Ok(None);
                 };
@@ -355,17 +323,8 @@ impl<'a> PointReader<'a> {
     ) -> Result<Option<Vec<Option<T>>>> {
         let mut out = Vec::with_capacity(rows.len());
         for &row in rows {
-            if row >= self.rows {
-                return Err(self.corrupt("point read beyond the last row"));
-            }
-            let group = self.group_starts.partition_point(|s| *s <= row) - 1;
-            let in_group = row - self.group_starts[group];
-            let locations = self.locations(group, column)?;
-            let page = locations
-                .partition_point(|l| l.first_row_index <= in_group as i64)
-                .checked_sub(1)
-                .ok_or_else(|| self.corrupt("offset index does not start at row 0"))?;
-            let location = &locations[page];
+            let (group, in_group, page) = self.page_of(column, row)?;
+            let location = &self.locations(group, column)?[page];
             let chunk = self.metadata.row_group(group).column(column);
             let compressed = !matches!(chunk.compression(), Compression::UNCOMPRESSED);
             let nullable = chunk.column_descr().max_def_level() > 0;
@@ -394,20 +353,14 @@ impl<'a> PointReader<'a> {
                 out.push(None);
                 continue;
             };
-            let dictionary = match (encoding, chunk.dictionary_page_offset()) {
-                (Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY, Some(offset)) => {
-                    let first = locations
-                        .first()
-                        .map(|l| l.offset)
-                        .ok_or_else(|| self.corrupt("column chunk without pages"))?;
-                    let length = usize::try_from(first - offset)
-                        .map_err(|_| self.corrupt("dictionary page after the data pages"))?;
-                    match self.load(offset, length, compressed)? {
-                        Page::DictionaryPage {
+            let dictionary = match encoding {
+                Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY => {
+                    match self.dictionary_page(group, column)? {
+                        Some(Page::DictionaryPage {
                             buf,
                             encoding: Encoding::PLAIN | Encoding::PLAIN_DICTIONARY,
                             ..
-                        } => Some(buf),
+                        }) => Some(buf),
                         _ => return Ok(None),
                     }
                 }
@@ -428,6 +381,39 @@ impl<'a> PointReader<'a> {
         Ok(Some(out))
     }
 
+    /// The row group of file row `row`, the row's place in it, and the
+    /// page of `column` (in that group's offset index) that holds it.
+    fn page_of(&self, column: usize, row: usize) -> Result<(usize, usize, usize)> {
+        if row >= self.rows {
+            return Err(self.corrupt("point read beyond the last row"));
+        }
+        let group = self.group_starts.partition_point(|s| *s <= row) - 1;
+        let in_group = row - self.group_starts[group];
+        let page = self
+            .locations(group, column)?
+            .partition_point(|l| l.first_row_index <= in_group as i64)
+            .checked_sub(1)
+            .ok_or_else(|| self.corrupt("offset index does not start at row 0"))?;
+        Ok((group, in_group, page))
+    }
+
+    /// The dictionary page of `column` in group `group`, if it has one.
+    fn dictionary_page(&self, group: usize, column: usize) -> Result<Option<Page>> {
+        let chunk = self.metadata.row_group(group).column(column);
+        let Some(offset) = chunk.dictionary_page_offset() else {
+            return Ok(None);
+        };
+        let first = self
+            .locations(group, column)?
+            .first()
+            .map(|l| l.offset)
+            .ok_or_else(|| self.corrupt("column chunk without pages"))?;
+        let length = usize::try_from(first - offset)
+            .map_err(|_| self.corrupt("dictionary page after the data pages"))?;
+        let compressed = !matches!(chunk.compression(), Compression::UNCOMPRESSED);
+        Ok(Some(self.load(offset, length, compressed)?))
+    }
+
     /// The values of `column` at `rows`, grouped page by page.
     fn values<T: ParquetDataType>(
         &self,
@@ -438,17 +424,8 @@ impl<'a> PointReader<'a> {
         let mut at = 0;
         while at < rows.len() {
             let row = rows[at];
-            if row >= self.rows {
-                return Err(self.corrupt("point read beyond the last row"));
-            }
-            let group = self.group_starts.partition_point(|s| *s <= row) - 1;
-            let in_group = row - self.group_starts[group];
-            let locations = self.locations(group, column)?;
-            let page = locations
-                .partition_point(|l| l.first_row_index <= in_group as i64)
-                .checked_sub(1)
-                .ok_or_else(|| self.corrupt("offset index does not start at row 0"))?;
-            let page_start = locations[page].first_row_index as usize;
+            let (group, _, page) = self.page_of(column, row)?;
+            let page_start = self.locations(group, column)?[page].first_row_index as usize;
             let page_end = page_start + self.page_rows(group, column, page)?;
             // Every wanted row of this page, as single-row runs.
             let mut runs = Vec::new();
@@ -479,14 +456,8 @@ impl<'a> PointReader<'a> {
         let locations = self.locations(group, column)?;
         let location = &locations[page];
         let mut pages = VecDeque::new();
-        if let Some(dictionary) = chunk.dictionary_page_offset() {
-            let first = locations
-                .first()
-                .map(|l| l.offset)
-                .ok_or_else(|| self.corrupt("column chunk without pages"))?;
-            let length = usize::try_from(first - dictionary)
-                .map_err(|_| self.corrupt("dictionary page after the data pages"))?;
-            pages.push_back((self.load(dictionary, length, compressed)?, None));
+        if let Some(dictionary) = self.dictionary_page(group, column)? {
+            pages.push_back((dictionary, None));
         }
         let length = usize::try_from(location.compressed_page_size)
             .map_err(|_| self.corrupt("negative page size"))?;
@@ -653,6 +624,32 @@ struct LocatedValue<'a> {
     stored: usize,
     index: usize,
     dictionary: Option<&'a [u8]>,
+}
+
+impl LocatedValue<'_> {
+    /// The value as `W` little-endian bytes (a float), BYTE_STREAM_SPLIT or
+    /// PLAIN.
+    fn fixed<const W: usize>(&self) -> Option<[u8; W]> {
+        match self.encoding {
+            Encoding::BYTE_STREAM_SPLIT => {
+                page_values::byte_stream_split::<W>(self.values, self.stored, self.index)
+            }
+            Encoding::PLAIN => page_values::plain_fixed::<W>(self.values, self.index),
+            _ => None,
+        }
+    }
+
+    /// The value as bytes: an entry of the dictionary, or PLAIN.
+    fn byte_array(&self) -> Option<&[u8]> {
+        match (self.encoding, self.dictionary) {
+            (Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY, Some(dictionary)) => {
+                let entry = page_values::dictionary_index(self.values, self.index)?;
+                page_values::plain_byte_array(dictionary, entry)
+            }
+            (Encoding::PLAIN, _) => page_values::plain_byte_array(self.values, self.index),
+            _ => None,
+        }
+    }
 }
 
 /// Whether `PointReader::column` decodes Arrow type `data_type` stored as
