@@ -64,7 +64,7 @@ use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex;
 
-use tempora_sql::{CopyIn, Engine, Output, Param, Prepared, Session};
+use tempora_sql::{CopyIn, Engine, Output, ParamRef, ParamRows, Prepared, Session};
 use tempora_types::PgType;
 use unflushed::Unflushed;
 
@@ -89,6 +89,9 @@ struct Connection {
     /// one statement many times. Holding the statement keeps it alive, so
     /// the pointer comparison cannot match a different one.
     inferred: Option<(Arc<StoredStatement<Prepared>>, Vec<PgType>)>,
+    /// The types of a pipelined statement's binary parameters (see
+    /// `pipelined_types`), and whether they needed inferring.
+    pipelined: Option<(Arc<StoredStatement<Prepared>>, bool, Vec<PgType>)>,
 }
 
 /// The Executes of one staged INSERT in a row in a pipeline, with the
@@ -102,6 +105,8 @@ struct Deferred {
     portal: String,
     /// The messages owed an answer, in order.
     owed: Vec<Owed>,
+    /// The parameters of the Executes, in order.
+    params: ParamRows,
 }
 
 impl Deferred {
@@ -115,6 +120,9 @@ impl Deferred {
                 .reserve_exact(DEFERRED_MESSAGES.saturating_sub(self.owed.len()).max(1));
         }
         self.owed.push(message);
+        if self.params.len() == 1 {
+            self.params.reserve_rows(DEFERRED_MESSAGES / 2);
+        }
     }
 }
 
@@ -122,11 +130,12 @@ impl Deferred {
 /// waiting for another message: 4 096 rows, about a staged batch's worth.
 const DEFERRED_MESSAGES: usize = 8192;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Owed {
     /// A Bind of the statement: BindComplete.
     Bind,
-    /// An Execute, with its parameters as sent: CommandComplete.
-    Execute(Vec<Param>),
+    /// An Execute (its parameters in `Deferred::params`): CommandComplete.
+    Execute,
 }
 
 /// `DEALLOCATE` and `DISCARD ALL`: drops prepared statements from the
@@ -243,19 +252,13 @@ impl Handler {
         let Some(statement) = deferred.statement.statement.statement.as_ref() else {
             return Ok(None);
         };
-        let mut rows = Vec::with_capacity(deferred.owed.len());
-        let mut owed = Vec::with_capacity(deferred.owed.len());
-        for message in deferred.owed {
-            match message {
-                Owed::Bind => owed.push(false),
-                Owed::Execute(params) => {
-                    rows.push(params);
-                    owed.push(true);
-                }
-            }
-        }
         let (tags, error) = match connection.session.before_execute(statement).await {
-            Ok(()) => connection.session.execute_pipelined(statement, &rows).await,
+            Ok(()) => {
+                connection
+                    .session
+                    .execute_pipelined(statement, &deferred.params)
+                    .await
+            }
             Err(error) => (Vec::new(), Some(error)),
         };
         send_notices(client, &mut connection.session).await?;
@@ -264,7 +267,8 @@ impl Handler {
         // can be held.
         let mut tags = tags.into_iter();
         let mut last: Option<String> = None;
-        for is_execute in owed {
+        for message in deferred.owed {
+            let is_execute = message == Owed::Execute;
             let next = if is_execute {
                 match tags.next() {
                     Some(tag) => last.replace(tag),
@@ -304,6 +308,7 @@ impl Handler {
                     held: None,
                     deferred: None,
                     inferred: None,
+                    pipelined: None,
                 }))
             });
         (*connection).clone()
@@ -691,27 +696,53 @@ impl QueryParser for StatementParser {
 /// A portal's parameters for a deferred Execute: text ones checked as
 /// UTF-8, binary ones kept as sent with the type they are read as (see
 /// `parameter_types`), to be decoded where the batch is built.
-async fn pipelined_parameters(
+/// Appends `portal`'s parameters to `rows`, binary ones read as the types
+/// `types` gives (see `pipelined_types`); nothing if a text one is not
+/// UTF-8.
+fn push_parameters(
+    rows: &mut ParamRows,
+    portal: &Portal<Prepared>,
+    types: &[PgType],
+) -> PgWireResult<()> {
+    check_text_parameters(portal)?;
+    rows.push_row(portal.parameters.iter().enumerate().map(|(index, value)| {
+        let Some(bytes) = value else {
+            return ParamRef::Null;
+        };
+        if portal.parameter_format.is_binary(index) {
+            ParamRef::Binary(types.get(index).copied().unwrap_or(PgType::Text), bytes)
+        } else {
+            // Checked above.
+            ParamRef::Text(std::str::from_utf8(bytes).unwrap_or_default())
+        }
+    }));
+    Ok(())
+}
+
+/// Makes `connection.pipelined` the types of `portal`'s binary parameters,
+/// as `parameter_types` gives them: a pipeline runs one statement many
+/// times.
+async fn pipelined_types(
     connection: &mut Connection,
     portal: &Portal<Prepared>,
-) -> PgWireResult<Vec<Param>> {
-    let types = parameter_types(connection, portal).await?;
-    portal
-        .parameters
-        .iter()
-        .enumerate()
-        .map(|(index, value)| {
-            let Some(bytes) = value else {
-                return Ok(Param::Null);
-            };
-            if portal.parameter_format.is_binary(index) {
-                let pg_type = types.get(index).copied().unwrap_or(PgType::Text);
-                Ok(Param::Binary(pg_type, bytes.clone()))
-            } else {
-                utf8_parameter(bytes).map(Param::Text)
-            }
-        })
-        .collect()
+) -> PgWireResult<()> {
+    let inferring = needs_inference(portal);
+    let known = matches!(&connection.pipelined,
+        Some((statement, inferred, _))
+            if Arc::ptr_eq(statement, &portal.statement) && *inferred == inferring);
+    if !known {
+        let types = parameter_types(connection, portal).await?;
+        connection.pipelined = Some((portal.statement.clone(), inferring, types));
+    }
+    Ok(())
+}
+
+/// Whether a binary parameter of `portal` has no declared type.
+fn needs_inference(portal: &Portal<Prepared>) -> bool {
+    let declared = &portal.statement.statement.declared_types;
+    (0..portal.parameters.len()).any(|i| {
+        portal.parameter_format.is_binary(i) && declared.get(i).copied().flatten().is_none()
+    })
 }
 
 /// The types binary parameters of `portal` are read as: the declared ones,
@@ -722,11 +753,7 @@ async fn parameter_types(
     portal: &Portal<Prepared>,
 ) -> PgWireResult<Vec<PgType>> {
     let prepared = &portal.statement.statement;
-    let needs_inference = (0..portal.parameters.len()).any(|i| {
-        portal.parameter_format.is_binary(i)
-            && prepared.declared_types.get(i).copied().flatten().is_none()
-    });
-    if !needs_inference {
+    if !needs_inference(portal) {
         return Ok(prepared
             .declared_types
             .iter()
@@ -749,12 +776,26 @@ async fn parameter_types(
         .map_or_else(Vec::new, |(_, types)| types.clone()))
 }
 
+/// A portal whose text parameters are not all UTF-8 fails its Bind, as in
+/// PostgreSQL (22021).
+fn check_text_parameters(portal: &Portal<Prepared>) -> PgWireResult<()> {
+    for (index, value) in portal.parameters.iter().enumerate() {
+        if let Some(bytes) = value
+            && !portal.parameter_format.is_binary(index)
+            && std::str::from_utf8(bytes).is_err()
+        {
+            return Err(invalid_utf8(bytes));
+        }
+    }
+    Ok(())
+}
+
 fn utf8_parameter(bytes: &[u8]) -> PgWireResult<String> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| {
-        user_error(&tempora_sql::Error::InvalidParameter {
-            message: "invalid byte sequence for encoding \"UTF8\"".to_owned(),
-        })
-    })
+    String::from_utf8(bytes.to_vec()).map_err(|_| invalid_utf8(bytes))
+}
+
+fn invalid_utf8(bytes: &[u8]) -> PgWireError {
+    user_error(&tempora_sql::Error::invalid_utf8(bytes))
 }
 
 /// The bound parameters of `portal` as text.
@@ -889,19 +930,34 @@ impl ExtendedQueryHandler for Handler {
             self.release_held(client).await?;
             return Err(PgWireError::NotReadyForQuery);
         }
-        let params = match pipelined_parameters(&mut guard, &portal).await {
-            Ok(params) => params,
-            Err(error) => {
-                drop(guard);
-                self.release_held(client).await?;
-                return Err(error);
+        let matching = guard.deferred.as_ref().is_some_and(|deferred| {
+            Arc::ptr_eq(&deferred.statement, &portal.statement) && deferred.portal == name
+        });
+        // A new part's parameters are read before the one it follows runs
+        // (in release_held), so that an error in them answers this Execute.
+        let mut params = ParamRows::default();
+        let pushed = match pipelined_types(&mut guard, &portal).await {
+            Ok(()) => {
+                let Connection {
+                    pipelined,
+                    deferred,
+                    ..
+                } = &mut *guard;
+                let types = pipelined.as_ref().map_or(&[][..], |(_, _, types)| types);
+                match (matching, deferred) {
+                    (true, Some(deferred)) => push_parameters(&mut deferred.params, &portal, types),
+                    _ => push_parameters(&mut params, &portal, types),
+                }
             }
+            Err(error) => Err(error),
         };
-        if let Some(deferred) = &mut guard.deferred
-            && Arc::ptr_eq(&deferred.statement, &portal.statement)
-            && deferred.portal == name
-        {
-            deferred.push(Owed::Execute(params));
+        if let Err(error) = pushed {
+            drop(guard);
+            self.release_held(client).await?;
+            return Err(error);
+        }
+        if matching && let Some(deferred) = &mut guard.deferred {
+            deferred.push(Owed::Execute);
             let full = deferred.owed.len() >= DEFERRED_MESSAGES;
             drop(guard);
             // A long pipeline runs in parts, so that its parameters and
@@ -914,11 +970,12 @@ impl ExtendedQueryHandler for Handler {
         drop(guard);
         self.release_held(client).await?;
         let mut owed = Vec::with_capacity(8);
-        owed.push(Owed::Execute(params));
+        owed.push(Owed::Execute);
         connection.lock().await.deferred = Some(Deferred {
             statement: portal.statement.clone(),
             portal: name.to_owned(),
             owed,
+            params,
         });
         Ok(())
     }
@@ -945,7 +1002,9 @@ impl ExtendedQueryHandler for Handler {
                     client.portal_store().get_statement(statement_name)
                 && Arc::ptr_eq(&statement, &deferred.statement)
             {
-                match Portal::try_new(&message, statement) {
+                let portal = Portal::try_new(&message, statement)
+                    .and_then(|portal| check_text_parameters(&portal).map(|()| portal));
+                match portal {
                     Ok(portal) => {
                         client.portal_store().put_portal(Arc::new(portal));
                         deferred.push(Owed::Bind);
@@ -963,6 +1022,7 @@ impl ExtendedQueryHandler for Handler {
         match client.portal_store().get_statement(statement_name) {
             Some(Entry::Value(statement)) => {
                 let portal = Portal::try_new(&message, statement)?;
+                check_text_parameters(&portal)?;
                 client.portal_store().put_portal(Arc::new(portal));
             }
             Some(Entry::Empty) if message.parameters.is_empty() => {

@@ -475,6 +475,71 @@ async fn timescaledb_functions_describe_their_columns_in_the_extended_protocol()
     );
 }
 
+/// Bytes that are not UTF-8 fail a COPY as PostgreSQL reports them: 22021,
+/// the bad sequence's bytes, and the line, in text and CSV alike.
+#[tokio::test]
+async fn copy_data_that_is_not_utf8_fails_with_22021() {
+    let server = common::Server::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE u (a text, b integer)")
+        .await
+        .unwrap();
+    for (options, data, message, context) in [
+        (
+            "",
+            &b"a\t1\nab\xff\t2\n"[..],
+            "invalid byte sequence for encoding \"UTF8\": 0xff",
+            "COPY u, line 2",
+        ),
+        (
+            "",
+            b"ab\xe9 x\t1\n",
+            "invalid byte sequence for encoding \"UTF8\": 0xe9 0x20 0x78",
+            "COPY u, line 1",
+        ),
+        (
+            "",
+            b"a\\\\tb\xc3\t1\n",
+            "invalid byte sequence for encoding \"UTF8\": 0xc3 0x09",
+            "COPY u, line 1",
+        ),
+        (
+            " (FORMAT csv)",
+            b"x,1\ny,2\n\"q\xff\",3\n",
+            "invalid byte sequence for encoding \"UTF8\": 0xff",
+            "COPY u, line 3",
+        ),
+        (
+            " (FORMAT csv)",
+            b"x,1\n\"q\xc3\",3\n",
+            "invalid byte sequence for encoding \"UTF8\": 0xc3 0x22",
+            "COPY u, line 2",
+        ),
+    ] {
+        let sink = client
+            .copy_in(&format!("COPY u FROM STDIN{options}"))
+            .await
+            .unwrap();
+        futures::pin_mut!(sink);
+        sink.send(bytes::Bytes::copy_from_slice(data))
+            .await
+            .unwrap();
+        let error = sink.finish().await.unwrap_err();
+        let db = error.as_db_error().expect("a database error");
+        assert_eq!(
+            (db.code().code(), db.message(), db.where_()),
+            ("22021", message, Some(context))
+        );
+    }
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM u", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 0);
+}
+
 #[tokio::test]
 async fn copy_rows_with_too_many_or_too_few_fields_fail_with_22p04() {
     let server = common::Server::start();
@@ -950,6 +1015,69 @@ async fn binary_parameters_of_a_pipelined_insert_are_stored_as_sent() {
             ],
         ]
     );
+}
+
+/// One pipelined statement bound with text parameters, then binary ones
+/// with no declared types (read as the types the statement gives them),
+/// then text that is not UTF-8: that Bind fails with 22021, as in
+/// PostgreSQL, and the pipeline with it.
+#[tokio::test]
+async fn a_pipelined_statement_reads_each_bind_as_it_is_sent() {
+    let server = common::Server::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE mixed (n integer, s text)")
+        .await
+        .unwrap();
+    let mut raw = RawConnection::open(server.port).await;
+    let binary_bind = |n: i32, s: &[u8]| {
+        // Both parameters binary; results in text.
+        let mut bind = vec![0u8, 0, 0, 1, 0, 1, 0, 2];
+        for value in [&n.to_be_bytes()[..], s] {
+            bind.extend_from_slice(&(value.len() as i32).to_be_bytes());
+            bind.extend_from_slice(value);
+        }
+        bind.extend_from_slice(&[0, 0]);
+        bind
+    };
+    raw.parse("INSERT INTO mixed VALUES ($1, $2)").await;
+    raw.bind_execute(&["1", "one"]).await;
+    raw.send(b'B', &binary_bind(2, b"two")).await;
+    raw.send(b'E', &[0, 0, 0, 0, 0]).await;
+    raw.bind_execute(&["3", "three"]).await;
+    raw.send(b'S', &[]).await;
+    assert_eq!(
+        raw.answers_until_ready().await,
+        ('I', b"12C2C2CZ".to_vec(), vec![])
+    );
+    assert_eq!(
+        text_rows(&client, "SELECT n, s FROM mixed ORDER BY n").await,
+        [(1, "one"), (2, "two"), (3, "three")]
+            .map(|(n, s)| vec![Some(n.to_string()), Some(s.to_owned())])
+            .to_vec()
+    );
+
+    let mut bad = vec![0u8, 0, 0, 0, 0, 2];
+    for value in [&b"4"[..], b"f\xffr"] {
+        bad.extend_from_slice(&(value.len() as i32).to_be_bytes());
+        bad.extend_from_slice(value);
+    }
+    bad.extend_from_slice(&[0, 0]);
+    raw.send(b'B', &binary_bind(5, b"five")).await;
+    raw.send(b'E', &[0, 0, 0, 0, 0]).await;
+    raw.send(b'B', &bad).await;
+    raw.send(b'E', &[0, 0, 0, 0, 0]).await;
+    raw.send(b'S', &[]).await;
+    assert_eq!(
+        raw.answers_until_ready().await,
+        ('I', b"2CEZ".to_vec(), vec!["22021".to_owned()])
+    );
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM mixed", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 3);
 }
 
 /// An error in a Bind, which never reaches the session, still discards

@@ -360,10 +360,9 @@ impl CopyIn {
                 if line == b"\\." {
                     return Ok(Some((vec![], next)));
                 }
-                Ok(Some((
-                    split_text_line(line, *delimiter, null, self.line + 1)?,
-                    next,
-                )))
+                let fields = split_text_line(line, *delimiter, null)
+                    .map_err(|error| self.record_error(raw_utf8_error(line, error)))?;
+                Ok(Some((fields, next)))
             }
             CopyFormat::Csv {
                 delimiter,
@@ -371,16 +370,15 @@ impl CopyIn {
                 escape,
                 null,
                 ..
-            } => split_csv_record(
-                bytes,
-                *delimiter,
-                *quote,
-                *escape,
-                null,
-                at_end,
-                self.line + 1,
-            ),
+            } => split_csv_record(bytes, *delimiter, *quote, *escape, null, at_end)
+                .map_err(|error| self.record_error(raw_utf8_error(bytes, error))),
         }
+    }
+
+    /// An error in the record after `self.line`, with where it is.
+    fn record_error(&self, error: Error) -> Error {
+        let code = error.sqlstate();
+        self.error_at(self.line + 1, error.to_string(), code, None)
     }
 
     /// One tuple of the binary format, its fields decoded to their text
@@ -535,12 +533,23 @@ impl CopyIn {
         code: SqlState,
         field: Option<(usize, &str)>,
     ) -> Error {
+        self.error_at(self.line, message, code, field)
+    }
+
+    /// An error at line `line`, in `field` (its index and text) if given.
+    fn error_at(
+        &self,
+        line: u64,
+        message: String,
+        code: SqlState,
+        field: Option<(usize, &str)>,
+    ) -> Error {
         let context = match field {
             Some((index, value)) => format!(
-                "COPY {}, line {}, column {}: \"{}\"",
-                self.table.name, self.line, self.table.columns[self.targets[index]].name, value
+                "COPY {}, line {line}, column {}: \"{}\"",
+                self.table.name, self.table.columns[self.targets[index]].name, value
             ),
-            None => format!("COPY {}, line {}", self.table.name, self.line),
+            None => format!("COPY {}, line {line}", self.table.name),
         };
         Error::Copy {
             message: format!("{message}\nCONTEXT: {context}"),
@@ -627,27 +636,25 @@ fn read_i32(bytes: &[u8], at: usize) -> Option<i32> {
     Some(i32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
 
-fn utf8_field(bytes: &[u8], line_number: u64) -> Result<&str> {
-    std::str::from_utf8(bytes).map_err(|_| invalid_utf8(line_number))
+/// PostgreSQL checks a record's bytes before it splits them, so a field
+/// that is not UTF-8 is reported with the bytes after it in `raw` (a
+/// delimiter, a quote); a field that only its escapes made so, alone.
+fn raw_utf8_error(raw: &[u8], error: Error) -> Error {
+    if error.sqlstate() == SqlState::CharacterNotInRepertoire && std::str::from_utf8(raw).is_err() {
+        Error::invalid_utf8(raw)
+    } else {
+        error
+    }
 }
 
-fn invalid_utf8(line_number: u64) -> Error {
-    Error::Copy {
-        message: format!(
-            "invalid byte sequence for encoding \"UTF8\"\nCONTEXT: line {line_number}"
-        ),
-        code: SqlState::BadCopyFileFormat,
-    }
+/// A field's text; the caller adds where it was (see `context_error`).
+fn utf8_field(bytes: &[u8]) -> Result<&str> {
+    std::str::from_utf8(bytes).map_err(|_| Error::invalid_utf8(bytes))
 }
 
 /// Splits a text-format line into fields, undoing backslash escapes. Fields
 /// without a backslash are borrowed from `line`.
-fn split_text_line<'a>(
-    line: &'a [u8],
-    delimiter: u8,
-    null: &str,
-    line_number: u64,
-) -> Result<Vec<Field<'a>>> {
+fn split_text_line<'a>(line: &'a [u8], delimiter: u8, null: &str) -> Result<Vec<Field<'a>>> {
     let mut fields = Vec::with_capacity(16);
     let mut start = 0;
     let mut index = 0;
@@ -655,12 +662,12 @@ fn split_text_line<'a>(
     loop {
         // Jump to the next delimiter or backslash.
         let Some(found) = memchr::memchr2(delimiter, b'\\', &line[index..]) else {
-            fields.push(text_field(&line[start..], escaped, null, line_number)?);
+            fields.push(text_field(&line[start..], escaped, null)?);
             return Ok(fields);
         };
         index += found;
         if line[index] == delimiter {
-            fields.push(text_field(&line[start..index], escaped, null, line_number)?);
+            fields.push(text_field(&line[start..index], escaped, null)?);
             index += 1;
             start = index;
             escaped = false;
@@ -673,18 +680,18 @@ fn split_text_line<'a>(
 }
 
 /// One raw text-format field: NULL, borrowed, or unescaped.
-fn text_field<'a>(raw: &'a [u8], escaped: bool, null: &str, line_number: u64) -> Result<Field<'a>> {
+fn text_field<'a>(raw: &'a [u8], escaped: bool, null: &str) -> Result<Field<'a>> {
     Ok(if raw == null.as_bytes() {
         None
     } else if escaped {
-        Some(Cow::Owned(unescape_text(raw, line_number)?))
+        Some(Cow::Owned(unescape_text(raw)?))
     } else {
-        Some(Cow::Borrowed(utf8_field(raw, line_number)?))
+        Some(Cow::Borrowed(utf8_field(raw)?))
     })
 }
 
 /// Undoes the text format's backslash escapes in one field.
-fn unescape_text(raw: &[u8], line_number: u64) -> Result<String> {
+fn unescape_text(raw: &[u8]) -> Result<String> {
     let mut field = Vec::with_capacity(raw.len());
     let mut index = 0;
     while index < raw.len() {
@@ -726,7 +733,7 @@ fn unescape_text(raw: &[u8], line_number: u64) -> Result<String> {
             other => field.push(other),
         }
     }
-    String::from_utf8(field).map_err(|_| invalid_utf8(line_number))
+    String::from_utf8(field).map_err(|e| Error::invalid_utf8(e.as_bytes()))
 }
 
 /// Splits one CSV record off the front of `bytes`, honouring quotes (which may
@@ -739,7 +746,6 @@ fn split_csv_record<'a>(
     escape: u8,
     null: &str,
     at_end: bool,
-    line_number: u64,
 ) -> Result<Option<(Vec<Field<'a>>, usize)>> {
     if bytes.is_empty() {
         return Ok(None);
@@ -765,10 +771,10 @@ fn split_csv_record<'a>(
     let finish = |raw: &'a [u8], quoted: Option<Vec<u8>>| -> Result<Field<'a>> {
         Ok(match quoted {
             Some(bytes) => Some(Cow::Owned(
-                String::from_utf8(bytes).map_err(|_| invalid_utf8(line_number))?,
+                String::from_utf8(bytes).map_err(|e| Error::invalid_utf8(e.as_bytes()))?,
             )),
             None if raw == null.as_bytes() => None,
-            None => Some(Cow::Borrowed(utf8_field(raw, line_number)?)),
+            None => Some(Cow::Borrowed(utf8_field(raw)?)),
         })
     };
     loop {
@@ -917,7 +923,7 @@ mod tests {
 
     #[test]
     fn text_lines_unescape() {
-        let fields = split_text_line(b"a\\tb\t\\N\t\\\\x\t\\101", b'\t', "\\N", 1).unwrap();
+        let fields = split_text_line(b"a\\tb\t\\N\t\\\\x\t\\101", b'\t', "\\N").unwrap();
         assert_eq!(
             fields,
             vec![
@@ -928,7 +934,7 @@ mod tests {
             ]
         );
         // Empty fields at both ends, another delimiter, a backslash ending the line.
-        let fields = split_text_line(b"|x\\\\|\\|y|\\", b'|', "\\N", 1).unwrap();
+        let fields = split_text_line(b"|x\\\\|\\|y|\\", b'|', "\\N").unwrap();
         assert_eq!(
             fields,
             vec![
@@ -939,9 +945,9 @@ mod tests {
             ]
         );
         assert!(matches!(fields[0], Some(Cow::Borrowed(_))));
-        assert_eq!(split_text_line(b"", b'\t', "", 1).unwrap(), vec![None]);
+        assert_eq!(split_text_line(b"", b'\t', "").unwrap(), vec![None]);
         assert_eq!(
-            split_text_line(b"a\\", b'\t', "\\N", 1).unwrap(),
+            split_text_line(b"a\\", b'\t', "\\N").unwrap(),
             vec![Some("a\\".into())]
         );
     }
@@ -949,14 +955,14 @@ mod tests {
     #[test]
     fn csv_records_follow_quotes_across_lines() {
         let input = b"1,\"a,\"\"b\"\"\nc\",\n2,\"\",x\n";
-        let (first, used) = split_csv_record(input, b',', b'"', b'"', "", false, 1)
+        let (first, used) = split_csv_record(input, b',', b'"', b'"', "", false)
             .unwrap()
             .unwrap();
         assert_eq!(
             first,
             vec![Some("1".into()), Some("a,\"b\"\nc".into()), None]
         );
-        let (second, _) = split_csv_record(&input[used..], b',', b'"', b'"', "", false, 2)
+        let (second, _) = split_csv_record(&input[used..], b',', b'"', b'"', "", false)
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -964,17 +970,17 @@ mod tests {
             vec![Some("2".into()), Some("".into()), Some("x".into())]
         );
         // Text around quotes belongs to the field; plain fields are borrowed.
-        let (third, _) = split_csv_record(b"ab\"c,d\"e,f\n", b',', b'"', b'"', "", false, 3)
+        let (third, _) = split_csv_record(b"ab\"c,d\"e,f\n", b',', b'"', b'"', "", false)
             .unwrap()
             .unwrap();
         assert_eq!(third, vec![Some("abc,de".into()), Some("f".into())]);
         assert!(matches!(third[1], Some(Cow::Borrowed(_))));
         // An escaped delimiter stays in its field.
-        let fields = split_text_line(b"a\\\tb\tc", b'\t', "\\N", 1).unwrap();
+        let fields = split_text_line(b"a\\\tb\tc", b'\t', "\\N").unwrap();
         assert_eq!(fields, vec![Some("a\tb".into()), Some("c".into())]);
         // An unfinished quoted field waits for more data.
         assert!(
-            split_csv_record(b"1,\"abc", b',', b'"', b'"', "", false, 1)
+            split_csv_record(b"1,\"abc", b',', b'"', b'"', "", false)
                 .unwrap()
                 .is_none()
         );

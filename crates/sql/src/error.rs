@@ -70,6 +70,7 @@ pub enum SqlState {
     InvalidColumnReference,
     CardinalityViolation,
     InvalidEscapeSequence,
+    CharacterNotInRepertoire,
     InvalidRegularExpression,
 }
 
@@ -91,6 +92,7 @@ impl SqlState {
             SqlState::DatatypeMismatch => "42804",
             SqlState::InvalidParameterValue => "22023",
             SqlState::InvalidEscapeSequence => "22025",
+            SqlState::CharacterNotInRepertoire => "22021",
             SqlState::InvalidRegularExpression => "2201B",
             SqlState::InvalidTextRepresentation => "22P02",
             SqlState::InvalidBinaryRepresentation => "22P03",
@@ -266,6 +268,33 @@ impl Error {
     pub fn not_supported(feature: impl Into<String>) -> Error {
         Error::NotSupported {
             feature: feature.into(),
+        }
+    }
+
+    /// Text that is not UTF-8, as PostgreSQL reports it: the bytes of the
+    /// first bad sequence (as many as its first byte says it has).
+    pub fn invalid_utf8(bytes: &[u8]) -> Error {
+        let at = std::str::from_utf8(bytes)
+            .err()
+            .map_or(0, |e| e.valid_up_to());
+        let first = bytes.get(at).copied().unwrap_or(0);
+        let length = match first {
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf7 => 4,
+            _ => 1,
+        };
+        let shown: Vec<String> = bytes[at.min(bytes.len())..]
+            .iter()
+            .take(length)
+            .map(|b| format!("0x{b:02x}"))
+            .collect();
+        Error::Coded {
+            message: format!(
+                "invalid byte sequence for encoding \"UTF8\": {}",
+                shown.join(" ")
+            ),
+            code: SqlState::CharacterNotInRepertoire,
         }
     }
 

@@ -22,7 +22,7 @@ use tempora_types::text::ColumnBuilder;
 
 use crate::fast_insert::{RawValue, ValuesInsert};
 use crate::names::{ident, table_name};
-use crate::params::{Param, ParamRef, ParamSet};
+use crate::params::{ParamRef, ParamRows, ParamSet};
 use crate::session::{Output, Session, query_of, select_of};
 use crate::upsert::Upsert;
 use crate::{Error, Result};
@@ -384,7 +384,7 @@ fn literal_rows(
 pub(crate) async fn execute_many(
     session: &mut Session,
     insert: &ast::Insert,
-    rows: &[Vec<Param>],
+    rows: &ParamRows,
 ) -> Result<Option<u64>> {
     let table = target_table(session, insert)?;
     let listed = implicit_columns(&table, insert);
@@ -407,9 +407,7 @@ pub(crate) async fn execute_many(
         return Ok(None);
     };
     let targets = target_columns(&table, &insert.columns)?;
-    let sets = rows
-        .iter()
-        .map(|params| (row.content.as_slice(), params.as_slice()));
+    let sets = rows.rows().map(|params| (row.content.as_slice(), params));
     let Some(batch) = build_literal_batch(&table, &targets, rows.len(), sets, raw_value)? else {
         return Ok(None);
     };
@@ -420,11 +418,11 @@ pub(crate) async fn execute_many(
 /// Builds a batch from rows of values, each with the parameters it reads,
 /// each value converted by `raw` to a literal; None as soon as one value is
 /// not a literal the column reads as text.
-fn build_literal_batch<'r, 'p, T: 'r, P: ParamSet + ?Sized + 'p>(
+fn build_literal_batch<'r, T: 'r, P: ParamSet>(
     table: &TableDef,
     targets: &[usize],
     row_count: usize,
-    rows: impl Iterator<Item = (&'r [T], &'p P)>,
+    rows: impl Iterator<Item = (&'r [T], P)>,
     raw: impl for<'v> Fn(&'v T, PgType) -> Option<RawValue<'v>>,
 ) -> Result<Option<RecordBatch>> {
     let mut builders: Vec<Option<ColumnBuilder>> = Vec::with_capacity(table.columns.len());
@@ -450,7 +448,7 @@ fn build_literal_batch<'r, 'p, T: 'r, P: ParamSet + ?Sized + 'p>(
             let Some(value) = raw(value, pg_type) else {
                 return Ok(None);
             };
-            let Some(literal) = literal_of(&value, pg_type, params) else {
+            let Some(literal) = literal_of(&value, pg_type, &params) else {
                 return Ok(None);
             };
             let Some(builder) = builders[column_index].as_mut() else {

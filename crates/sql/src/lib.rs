@@ -47,7 +47,7 @@ use tempora_storage::{Store, StoreOptions};
 
 pub use copy::{CopyFormat, CopyIn};
 pub use error::{Error, Result, SqlState};
-pub use params::Param;
+pub use params::{ParamRef, ParamRow, ParamRows};
 pub use session::{Notice, Output, Prepared, Session, parse};
 pub use settings::SERVER_VERSION;
 

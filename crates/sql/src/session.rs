@@ -24,7 +24,7 @@ use tempora_types::text::ColumnBuilder;
 use tempora_query::visibility::{Resolved, SessionReads};
 
 use crate::copy::CopyIn;
-use crate::params::Param;
+use crate::params::ParamRows;
 use crate::sequences::SequenceFunction;
 use crate::settings::Settings;
 use crate::transaction::Transaction;
@@ -102,7 +102,7 @@ enum Parameters<'a> {
     /// Once, with these (`$1` is the first).
     One(&'a [Option<String>]),
     /// Once for each of these sets, at once (see `Session::execute_pipelined`).
-    Many(&'a [Vec<Param>]),
+    Many(&'a ParamRows),
 }
 
 /// One connection's state.
@@ -611,7 +611,7 @@ impl Session {
     pub async fn execute_pipelined(
         &mut self,
         statement: &Statement,
-        rows: &[Vec<Param>],
+        rows: &ParamRows,
     ) -> (Vec<String>, Option<Error>) {
         if rows.len() > 1 {
             match self.run(statement, Parameters::Many(rows)).await {
@@ -626,12 +626,8 @@ impl Session {
             }
         }
         let mut tags = Vec::with_capacity(rows.len());
-        for params in rows {
-            let params = match params
-                .iter()
-                .map(Param::to_text)
-                .collect::<Result<Vec<_>>>()
-            {
+        for params in rows.rows() {
+            let params = match params.to_text() {
                 Ok(params) => params,
                 Err(error) => return (tags, Some(error)),
             };
