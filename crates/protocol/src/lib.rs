@@ -693,9 +693,6 @@ impl QueryParser for StatementParser {
     }
 }
 
-/// A portal's parameters for a deferred Execute: text ones checked as
-/// UTF-8, binary ones kept as sent with the type they are read as (see
-/// `parameter_types`), to be decoded where the batch is built.
 /// Appends `portal`'s parameters to `rows`, binary ones read as the types
 /// `types` gives (see `pipelined_types`); nothing if a text one is not
 /// UTF-8.

@@ -24,9 +24,9 @@ use tempora_storage::StoreOptions;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Turns transparent huge pages off for the process, as database servers
-/// do (PostgreSQL's own heap never asks for them; Redis and MongoDB tell
-/// their users to turn them off). mimalloc asks the kernel for huge pages
+/// Turns transparent huge pages off for the process (PostgreSQL never
+/// asks for them for its backends' memory; Redis tells its users to turn
+/// them off, for the latency they add). mimalloc asks the kernel for huge pages
 /// on its arenas (`madvise(MADV_HUGEPAGE)`), and with the usual
 /// `defrag=madvise` every first touch of a 2 MiB page then zeroes it, and
 /// compacts memory to find it, while the session waits: the first 100k-row
