@@ -84,14 +84,19 @@ struct Connection {
     held: Option<Tag>,
     /// Executes of one staged INSERT not yet run (see `on_execute`).
     deferred: Option<Deferred>,
-    /// The parameter types inferred for the last statement that needed
-    /// them (binary parameters without declared types): a pipeline runs
-    /// one statement many times. Holding the statement keeps it alive, so
-    /// the pointer comparison cannot match a different one.
-    inferred: Option<(Arc<StoredStatement<Prepared>>, Vec<PgType>)>,
-    /// The types of a pipelined statement's binary parameters (see
-    /// `pipelined_types`), and whether they needed inferring.
-    pipelined: Option<(Arc<StoredStatement<Prepared>>, bool, Vec<PgType>)>,
+    /// The types the last statement's binary parameters are read as (see
+    /// `parameter_types`): a pipeline runs one statement many times.
+    types: Option<ParameterTypes>,
+}
+
+/// The types a statement's binary parameters are read as.
+struct ParameterTypes {
+    /// Holding the statement keeps it alive, so the pointer comparison
+    /// cannot match a different one.
+    statement: Arc<StoredStatement<Prepared>>,
+    /// Whether they were inferred (a binary parameter had no declared type).
+    inferred: bool,
+    types: Vec<PgType>,
 }
 
 /// The Executes of one staged INSERT in a row in a pipeline, with the
@@ -118,11 +123,9 @@ impl Deferred {
         if self.owed.len() == self.owed.capacity() {
             self.owed
                 .reserve_exact(DEFERRED_MESSAGES.saturating_sub(self.owed.len()).max(1));
-        }
-        self.owed.push(message);
-        if self.params.len() == 1 {
             self.params.reserve_rows(DEFERRED_MESSAGES / 2);
         }
+        self.owed.push(message);
     }
 }
 
@@ -307,8 +310,7 @@ impl Handler {
                     prepared: Default::default(),
                     held: None,
                     deferred: None,
-                    inferred: None,
-                    pipelined: None,
+                    types: None,
                 }))
             });
         (*connection).clone()
@@ -694,7 +696,7 @@ impl QueryParser for StatementParser {
 }
 
 /// Appends `portal`'s parameters to `rows`, binary ones read as the types
-/// `types` gives (see `pipelined_types`); nothing if a text one is not
+/// `types` gives (see `parameter_types`); nothing if a text one is not
 /// UTF-8.
 fn push_parameters(
     rows: &mut ParamRows,
@@ -716,24 +718,6 @@ fn push_parameters(
     Ok(())
 }
 
-/// Makes `connection.pipelined` the types of `portal`'s binary parameters,
-/// as `parameter_types` gives them: a pipeline runs one statement many
-/// times.
-async fn pipelined_types(
-    connection: &mut Connection,
-    portal: &Portal<Prepared>,
-) -> PgWireResult<()> {
-    let inferring = needs_inference(portal);
-    let known = matches!(&connection.pipelined,
-        Some((statement, inferred, _))
-            if Arc::ptr_eq(statement, &portal.statement) && *inferred == inferring);
-    if !known {
-        let types = parameter_types(connection, portal).await?;
-        connection.pipelined = Some((portal.statement.clone(), inferring, types));
-    }
-    Ok(())
-}
-
 /// Whether a binary parameter of `portal` has no declared type.
 fn needs_inference(portal: &Portal<Prepared>) -> bool {
     let declared = &portal.statement.statement.declared_types;
@@ -742,35 +726,45 @@ fn needs_inference(portal: &Portal<Prepared>) -> bool {
     })
 }
 
-/// The types binary parameters of `portal` are read as: the declared ones,
-/// inferred for the rest when a binary one has none (Text where nothing
-/// says otherwise).
+/// Makes `connection.types` the types binary parameters of `portal` are
+/// read as: the declared ones, inferred for the rest when a binary one has
+/// none (Text where nothing says otherwise).
 async fn parameter_types(
     connection: &mut Connection,
     portal: &Portal<Prepared>,
-) -> PgWireResult<Vec<PgType>> {
+) -> PgWireResult<()> {
+    let inferring = needs_inference(portal);
+    let known = connection.types.as_ref().is_some_and(|known| {
+        Arc::ptr_eq(&known.statement, &portal.statement) && known.inferred == inferring
+    });
+    if known {
+        return Ok(());
+    }
     let prepared = &portal.statement.statement;
-    if !needs_inference(portal) {
-        return Ok(prepared
+    let types = if inferring {
+        // Boxed: planning's state would make every call's future large.
+        Box::pin(connection.session.describe(prepared))
+            .await
+            .map_err(|e| user_error(&e))?
+            .0
+    } else {
+        prepared
             .declared_types
             .iter()
             .map(|t| t.unwrap_or(PgType::Text))
-            .collect());
-    }
-    let known = matches!(&connection.inferred,
-        Some((statement, _)) if Arc::ptr_eq(statement, &portal.statement));
-    if !known {
-        // Boxed: planning's state would make every call's future large.
-        let types = Box::pin(connection.session.describe(prepared))
-            .await
-            .map_err(|e| user_error(&e))?
-            .0;
-        connection.inferred = Some((portal.statement.clone(), types));
-    }
-    Ok(connection
-        .inferred
-        .as_ref()
-        .map_or_else(Vec::new, |(_, types)| types.clone()))
+            .collect()
+    };
+    connection.types = Some(ParameterTypes {
+        statement: portal.statement.clone(),
+        inferred: inferring,
+        types,
+    });
+    Ok(())
+}
+
+/// The types `parameter_types` last made.
+fn known_types(types: &Option<ParameterTypes>) -> &[PgType] {
+    types.as_ref().map_or(&[][..], |known| &known.types)
 }
 
 /// A portal whose text parameters are not all UTF-8 fails its Bind, as in
@@ -800,8 +794,8 @@ async fn text_parameters(
     connection: &mut Connection,
     portal: &Portal<Prepared>,
 ) -> PgWireResult<Vec<Option<String>>> {
-    let types = parameter_types(connection, portal).await?;
-    parameters_as_text(portal, &types)
+    parameter_types(connection, portal).await?;
+    parameters_as_text(portal, known_types(&connection.types))
 }
 
 /// Decodes bound parameters into their text forms.
@@ -933,14 +927,12 @@ impl ExtendedQueryHandler for Handler {
         // A new part's parameters are read before the one it follows runs
         // (in release_held), so that an error in them answers this Execute.
         let mut params = ParamRows::default();
-        let pushed = match pipelined_types(&mut guard, &portal).await {
+        let pushed = match parameter_types(&mut guard, &portal).await {
             Ok(()) => {
                 let Connection {
-                    pipelined,
-                    deferred,
-                    ..
+                    types, deferred, ..
                 } = &mut *guard;
-                let types = pipelined.as_ref().map_or(&[][..], |(_, _, types)| types);
+                let types = known_types(types);
                 match (matching, deferred) {
                     (true, Some(deferred)) => push_parameters(&mut deferred.params, &portal, types),
                     _ => push_parameters(&mut params, &portal, types),

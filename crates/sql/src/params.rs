@@ -118,24 +118,29 @@ pub struct ParamRow<'a> {
 impl<'a> ParamRow<'a> {
     /// The parameter at `index` (`$1` at 0).
     pub fn get(self, index: usize) -> Option<ParamRef<'a>> {
-        Some(match self.slots.get(index)? {
+        self.slots.get(index).map(|slot| self.read(slot))
+    }
+
+    fn read(self, slot: &Slot) -> ParamRef<'a> {
+        match slot {
             Slot::Null => ParamRef::Null,
             Slot::Text(range) => ParamRef::Text(&self.rows.text[range.clone()]),
             Slot::Binary(pg_type, range) => {
                 ParamRef::Binary(*pg_type, &self.rows.bytes[range.clone()])
             }
-        })
+        }
     }
 
     /// The parameters' text forms (None for NULL), for the statements that
     /// read parameters as text.
     pub(crate) fn to_text(self) -> Result<Vec<Option<String>>> {
-        (0..self.slots.len())
-            .map(|index| {
-                Ok(match self.get(index) {
-                    None | Some(ParamRef::Null) => None,
-                    Some(ParamRef::Text(text)) => Some(text.to_owned()),
-                    Some(ParamRef::Binary(pg_type, bytes)) => {
+        self.slots
+            .iter()
+            .map(|slot| {
+                Ok(match self.read(slot) {
+                    ParamRef::Null => None,
+                    ParamRef::Text(text) => Some(text.to_owned()),
+                    ParamRef::Binary(pg_type, bytes) => {
                         Some(tempora_types::binary::decode_to_text(pg_type, bytes)?)
                     }
                 })
